@@ -1,0 +1,65 @@
+# Everything a newcomer needs: `make run` serves the API locally, `make test` checks everything.
+SHELL := /bin/bash
+PORT ?= 3000
+# uv is installed from PyPI into the user's Python if it is not on PATH yet.
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
+
+.PHONY: help setup run test lint typecheck cfn-lint sam-validate requirements check-requirements \
+        unit integration e2e build deploy clean
+
+help:
+	@echo "make run    serve the API on http://127.0.0.1:$(PORT) over embedded AWS (moto)"
+	@echo "make test   ruff, mypy, cfn-lint, sam validate --lint, unit + integration + e2e tests"
+	@echo "make build / make deploy   sam build / sam deploy (real AWS account)"
+
+setup:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+run: setup
+	PORT=$(PORT) $(UV) run credentials-local
+
+lint: setup
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+typecheck: setup
+	$(UV) run mypy layers/common/integration_credentials tools/credentials_tools
+
+cfn-lint: setup
+	$(UV) run cfn-lint template.yaml
+
+# aws-sam-cli pins boto3 and pydantic exactly: it runs in its own tool environment, never in .venv.
+sam-validate: setup
+	$(SAM) validate --lint --region us-east-1
+
+# The layer's requirements are exported from the lock file; `make test` fails if they drift.
+requirements: setup
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --quiet -o layers/common/requirements.txt
+
+check-requirements: setup
+	@diff <($(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --quiet) layers/common/requirements.txt \
+	  || (echo "layers/common/requirements.txt is stale: run make requirements" && exit 1)
+
+unit: setup
+	$(UV) run pytest tests/unit
+
+integration: setup
+	$(UV) run pytest tests/integration
+
+e2e: setup
+	$(UV) run pytest tests/e2e
+
+test: lint typecheck cfn-lint sam-validate check-requirements
+	$(UV) run pytest
+
+# Needs python3.13 on PATH (pyenv: PYENV_VERSION=3.11.7:3.13.0) and no Docker.
+build: requirements
+	$(SAM) build
+
+deploy: build
+	$(SAM) deploy --guided
+
+clean:
+	rm -rf .aws-sam .venv .mypy_cache .ruff_cache .pytest_cache

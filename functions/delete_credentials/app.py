@@ -1,0 +1,20 @@
+"""DELETE /integration-credentials/{credentials_id} — delete credentials by id."""
+
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from integration_credentials.api import create_resolver, current_org, json_response, make_handler
+from integration_credentials.service import credentials_service
+
+app = create_resolver()
+
+
+@app.delete("/integration-credentials/<credentials_id>")
+def delete_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
+    credentials_service().delete(current_org(app), str(credentials_id))
+    return json_response(200, {"message": f"Integration credentials {credentials_id} deleted successfully"})
+
+
+lambda_handler = make_handler(app, action="delete")

@@ -1,0 +1,221 @@
+"""HTTP wiring shared by every function: the resolver, authentication before routing, and the
+one place where domain errors become HTTP responses."""
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .auth import Principal, authenticator
+from .constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
+from .errors import (
+    AuthenticationError,
+    ConcurrentModificationError,
+    CredentialsAlreadyExistError,
+    CredentialsError,
+    CredentialsIntegrityError,
+    CredentialsNotFoundError,
+    DependencyUnavailableError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
+from .observability import logger, metrics, tracer
+from .settings import get_settings
+
+JSON = "application/json"
+RETRY_AFTER_SECONDS = "2"
+_PRINCIPAL = "principal"
+
+
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response[str]:
+    """A JSON response (non-ASCII kept as is, as the client sent it)."""
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=json.dumps(payload, ensure_ascii=False),
+        headers=dict(headers or {}),
+    )
+
+
+def error_response(error: CredentialsError) -> Response[str]:
+    """The single mapping from domain errors to HTTP statuses and `detail` bodies."""
+    if isinstance(error, AuthenticationError):
+        return json_response(401, {"detail": UNAUTHORIZED_DETAIL}, {"WWW-Authenticate": "Bearer"})
+    if isinstance(error, PermissionDeniedError):
+        return json_response(403, {"detail": FORBIDDEN_DETAIL})
+    if isinstance(error, CredentialsNotFoundError):
+        return json_response(404, {"detail": str(error)})
+    if isinstance(error, CredentialsAlreadyExistError):
+        return json_response(409, {"detail": str(error)})
+    if isinstance(error, ConcurrentModificationError):
+        return json_response(
+            409,
+            {"detail": "Integration credentials were modified concurrently; retry the request"},
+            {"Retry-After": "1"},
+        )
+    if isinstance(error, InvalidRequestError):
+        return json_response(400, {"detail": f"Validation error: {error}"})
+    if isinstance(error, PayloadTooLargeError):
+        return json_response(413, {"detail": str(error)})
+    if isinstance(error, DependencyUnavailableError):
+        return json_response(
+            503,
+            {"detail": f"Service temporarily unavailable ({error.dependency}); retry later"},
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    if isinstance(error, CredentialsIntegrityError):
+        return json_response(500, {"detail": "Stored credentials failed an integrity check"})
+    return json_response(500, {"detail": "Internal server error"})
+
+
+def _log_error(error: CredentialsError) -> None:
+    # Client errors are outcomes, not stack traces; messages here never hold request data.
+    if isinstance(error, DependencyUnavailableError):
+        logger.warning("dependency unavailable", extra={"dependency": error.dependency, "code": error.code})
+        metrics.add_metric(name="DependencyUnavailable", unit=MetricUnit.Count, value=1)
+    elif isinstance(error, CredentialsIntegrityError):
+        logger.error("integrity check failed", extra={"reason": str(error)})
+    else:
+        logger.info("request rejected", extra={"reason": type(error).__name__})
+
+
+_FIELD_MESSAGES = {
+    "missing": "{field} field is required",
+    "string_type": "{field} must be a string",
+    "string_too_short": "{field} must not be empty",
+    "string_too_long": "{field} must be at most {max_length} characters",
+    "string_pattern_mismatch": (
+        "{field} must be a lowercase identifier (a-z first, then a-z, 0-9, '_' or '-', at most 64)"
+    ),
+    "dict_type": "{field} must be an object",
+    "extra_forbidden": "{field} field is not allowed",
+    "uuid_parsing": "{field} must be a UUID",
+    "uuid_type": "{field} must be a UUID",
+}
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """One readable sentence per problem, naming the field (never echoing the input)."""
+    messages: list[str] = []
+    for error in errors:
+        kind = str(error.get("type", ""))
+        location = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+        field = location[-1] if len(location) > 1 else ""
+        if kind == "json_invalid":
+            message = "request body is not valid JSON"
+        elif not field or kind in {"model_attributes_type", "model_type"}:
+            message = "request body must be a JSON object"
+        elif kind == "value_error":
+            message = f"{field} must not be empty"
+        elif kind == "extra_forbidden" and field == "provider":
+            message = "provider cannot be changed"
+        elif kind in _FIELD_MESSAGES:
+            message = _FIELD_MESSAGES[kind].format(field=field, **(error.get("ctx") or {}))
+        else:
+            message = f"{field} is invalid"
+        if message not in messages:
+            messages.append(message)
+    return "; ".join(messages)
+
+
+def create_resolver() -> APIGatewayHttpResolver:
+    """A resolver with body validation and the error mapping installed."""
+    app = APIGatewayHttpResolver(enable_validation=True, debug=False)
+
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+    def _invalid_request(error: RequestValidationError) -> Response[str]:
+        # error.errors()[i]["input"] holds the whole body, tokens included: never log it.
+        errors = list(error.errors())
+        path_errors = [e for e in errors if e.get("loc", ("",))[0] == "path"]
+        if path_errors and path_errors[0].get("type") in {"uuid_parsing", "uuid_type"}:
+            credentials_id = (app.current_event.path_parameters or {}).get("credentials_id", "")
+            return error_response(CredentialsNotFoundError(credentials_id=credentials_id))
+        logger.info("request rejected", extra={"reason": "validation"})
+        return json_response(400, {"detail": f"Validation error: {validation_message(errors)}"})
+
+    @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+    def _unsupported_content_type(error: RequestUnsupportedContentType) -> Response[str]:
+        return json_response(415, {"detail": "Content-Type must be application/json"})
+
+    @app.exception_handler(CredentialsError)  # type: ignore[untyped-decorator]
+    def _domain_error(error: CredentialsError) -> Response[str]:
+        _log_error(error)
+        return error_response(error)
+
+    @app.not_found
+    def _not_found(error: Exception) -> Response[str]:
+        return json_response(404, {"detail": "Not found"})
+
+    return app
+
+
+def current_org(app: APIGatewayHttpResolver) -> str:
+    """The authenticated caller's org (set by `handle_request` before routing)."""
+    principal = app.context[_PRINCIPAL]
+    assert isinstance(principal, Principal)
+    return principal.org_id
+
+
+def handle_request(
+    app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext
+) -> dict[str, Any]:
+    """Authenticate (before validation, so 401 comes before 400/404), cap the body, then route."""
+    try:
+        principal = authenticator().authenticate(event.get("headers") or {})
+        _check_body_size(event)
+    except CredentialsError as error:
+        _log_error(error)
+        return _to_event_response(error_response(error))
+    app.append_context(**{_PRINCIPAL: principal})  # type: ignore[no-untyped-call]
+    return app.resolve(event, context)
+
+
+def _check_body_size(event: Mapping[str, Any]) -> None:
+    body = event.get("body")
+    if not body:
+        return
+    limit = get_settings().max_body_bytes
+    size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(str(body).encode())
+    if size > limit:
+        raise PayloadTooLargeError(f"Request body is {size} bytes; the limit is {limit} bytes")
+
+
+def _to_event_response(response: Response[str]) -> dict[str, Any]:
+    headers = {"Content-Type": JSON, **{k: str(v) for k, v in response.headers.items()}}
+    return {
+        "statusCode": response.status_code,
+        "headers": headers,
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def make_handler(app: APIGatewayHttpResolver, action: str) -> LambdaHandler:
+    """The Lambda entry point of one function: logger (correlation id = API Gateway request id,
+    never the event), tracer (never the response: it holds tokens) and metrics around routing."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        logger.append_keys(action=action)
+        response = handle_request(app, event, context)
+        metrics.add_metric(
+            name=f"{action}.{response.get('statusCode', 0) // 100}xx", unit=MetricUnit.Count, value=1
+        )
+        return response
+
+    return cast(LambdaHandler, lambda_handler)

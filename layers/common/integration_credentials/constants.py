@@ -1,0 +1,24 @@
+"""Contract texts and storage key layout, in one place."""
+
+from typing import Final
+
+# Error texts fixed by the seed documents.
+UNAUTHORIZED_DETAIL: Final = "Invalid or missing authentication credentials"
+FORBIDDEN_DETAIL: Final = "You do not have permission to access this resource"
+
+# Provider ids are lowercase identifiers: "salesforce", "hubspot", "ms_dynamics", "my-crm".
+PROVIDER_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,63}$"
+# Org ids come from API keys and JWT claims; "#" is reserved for the table's non-org partitions.
+ORG_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+
+# Single-table layout: credentials live under (org_id, provider); these prefixes name other items.
+ID_MIRROR_PREFIX: Final = "ID#"
+ID_MIRROR_SORT_KEY: Final = "ID"
+API_KEY_PREFIX: Final = "APIKEY#"
+API_KEY_SORT_KEY: Final = "APIKEY"
+
+API_KEY_LIVE_PREFIX: Final = "sk_live_"
+API_KEY_PATTERN: Final = r"^sk_(live|test)_[A-Za-z0-9]{32,128}$"
+
+MAX_ACCESS_TOKEN_CHARS: Final = 16_384
+MAX_DSN_CHARS: Final = 2_048

@@ -1,0 +1,83 @@
+"""Request bodies (validated by pydantic) and the stored credentials object."""
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from .constants import MAX_ACCESS_TOKEN_CHARS, MAX_DSN_CHARS, PROVIDER_PATTERN
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+ProviderId = Annotated[str, StringConstraints(pattern=PROVIDER_PATTERN)]
+Dsn = Annotated[str, StringConstraints(min_length=1, max_length=MAX_DSN_CHARS), AfterValidator(_not_blank)]
+AccessToken = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ACCESS_TOKEN_CHARS), AfterValidator(_not_blank)
+]
+
+
+class CredentialsCreate(BaseModel):
+    """Body of `POST /integration-credentials/`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    provider: ProviderId
+    dsn: Dsn
+    access_token: AccessToken
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class CredentialsUpdate(BaseModel):
+    """Body of `PUT /integration-credentials/{id}`: every field optional, `metadata` a merge patch."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    dsn: Dsn | None = None
+    access_token: AccessToken | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsSecret:
+    """The part of a credential that is only ever stored encrypted."""
+
+    dsn: str
+    access_token: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCredentials:
+    """A row as the table holds it: plaintext keys and timestamps, encrypted secret."""
+
+    id: str
+    org_id: str
+    provider: str
+    version: int
+    created_at: str
+    updated_at: str
+    ciphertext: bytes
+
+    @property
+    def encryption_context(self) -> dict[str, str]:
+        """Binds the ciphertext to this org, provider and id."""
+        return {"org_id": self.org_id, "provider": self.provider, "id": self.id}
+
+
+def credentials_view(row: StoredCredentials, secret: CredentialsSecret) -> dict[str, Any]:
+    """The public JSON object, fields in the seed's order."""
+    return {
+        "id": row.id,
+        "org_id": row.org_id,
+        "provider": row.provider,
+        "dsn": secret.dsn,
+        "access_token": secret.access_token,
+        "metadata": secret.metadata,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }

@@ -1,0 +1,133 @@
+"""What each route does, in domain terms: no HTTP, no DynamoDB item shapes."""
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .crypto import CredentialsCipher, credentials_cipher
+from .errors import ConcurrentModificationError, CredentialsNotFoundError, PermissionDeniedError
+from .merge_patch import merge_patch
+from .models import (
+    CredentialsCreate,
+    CredentialsSecret,
+    CredentialsUpdate,
+    StoredCredentials,
+    credentials_view,
+)
+from .repository import CredentialsRepository, credentials_repository
+
+_UPDATE_ATTEMPTS = 5
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc_timestamp(after: str | None = None) -> str:
+    """Now, in UTC ISO 8601 with a `Z`; strictly later than `after` when given."""
+    now = datetime.now(UTC)
+    if after is not None:
+        previous = datetime.strptime(after, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+        now = max(now, previous + timedelta(microseconds=1))
+    return now.strftime(_TIMESTAMP_FORMAT)
+
+
+class CredentialsService:
+    """Create, read, list, update and delete an org's credentials."""
+
+    def __init__(self, repository: CredentialsRepository, cipher: CredentialsCipher) -> None:
+        self._repository = repository
+        self._cipher = cipher
+
+    def create(self, org_id: str, request: CredentialsCreate) -> dict[str, Any]:
+        """Store new credentials; the provider must be free in this org."""
+        now = utc_timestamp()
+        row = StoredCredentials(
+            id=str(uuid.uuid4()),
+            org_id=org_id,
+            provider=request.provider,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            ciphertext=b"",
+        )
+        secret = CredentialsSecret(
+            dsn=request.dsn, access_token=request.access_token, metadata=request.metadata
+        )
+        row = replace(row, ciphertext=self._cipher.encrypt(secret, row.encryption_context))
+        self._repository.create(row)
+        return credentials_view(row, secret)
+
+    def get_by_provider(self, org_id: str, provider: str) -> dict[str, Any]:
+        """The org's credentials for one provider."""
+        row = self._repository.get_by_provider(org_id, provider)
+        if row is None:
+            raise CredentialsNotFoundError(provider=provider)
+        return credentials_view(row, self._cipher.decrypt(row.ciphertext, row.encryption_context))
+
+    def get_by_id(self, org_id: str, credentials_id: str) -> dict[str, Any]:
+        """Credentials by id: 403 when another org owns them, 404 when nobody does."""
+        row = self._owned_row(org_id, credentials_id)
+        return credentials_view(row, self._cipher.decrypt(row.ciphertext, row.encryption_context))
+
+    def list(self, org_id: str) -> list[dict[str, Any]]:
+        """All the org's credentials, ordered by provider."""
+        return [
+            credentials_view(row, self._cipher.decrypt(row.ciphertext, row.encryption_context))
+            for row in self._repository.list_for_org(org_id)
+        ]
+
+    def update(self, org_id: str, credentials_id: str, request: CredentialsUpdate) -> dict[str, Any]:
+        """Partial update; `metadata` is a JSON Merge Patch. Retries on a concurrent writer, so
+        two overlapping updates both land instead of one silently overwriting the other."""
+        for _ in range(_UPDATE_ATTEMPTS):
+            row = self._owned_row(org_id, credentials_id)
+            current = self._cipher.decrypt(row.ciphertext, row.encryption_context)
+            secret = CredentialsSecret(
+                dsn=request.dsn if request.dsn is not None else current.dsn,
+                access_token=request.access_token
+                if request.access_token is not None
+                else current.access_token,
+                metadata=(
+                    merge_patch(current.metadata, request.metadata)
+                    if request.metadata is not None
+                    else current.metadata
+                ),
+            )
+            updated = StoredCredentials(
+                id=row.id,
+                org_id=row.org_id,
+                provider=row.provider,
+                version=row.version + 1,
+                created_at=row.created_at,
+                updated_at=utc_timestamp(after=row.updated_at),
+                ciphertext=b"",
+            )
+            updated = replace(updated, ciphertext=self._cipher.encrypt(secret, updated.encryption_context))
+            try:
+                self._repository.replace(row, updated)
+            except ConcurrentModificationError:
+                continue
+            return credentials_view(updated, secret)
+        raise ConcurrentModificationError(f"credentials {credentials_id} are being modified concurrently")
+
+    def delete(self, org_id: str, credentials_id: str) -> None:
+        """Delete credentials by id (conditional on the row still being the one we checked)."""
+        self._repository.delete(self._owned_row(org_id, credentials_id))
+
+    def _owned_row(self, org_id: str, credentials_id: str) -> StoredCredentials:
+        row = self._repository.get_by_id(credentials_id)
+        if row is None:
+            raise CredentialsNotFoundError(credentials_id=credentials_id)
+        if row.org_id != org_id:
+            raise PermissionDeniedError(credentials_id)
+        return row
+
+
+_service: CredentialsService | None = None
+
+
+def credentials_service() -> CredentialsService:
+    """The process's service, built on first use (so importing a handler makes no AWS client)."""
+    global _service
+    if _service is None:
+        _service = CredentialsService(credentials_repository(), credentials_cipher())
+    return _service

@@ -1,0 +1,111 @@
+"""`credentials-admin`: mint, list and revoke API keys.
+
+It finds the table as the functions do (TABLE_NAME, boto3's usual credentials and endpoint
+configuration). Without TABLE_NAME it talks to the local stack (`make run`): its table on the
+embedded AWS at 127.0.0.1:<PORT+1> (PORT defaults to 3000), unless AWS_ENDPOINT_URL says otherwise.
+"""
+
+import argparse
+import os
+import secrets
+import string
+import sys
+from collections.abc import Sequence
+
+import boto3
+from integration_credentials.auth import api_key_id, hash_api_key
+from integration_credentials.constants import API_KEY_LIVE_PREFIX, API_KEY_PREFIX, ORG_ID_PATTERN
+from integration_credentials.repository import ApiKeyRepository
+from integration_credentials.service import utc_timestamp
+
+from .embedded_aws import FAKE_CREDENTIALS, LOCAL_TABLE_NAME
+
+_ALPHABET = string.ascii_letters + string.digits
+KEY_RANDOM_CHARS = 40  # 40 base62 characters: about 238 random bits
+
+
+def generate_api_key() -> str:
+    """A new key in the seed's shape: sk_live_ and 40 random base62 characters."""
+    return API_KEY_LIVE_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(KEY_RANDOM_CHARS))
+
+
+def local_stack_endpoint() -> str:
+    """The embedded AWS endpoint of the local stack on PORT (default 3000)."""
+    return f"http://127.0.0.1:{int(os.environ.get('PORT', '3000')) + 1}"
+
+
+def repository_from_environment() -> ApiKeyRepository:
+    """The API key repository the functions would use, or the local stack's."""
+    table_name = os.environ.get("TABLE_NAME")
+    if table_name:
+        return ApiKeyRepository(table_name, boto3.client("dynamodb"))
+    for name, value in FAKE_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
+    return ApiKeyRepository(
+        LOCAL_TABLE_NAME, boto3.client("dynamodb", endpoint_url=endpoint or local_stack_endpoint())
+    )
+
+
+def create_api_key(repository: ApiKeyRepository, org_id: str) -> tuple[str, str]:
+    """Mint a key for an org; returns (key, key id). Only the key's hash is stored."""
+    key = generate_api_key()
+    key_hash = hash_api_key(key)
+    repository.add(key_hash, api_key_id(key_hash), org_id, utc_timestamp())
+    return key, api_key_id(key_hash)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="credentials-admin", description=__doc__.splitlines()[0])
+    groups = parser.add_subparsers(dest="group", required=True)
+    api_keys = groups.add_parser("api-keys", help="manage API keys").add_subparsers(
+        dest="command", required=True
+    )
+    create = api_keys.add_parser("create", help="mint a key for an org and print it (once)")
+    create.add_argument("--org-id", required=True)
+    listing = api_keys.add_parser("list", help="list key ids (never the keys)")
+    listing.add_argument("--org-id")
+    revoke = api_keys.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    args = parser.parse_args(argv)
+
+    import re
+
+    from integration_credentials.errors import DependencyUnavailableError
+
+    repository = repository_from_environment()
+    try:
+        if args.command == "create":
+            if not re.fullmatch(ORG_ID_PATTERN, args.org_id):
+                parser.error(f"--org-id must match {ORG_ID_PATTERN}")
+            key, _key_id = create_api_key(repository, args.org_id)
+            print(key)
+            return 0
+        if args.command == "list":
+            for row in sorted(repository.scan(), key=lambda r: r.get("created_at", "")):
+                if args.org_id and row.get("key_org_id") != args.org_id:
+                    continue
+                status = "revoked " + row["revoked_at"] if row.get("revoked_at") else "active"
+                print(f"{row['key_id']}\t{row['key_org_id']}\t{row.get('created_at', '')}\t{status}")
+            return 0
+        matches = [r for r in repository.scan() if r["key_id"] == args.key_id]
+        if not matches:
+            print(f"no API key with id {args.key_id}", file=sys.stderr)
+            return 1
+        key_hash = matches[0]["org_id"].removeprefix(API_KEY_PREFIX)
+        if not repository.revoke(key_hash, utc_timestamp()):
+            print(f"API key {args.key_id} is already revoked", file=sys.stderr)
+            return 1
+        print(
+            f"revoked {args.key_id} (warm functions may accept it for up to API_KEY_CACHE_SECONDS)",
+            file=sys.stderr,
+        )
+        return 0
+    except DependencyUnavailableError as error:
+        print(f"cannot reach the credentials table: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

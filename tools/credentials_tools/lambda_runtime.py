@@ -1,0 +1,143 @@
+"""Runs Lambda handlers locally the way Lambda does: each warm instance is its own process,
+handling one event at a time, with its own module globals and caches."""
+
+import contextlib
+import importlib
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import traceback
+import uuid
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FakeLambdaContext:
+    """What Powertools reads from a Lambda context."""
+
+    function_name: str
+    aws_request_id: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+def _worker_main(
+    conn: Connection, code_dir: str, handler: str, function_name: str, env: dict[str, str]
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    os.environ.update(env)
+    sys.path.insert(0, code_dir)
+    module_name, _, attribute = handler.rpartition(".")
+    entry = getattr(importlib.import_module(module_name), attribute)
+    conn.send(("ready", None))
+    while True:
+        try:
+            event = conn.recv()
+        except (EOFError, OSError):
+            return
+        if event is None:
+            return
+        context = FakeLambdaContext(function_name=function_name, aws_request_id=str(uuid.uuid4()))
+        try:
+            conn.send(("ok", entry(event, context)))
+        except Exception as error:  # an unhandled error: Lambda logs it and API Gateway says 500
+            traceback.print_exc()
+            conn.send(("error", type(error).__name__))
+
+
+class _Instance:
+    def __init__(
+        self, ctx: Any, code_dir: Path, handler: str, function_name: str, env: dict[str, str]
+    ) -> None:
+        self.conn, child = multiprocessing.Pipe()
+        self.process = ctx.Process(
+            target=_worker_main,
+            args=(child, str(code_dir), handler, function_name, env),
+            name=f"lambda-{function_name}",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        status, _ = self.conn.recv()
+        assert status == "ready"
+
+    def invoke(self, event: dict[str, Any]) -> tuple[str, Any]:
+        self.conn.send(event)
+        result: tuple[str, Any] = self.conn.recv()
+        return result
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class FunctionPool:
+    """Warm instances of one function; grows on concurrent demand up to `max_instances`."""
+
+    def __init__(
+        self, name: str, code_dir: Path, handler: str, env: dict[str, str], max_instances: int = 8
+    ) -> None:
+        self.name = name
+        self._args = (code_dir, handler, name, env)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._idle: queue.LifoQueue[_Instance] = queue.LifoQueue()
+        self._all: list[_Instance] = []
+        self._lock = threading.Lock()
+        self._max = max_instances
+
+    def warm(self) -> None:
+        """Start one instance ahead of the first request."""
+        self._idle.put(self._spawn())
+
+    def invoke(self, event: dict[str, Any]) -> tuple[str, Any]:
+        """Run one event on a free instance: ("ok", response) or ("error", exception type)."""
+        instance = self._acquire()
+        try:
+            result = instance.invoke(event)
+        except (EOFError, OSError):
+            with self._lock:
+                self._all.remove(instance)
+            return ("error", "InstanceDied")
+        self._idle.put(instance)
+        return result
+
+    def stop(self) -> None:
+        """Stop every instance."""
+        with self._lock:
+            instances, self._all = self._all, []
+        for instance in instances:
+            instance.stop()
+
+    def _acquire(self) -> _Instance:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            can_grow = len(self._all) < self._max
+        if can_grow:
+            return self._spawn()
+        return self._idle.get()
+
+    def _spawn(self) -> _Instance:
+        instance = _Instance(self._ctx, *self._args)
+        with self._lock:
+            self._all.append(instance)
+        return instance

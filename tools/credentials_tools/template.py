@@ -1,0 +1,112 @@
+"""Reads template.yaml: the one definition of the table, key, parameters, functions and routes."""
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns CloudFormation short tags into their long form."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {"Ref": value} if tag_suffix == "Ref" else {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@cache
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as plain data (intrinsics in long form)."""
+    with path.open() as handle:
+        return dict(yaml.load(handle, Loader=_CfnLoader))  # noqa: S506 - SafeLoader subclass
+
+
+def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
+    """Logical id -> resource, for one resource type."""
+    return {name: res for name, res in load_template()["Resources"].items() if res["Type"] == kind}
+
+
+def table_resource() -> tuple[str, dict[str, Any]]:
+    """(logical id, properties) of the credentials table."""
+    ((name, resource),) = resources_of_type("AWS::DynamoDB::Table").items()
+    return name, resource["Properties"]
+
+
+def parameter_defaults() -> dict[str, str]:
+    """Template parameters and their defaults."""
+    return {name: str(p.get("Default", "")) for name, p in load_template().get("Parameters", {}).items()}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One HttpApi event: method and path of one function."""
+
+    method: str
+    path: str
+    function: str
+    code_uri: Path
+    handler: str
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """Matches a request path (a trailing slash is ignored, as API Gateway does)."""
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path.rstrip("/")))
+        return re.compile(f"^{regex}/?$")
+
+
+def routes() -> list[Route]:
+    """Every HttpApi route declared in the template."""
+    found: list[Route] = []
+    for name, resource in resources_of_type("AWS::Serverless::Function").items():
+        props = resource["Properties"]
+        for event in props.get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            found.append(
+                Route(
+                    method=event["Properties"]["Method"].upper(),
+                    path=event["Properties"]["Path"],
+                    function=name,
+                    code_uri=ROOT / props["CodeUri"],
+                    handler=props["Handler"],
+                )
+            )
+    # Literal segments before parameters: /provider/{provider} before /{credentials_id}.
+    return sorted(found, key=lambda r: (r.path.count("{"), -len(r.path)))
+
+
+def resolve(value: Any, refs: dict[str, str], attributes: dict[tuple[str, str], str]) -> str:
+    """Resolve a Ref/GetAtt/Sub value with local physical ids."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return refs[value["Ref"]]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        resource, attribute = value["Fn::GetAtt"]
+        return attributes[(resource, attribute)]
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{([\w:.]+)\}", lambda m: refs[m.group(1)], value["Fn::Sub"])
+    raise ValueError(f"cannot resolve {value!r} locally")
+
+
+def function_environment(refs: dict[str, str], attributes: dict[tuple[str, str], str]) -> dict[str, str]:
+    """The Globals environment of the functions, resolved against local resources."""
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: resolve(value, refs, attributes) for name, value in variables.items()}
