@@ -4,6 +4,7 @@ Endpoints follow boto3's standard configuration (AWS_ENDPOINT_URL, AWS_ENDPOINT_
 which is how the local stack and the tests point them at embedded AWS.
 """
 
+import os
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -16,19 +17,18 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 # A request fails fast with a 503 rather than hanging a Lambda on a sick dependency.
-CLIENT_CONFIG = Config(
-    connect_timeout=2,
-    read_timeout=5,
-    retries={"max_attempts": 3, "mode": "standard"},
-)
+# Retries: boto's standard mode, 3 attempts unless AWS_MAX_ATTEMPTS / AWS_RETRY_MODE say otherwise.
+CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5)
 
 
 @cache
 def botocore_session() -> botocore.session.Session:
     """One botocore session; the Encryption SDK makes its KMS client from it."""
     session = botocore.session.get_session()
-    session.set_config_variable("retry_mode", "standard")
-    session.set_config_variable("max_attempts", 3)
+    if not os.environ.get("AWS_RETRY_MODE"):
+        session.set_config_variable("retry_mode", "standard")
+    if not os.environ.get("AWS_MAX_ATTEMPTS"):
+        session.set_config_variable("max_attempts", 3)
     return session
 
 

@@ -14,6 +14,7 @@ from aws_encryption_sdk import Algorithm, CommitmentPolicy
 from aws_encryption_sdk.caches.local import LocalCryptoMaterialsCache
 from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
 from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
+from cryptography.exceptions import InvalidTag
 
 from .aws import botocore_session
 from .errors import CredentialsIntegrityError, DependencyUnavailableError
@@ -71,7 +72,8 @@ class CredentialsCipher:
         except aws_encryption_sdk.exceptions.DecryptKeyError as error:
             # The SDK folds every KMS failure (throttled, denied, disabled key) into this one.
             raise DependencyUnavailableError("KMS", _error_code(error)) from error
-        except AWSEncryptionSDKClientError as error:
+        except (AWSEncryptionSDKClientError, InvalidTag) as error:
+            # A tampered body fails its GCM tag inside the SDK, which lets InvalidTag through as is.
             raise CredentialsIntegrityError("stored ciphertext could not be decrypted") from error
         if dict(header.encryption_context) != context:
             raise CredentialsIntegrityError("stored ciphertext belongs to another credential")

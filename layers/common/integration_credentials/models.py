@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 from .constants import MAX_ACCESS_TOKEN_CHARS, MAX_DSN_CHARS, PROVIDER_PATTERN
 
@@ -40,6 +41,15 @@ class CredentialsUpdate(BaseModel):
     dsn: Dsn | None = None
     access_token: AccessToken | None = None
     metadata: dict[str, Any] | None = None
+
+    @field_validator("dsn", "access_token", "metadata", mode="before")
+    @classmethod
+    def _null_is_not_absent(cls, value: Any, info: Any) -> Any:
+        # Runs only for fields present in the body: an explicit null cannot remove a required field.
+        if value is None:
+            expected = "dict_type" if info.field_name == "metadata" else "string_type"
+            raise PydanticCustomError(expected, "null is not allowed")
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,19 @@
 """What each route does, in domain terms: no HTTP, no DynamoDB item shapes."""
 
+import random
+import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .crypto import CredentialsCipher, credentials_cipher
-from .errors import ConcurrentModificationError, CredentialsNotFoundError, PermissionDeniedError
+from .errors import (
+    ConcurrentModificationError,
+    CredentialsNotFoundError,
+    InvalidRequestError,
+    PermissionDeniedError,
+)
 from .merge_patch import merge_patch
 from .models import (
     CredentialsCreate,
@@ -17,7 +24,8 @@ from .models import (
 )
 from .repository import CredentialsRepository, credentials_repository
 
-_UPDATE_ATTEMPTS = 5
+_UPDATE_ATTEMPTS = 10
+_BACKOFF_CAP_SECONDS = 0.2
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -78,7 +86,12 @@ class CredentialsService:
     def update(self, org_id: str, credentials_id: str, request: CredentialsUpdate) -> dict[str, Any]:
         """Partial update; `metadata` is a JSON Merge Patch. Retries on a concurrent writer, so
         two overlapping updates both land instead of one silently overwriting the other."""
-        for _ in range(_UPDATE_ATTEMPTS):
+        if request.dsn is None and request.access_token is None and request.metadata is None:
+            raise InvalidRequestError("at least one of dsn, access_token, metadata is required")
+        for attempt in range(_UPDATE_ATTEMPTS):
+            if attempt:
+                # Full jitter, capped: overlapping writers spread out instead of colliding again.
+                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))  # noqa: S311
             row = self._owned_row(org_id, credentials_id)
             current = self._cipher.decrypt(row.ciphertext, row.encryption_context)
             secret = CredentialsSecret(

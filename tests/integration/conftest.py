@@ -1,0 +1,216 @@
+"""Handlers invoked in-process with the events from events/, on embedded AWS (moto on loopback)
+provisioned from template.yaml."""
+
+import copy
+import importlib.util
+import json
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+from credentials_tools.admin import create_api_key
+from credentials_tools.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
+from credentials_tools.lambda_runtime import FakeLambdaContext
+from credentials_tools.template import ROOT, function_environment
+from integration_credentials import auth, crypto, repository, service, settings
+from integration_credentials.aws import reset_clients
+from integration_credentials.repository import ApiKeyRepository
+
+JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
+TABLE_NAME = "integration-credentials-test"
+FUNCTIONS = [
+    "create_credentials",
+    "list_credentials",
+    "get_credentials_by_provider",
+    "get_credentials",
+    "update_credentials",
+    "delete_credentials",
+]
+
+
+def reset_process_state() -> None:
+    """Forget every per-process cache (settings, clients, cipher, key cache), as a cold start."""
+    settings.get_settings.cache_clear()
+    reset_clients()
+    crypto.credentials_cipher.cache_clear()
+    repository.credentials_repository.cache_clear()
+    repository.api_key_repository.cache_clear()
+    auth.authenticator.cache_clear()
+    service._service = None
+
+
+@dataclass
+class Stack:
+    aws: EmbeddedAws
+    resources: LocalResources
+    dynamodb: Any
+
+    def scan(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.resources.table_name}
+        while True:
+            page = self.dynamodb.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    saved = dict(os.environ)
+    embedded = EmbeddedAws().start()
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ["AWS_ENDPOINT_URL"] = embedded.endpoint
+    resources = provision(embedded.endpoint, JWT_SECRET, table_name=TABLE_NAME)
+    os.environ.update(function_environment(resources.refs, resources.attributes))
+    os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+    os.environ["AWS_MAX_ATTEMPTS"] = "2"  # one retry: the 503 paths stay fast
+    reset_process_state()
+    yield Stack(embedded, resources, boto3.client("dynamodb", endpoint_url=embedded.endpoint))
+    embedded.stop()
+    reset_process_state()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _healthy(stack: Stack) -> Iterator[None]:
+    stack.aws.heal()
+    yield
+    stack.aws.heal()
+
+
+def load_function(name: str) -> Any:
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"functions_{name}_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    raw: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw)
+
+
+class Api:
+    """Calls the six handlers with events/ payloads adjusted per request."""
+
+    def __init__(self) -> None:
+        self._modules = {name: load_function(name) for name in FUNCTIONS}
+        self._events = {
+            name: json.loads((ROOT / "events" / f"{name}.json").read_text()) for name in FUNCTIONS
+        }
+
+    def call(
+        self,
+        function: str,
+        *,
+        headers: dict[str, str],
+        path_parameters: dict[str, str] | None = None,
+        body: Any = None,
+        raw_body: str | None = None,
+        raw_path: str | None = None,
+        content_type: str | None = "application/json",
+    ) -> Reply:
+        event = copy.deepcopy(self._events[function])
+        event["headers"] = {
+            k: v for k, v in event["headers"].items() if k not in {"x-api-key", "content-type"}
+        }
+        event["headers"].update({k.lower(): v for k, v in headers.items()})
+        if path_parameters is not None:
+            event["pathParameters"] = path_parameters
+            route = event["routeKey"].split(" ", 1)[1]
+            path = route
+            for name, value in path_parameters.items():
+                path = path.replace("{" + name + "}", value)
+            event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        if raw_path is not None:
+            event["rawPath"] = event["requestContext"]["http"]["path"] = raw_path
+        event.pop("body", None)
+        if body is not None or raw_body is not None:
+            event["body"] = raw_body if raw_body is not None else json.dumps(body)
+            if content_type:
+                event["headers"]["content-type"] = content_type
+        event["requestContext"]["requestId"] = str(uuid.uuid4())
+        response = self._modules[function].lambda_handler(
+            event, FakeLambdaContext(function_name=function, aws_request_id=str(uuid.uuid4()))
+        )
+        return Reply(response["statusCode"], response.get("headers") or {}, response.get("body") or "")
+
+    # Shorthands for the six routes.
+    def create(self, headers: dict[str, str], body: Any, **kw: Any) -> Reply:
+        return self.call("create_credentials", headers=headers, body=body, **kw)
+
+    def list(self, headers: dict[str, str], **kw: Any) -> Reply:
+        return self.call("list_credentials", headers=headers, **kw)
+
+    def get_by_provider(self, headers: dict[str, str], provider: str) -> Reply:
+        return self.call(
+            "get_credentials_by_provider", headers=headers, path_parameters={"provider": provider}
+        )
+
+    def get(self, headers: dict[str, str], credentials_id: str) -> Reply:
+        return self.call(
+            "get_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}
+        )
+
+    def update(self, headers: dict[str, str], credentials_id: str, body: Any, **kw: Any) -> Reply:
+        return self.call(
+            "update_credentials",
+            headers=headers,
+            path_parameters={"credentials_id": credentials_id},
+            body=body,
+            **kw,
+        )
+
+    def delete(self, headers: dict[str, str], credentials_id: str) -> Reply:
+        return self.call(
+            "delete_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}
+        )
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Api:
+    return Api()
+
+
+def mint_key(stack: Stack, org_id: str) -> str:
+    key, _ = create_api_key(ApiKeyRepository(stack.resources.table_name, stack.dynamodb), org_id)
+    return key
+
+
+@pytest.fixture
+def org_headers(stack: Stack, org_id: str) -> dict[str, str]:
+    """X-API-Key headers of a fresh org."""
+    return {"X-API-Key": mint_key(stack, org_id)}
+
+
+@pytest.fixture
+def other_org_headers(stack: Stack) -> dict[str, str]:
+    """X-API-Key headers of a second, unrelated org."""
+    return {"X-API-Key": mint_key(stack, f"org-{uuid.uuid4()}")}
+
+
+def bearer(org_id: str, secret: str = JWT_SECRET, algorithm: str = "HS256", **claims: Any) -> dict[str, str]:
+    payload = {"org_id": org_id, "sub": "user-1", "exp": 4_102_444_800, **claims}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    return {"Authorization": "Bearer " + jwt.encode(payload, secret, algorithm=algorithm)}
+
+
+ROOT_PATH = Path(ROOT)

@@ -1,0 +1,251 @@
+"""Authentication on every route: API keys, HS256/RS256 bearer tokens, and both together."""
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from integration_credentials.auth import ApiKeyVerifier, Authenticator, JwtVerifier, api_key_id, hash_api_key
+from integration_credentials.errors import AuthenticationError, DependencyUnavailableError
+from integration_credentials.repository import ApiKeyRepository
+from integration_credentials.settings import Settings
+
+from tests.conftest import SEED_BODIES
+from tests.integration.conftest import JWT_SECRET, bearer, mint_key, reset_process_state
+
+UNAUTHORIZED = {"detail": "Invalid or missing authentication credentials"}
+ROUTES = [
+    "create_credentials",
+    "list_credentials",
+    "get_credentials_by_provider",
+    "get_credentials",
+    "update_credentials",
+    "delete_credentials",
+]
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def call_route(api, function, headers, credentials_id=None, body=None):
+    path_parameters = None
+    if function == "get_credentials_by_provider":
+        path_parameters = {"provider": "salesforce"}
+    elif function in {"get_credentials", "update_credentials", "delete_credentials"}:
+        path_parameters = {"credentials_id": credentials_id or str(uuid.uuid4())}
+    if body is None and function in {"create_credentials", "update_credentials"}:
+        body = SEED_BODIES["salesforce"] if function == "create_credentials" else {"access_token": "x"}
+    return api.call(function, headers=headers, path_parameters=path_parameters, body=body)
+
+
+def bad_credentials(org_id):
+    now = int(time.time())
+    return {
+        "no headers": {},
+        "empty api key": {"X-API-Key": ""},
+        "unknown api key": {"X-API-Key": "sk_live_" + "A" * 40},
+        "malformed api key": {"X-API-Key": "not-a-key"},
+        "expired jwt": bearer(org_id, exp=now - 3600),
+        "jwt without exp": bearer(org_id, exp=None),
+        "jwt with another secret": bearer(org_id, secret="another-secret-of-sufficient-length-123"),
+        "jwt alg none": {"Authorization": "Bearer " + jwt.encode({"org_id": org_id, "exp": now + 60}, None, algorithm="none")},
+        "jwt without org_id": bearer(None),
+        "jwt with reserved org_id": bearer("APIKEY#abc"),
+        "jwt with non-string org_id": bearer(12345),
+        "basic auth": {"Authorization": "Basic dXNlcjpwYXNz"},
+        "bearer without token": {"Authorization": "Bearer "},
+        "garbage bearer": {"Authorization": "Bearer not.a.jwt"},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("function", ROUTES)
+def test_every_route_rejects_missing_or_invalid_credentials(api, org_id, function):
+    for case, headers in bad_credentials(org_id).items():
+        reply = call_route(api, function, headers)
+        assert (reply.status, reply.json) == (401, UNAUTHORIZED), case
+
+
+@pytest.mark.parametrize("function", ROUTES)
+def test_401_comes_before_validation_and_not_found(api, function):
+    reply = call_route(api, function, {}, credentials_id="not-a-uuid", body=["not", "an", "object"])
+    assert (reply.status, reply.json) == (401, UNAUTHORIZED)
+
+
+@pytest.mark.parametrize("function", ROUTES)
+def test_a_revoked_key_is_401_on_every_route(api, stack, org_id, function):
+    repository = ApiKeyRepository(stack.resources.table_name, stack.dynamodb)
+    key = mint_key(stack, org_id)
+    assert repository.revoke(hash_api_key(key), "2026-01-01T00:00:00.000000Z")
+    reset_process_state()  # a cold instance: nothing cached
+    assert call_route(api, function, {"X-API-Key": key}).status == 401
+
+
+def test_a_valid_jwt_alone_works(api, org_id):
+    created = api.create(bearer(org_id), SEED_BODIES["hubspot"])
+    assert created.status == 201
+    assert created.json["org_id"] == org_id
+
+
+def test_api_key_and_jwt_of_the_same_org_work_together(api, stack, org_id):
+    headers = {"X-API-Key": mint_key(stack, org_id), **bearer(org_id)}
+    assert api.list(headers).status == 200
+
+
+@pytest.mark.parametrize("function", ROUTES)
+def test_api_key_and_jwt_of_different_orgs_are_401(api, stack, org_id, function):
+    headers = {"X-API-Key": mint_key(stack, org_id), **bearer(f"org-{uuid.uuid4()}")}
+    assert (call_route(api, function, headers).json, call_route(api, function, headers).status) == (
+        UNAUTHORIZED,
+        401,
+    )
+
+
+def test_a_valid_key_with_an_invalid_jwt_is_401(api, stack, org_id):
+    headers = {
+        "X-API-Key": mint_key(stack, org_id),
+        **bearer(org_id, secret="wrong-secret-wrong-secret-wrong-secret"),
+    }
+    assert api.list(headers).status == 401
+
+
+# Verifier-level checks with settings the handlers are not deployed with.
+
+
+def settings(**overrides):
+    base = {
+        "table_name": "unused",
+        "kms_key_arn": "unused",
+        "jwt_secret_parameter": "/integration-credentials/dev/jwt-secret",
+    }
+    return Settings.model_validate({**base, **overrides})
+
+
+def test_issuer_and_audience_are_checked_when_configured(stack):
+    verifier = JwtVerifier(settings(jwt_issuer="https://auth.example", jwt_audience="credentials-api"))
+    good = bearer("org-1", iss="https://auth.example", aud="credentials-api")["Authorization"].split()[1]
+    assert verifier.verify(good).org_id == "org-1"
+    for claims in ({"iss": "https://evil.example", "aud": "credentials-api"},
+                   {"iss": "https://auth.example", "aud": "other-api"},
+                   {"aud": "credentials-api"}):  # fmt: skip
+        token = bearer("org-1", **claims)["Authorization"].split()[1]
+        with pytest.raises(AuthenticationError):
+            verifier.verify(token)
+
+
+def test_audience_is_not_required_when_not_configured(stack):
+    token = bearer("org-1", aud="anything")["Authorization"].split()[1]
+    assert JwtVerifier(settings()).verify(token).org_id == "org-1"
+
+
+class _JwksServer:
+    def __init__(self, jwks):
+        body = json.dumps(jwks).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/.well-known/jwks.json"
+
+
+@pytest.fixture(scope="module")
+def rsa_setup():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    public_jwk.update({"kid": "k1", "use": "sig", "alg": "RS256"})
+    server = _JwksServer({"keys": [public_jwk]})
+    yield key, server.url
+    server.server.shutdown()
+
+
+def test_rs256_through_jwks(rsa_setup):
+    key, url = rsa_setup
+    verifier = JwtVerifier(settings(jwt_algorithm="RS256", jwt_jwks_url=url, jwt_secret_parameter=None))
+    token = jwt.encode(
+        {"org_id": "org-rs", "exp": int(time.time()) + 60}, key, algorithm="RS256", headers={"kid": "k1"}
+    )
+    assert verifier.verify(token).org_id == "org-rs"
+
+
+def test_no_rs_hs_confusion(rsa_setup):
+    key, url = rsa_setup
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims = {"org_id": "org-rs", "exp": int(time.time()) + 60}
+    # An HS256 token whose HMAC key is the public key (pyjwt refuses to make one, so by hand)
+    # must not pass an RS256 verifier...
+    signing_input = (
+        b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+        + "."
+        + b64(json.dumps(claims).encode())
+    )
+    forged = signing_input + "." + b64(hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest())
+    rs_verifier = JwtVerifier(settings(jwt_algorithm="RS256", jwt_jwks_url=url, jwt_secret_parameter=None))
+    with pytest.raises(AuthenticationError):
+        rs_verifier.verify(forged)
+    # ...and an RS256 token must not pass the HS256 verifier.
+    rs_token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+    with pytest.raises(AuthenticationError):
+        JwtVerifier(settings()).verify(rs_token)
+
+
+def test_jwks_unreachable_is_a_dependency_failure():
+    verifier = JwtVerifier(
+        settings(
+            jwt_algorithm="RS256", jwt_jwks_url="http://127.0.0.1:9/jwks.json", jwt_secret_parameter=None
+        )
+    )
+    token = jwt.encode(
+        {"org_id": "o", "exp": int(time.time()) + 60}, "k" * 32, algorithm="HS256", headers={"kid": "k1"}
+    )
+    with pytest.raises(DependencyUnavailableError):
+        verifier.verify(token)
+
+
+def test_revocation_takes_effect_within_the_cache_ttl(stack, org_id):
+    # Given a verifier with a 1 s cache that has seen a key
+    repository = ApiKeyRepository(stack.resources.table_name, stack.dynamodb)
+    key = mint_key(stack, org_id)
+    verifier = Authenticator(ApiKeyVerifier(repository, ttl_seconds=1), JwtVerifier(settings()))
+    assert verifier.authenticate({"x-api-key": key}).org_id == org_id
+    # When the key is revoked
+    assert repository.revoke(hash_api_key(key), "2026-01-01T00:00:00.000000Z")
+    # Then it is accepted at most until the cache entry expires, and refused after
+    time.sleep(1.1)
+    with pytest.raises(AuthenticationError):
+        verifier.authenticate({"x-api-key": key})
+
+
+def test_api_keys_are_stored_only_as_hashes(stack, org_id):
+    key = mint_key(stack, org_id)
+    items = stack.scan()
+    assert not any(key in json.dumps(item, default=str) for item in items)
+    key_items = [i for i in items if i["org_id"]["S"] == "APIKEY#" + hash_api_key(key)]
+    assert len(key_items) == 1
+    assert key_items[0]["key_id"]["S"] == api_key_id(hash_api_key(key))
+    assert key_items[0]["key_org_id"]["S"] == org_id
+    assert len(key) >= len("sk_live_") + 32
+
+
+def test_jwt_secret_comes_from_ssm(stack):
+    assert JWT_SECRET  # the stack put it in SSM; a token signed with it verifies
+    token = bearer("org-ssm")["Authorization"].split()[1]
+    assert JwtVerifier(settings()).verify(token).org_id == "org-ssm"
