@@ -19,17 +19,10 @@ from integration_credentials.repository import ApiKeyRepository
 from integration_credentials.settings import Settings
 
 from tests.conftest import SEED_BODIES
-from tests.integration.conftest import JWT_SECRET, bearer, mint_key, reset_process_state
+from tests.integration.conftest import FUNCTIONS, JWT_SECRET, bearer, mint_key, reset_process_state
 
 UNAUTHORIZED = {"detail": "Invalid or missing authentication credentials"}
-ROUTES = [
-    "create_credentials",
-    "list_credentials",
-    "get_credentials_by_provider",
-    "get_credentials",
-    "update_credentials",
-    "delete_credentials",
-]
+ROUTES = FUNCTIONS
 
 
 def b64(data: bytes) -> str:

@@ -104,28 +104,7 @@ class CredentialsRepository:
 
     def create(self, row: StoredCredentials) -> None:
         """Insert a row and its id mirror; `CredentialsAlreadyExistError` if the provider is taken."""
-        data = _data_attributes(row)
-        items: list[TransactWriteItemTypeDef] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {**credentials_key(row.org_id, row.provider), **data},
-                    "ConditionExpression": "attribute_not_exists(org_id)",
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {
-                        **id_mirror_key(row.id),
-                        **data,
-                        "owner_org_id": {"S": row.org_id},
-                        "owner_provider": {"S": row.provider},
-                    },
-                    "ConditionExpression": "attribute_not_exists(org_id)",
-                }
-            },
-        ]
+        items = self._row_and_mirror_puts(row, "attribute_not_exists(org_id)")
 
         def on_condition_failed(codes: list[str]) -> Exception:
             if codes and codes[0] == "ConditionalCheckFailed":
@@ -176,35 +155,11 @@ class CredentialsRepository:
         Raises `ConcurrentModificationError` when the version moved, `CredentialsNotFoundError`
         when the row was deleted meanwhile.
         """
-        data = _data_attributes(row)
-        condition_values: dict[str, AttributeValueTypeDef] = {
-            ":id": {"S": previous.id},
-            ":version": {"N": str(previous.version)},
-        }
-        items: list[TransactWriteItemTypeDef] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {**credentials_key(row.org_id, row.provider), **data},
-                    "ConditionExpression": "id = :id AND version = :version",
-                    "ExpressionAttributeValues": condition_values,
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {
-                        **id_mirror_key(row.id),
-                        **data,
-                        "owner_org_id": {"S": row.org_id},
-                        "owner_provider": {"S": row.provider},
-                    },
-                    "ConditionExpression": "id = :id AND version = :version",
-                    "ExpressionAttributeValues": condition_values,
-                }
-            },
-        ]
+        items = self._row_and_mirror_puts(
+            row,
+            "id = :id AND version = :version",
+            {":id": {"S": previous.id}, ":version": {"N": str(previous.version)}},
+        )
 
         def on_condition_failed(codes: list[str]) -> Exception:
             return ConcurrentModificationError(f"credentials {row.id} changed during the update")
@@ -233,6 +188,30 @@ class CredentialsRepository:
             },
         ]
         self._transact(items, lambda codes: CredentialsNotFoundError(credentials_id=row.id))
+
+    def _row_and_mirror_puts(
+        self,
+        row: StoredCredentials,
+        condition: str,
+        values: "dict[str, AttributeValueTypeDef] | None" = None,
+    ) -> "list[TransactWriteItemTypeDef]":
+        """Puts of a row and its id mirror, both under `condition`. A failed condition on the
+        row returns the old row, so a missing row (404) is told from a moved version (409)."""
+        data = _data_attributes(row)
+        mirror = {
+            **id_mirror_key(row.id),
+            **data,
+            "owner_org_id": {"S": row.org_id},
+            "owner_provider": {"S": row.provider},
+        }
+        puts: list[TransactWriteItemTypeDef] = []
+        for item in ({**credentials_key(row.org_id, row.provider), **data}, mirror):
+            put: dict[str, Any] = {"TableName": self._table, "Item": item, "ConditionExpression": condition}
+            if values:
+                put["ExpressionAttributeValues"] = values
+            puts.append({"Put": put})  # type: ignore[typeddict-item]
+        puts[0]["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return puts
 
     def _transact(
         self,
