@@ -207,7 +207,9 @@ def make_handler(app: APIGatewayHttpResolver, action: str) -> LambdaHandler:
     """The Lambda entry point of one function: logger (correlation id = API Gateway request id,
     never the event), tracer (never the response: it holds tokens) and metrics around routing."""
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @logger.inject_lambda_context(
+        correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
+    )
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
