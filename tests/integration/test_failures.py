@@ -103,3 +103,15 @@ def test_service_recovers_when_the_dependency_does(api, stack, org_headers):
     assert api.create(org_headers, SEED_BODIES["hubspot"]).status == 503
     stack.aws.heal()
     assert api.create(org_headers, SEED_BODIES["hubspot"]).status == 201
+
+
+def test_an_unexpected_error_is_a_json_500_without_details(api, org_headers, monkeypatch):
+    from integration_credentials import service
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug with internal detail")
+
+    monkeypatch.setattr(service.CredentialsService, "list", broken)
+    reply = api.list(org_headers)
+    assert (reply.status, reply.json) == (500, {"detail": "Internal server error"})
+    assert "internal detail" not in reply.raw

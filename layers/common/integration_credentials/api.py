@@ -152,6 +152,12 @@ def create_resolver() -> APIGatewayHttpResolver:
         _log_error(error)
         return error_response(error)
 
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def _unexpected_error(error: Exception) -> Response[str]:
+        # A bug, not a client error: keep the trace (our exceptions never carry request data).
+        logger.exception("unhandled error")
+        return json_response(500, {"detail": "Internal server error"})
+
     @app.not_found
     def _not_found(error: Exception) -> Response[str]:
         return json_response(404, {"detail": "Not found"})
@@ -176,6 +182,9 @@ def handle_request(
     except CredentialsError as error:
         _log_error(error)
         return _to_event_response(error_response(error))
+    except Exception:
+        logger.exception("unhandled error before routing")
+        return _to_event_response(json_response(500, {"detail": "Internal server error"}))
     app.append_context(**{_PRINCIPAL: principal})  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
 
