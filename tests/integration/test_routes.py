@@ -280,7 +280,27 @@ def test_another_orgs_provider_is_invisible(api, org_headers, other_org_headers)
     assert api.list(other_org_headers).json == []
 
 
-def test_non_json_content_type_is_415(api, org_headers):
-    reply = api.create(org_headers, SEED_BODIES["hubspot"], content_type="text/plain")
-    assert reply.status == 415
-    assert "detail" in reply.json
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/xml"],
+)
+@pytest.mark.parametrize("route", ["create", "update"])
+def test_non_json_content_type_is_415_and_never_echoes_the_body(api, org_headers, content_type, route):
+    # Given a JSON body sent with another content type (curl -d without -H sends a form type)
+    created = api.create(org_headers, SEED_BODIES["hubspot"]).json
+    body = {**SEED_BODIES["salesforce"], "access_token": "TOKEN-NOT-TO-ECHO"}
+    if route == "create":
+        reply = api.create(org_headers, body, content_type=content_type)
+    else:
+        reply = api.update(
+            org_headers, created["id"], {"access_token": "TOKEN-NOT-TO-ECHO"}, content_type=content_type
+        )
+    # Then it is a 415 that says what to send, and the token is not in it
+    assert (reply.status, reply.json) == (415, {"detail": "Content-Type must be application/json"})
+    assert "TOKEN-NOT-TO-ECHO" not in reply.raw
+    assert api.get(org_headers, created["id"]).json == created
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/json"])
+def test_json_content_types_with_parameters_are_accepted(api, org_headers, content_type):
+    assert api.create(org_headers, SEED_BODIES["hubspot"], content_type=content_type).status == 201

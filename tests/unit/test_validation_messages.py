@@ -79,3 +79,14 @@ def test_provider_ids_that_are_accepted(provider):
 def test_provider_ids_that_are_rejected(provider):
     errors = errors_for(CredentialsCreate, {"provider": provider, "dsn": "x", "access_token": "y"})
     assert validation_message(errors).startswith("provider must be a lowercase identifier")
+
+
+def test_a_field_name_made_of_request_data_is_not_echoed():
+    secret_key = '{"access_token": "s3cr3t"}'
+    errors = [
+        {"type": "extra_forbidden", "loc": ("body", secret_key)},
+        {"type": "missing", "loc": ("body", "dsn")},
+    ]
+    message = validation_message(errors)
+    assert message == "request body has a field that is not allowed; dsn field is required"
+    assert "s3cr3t" not in message

@@ -101,6 +101,7 @@ class FunctionPool:
         self._all: list[_Instance] = []
         self._lock = threading.Lock()
         self._max = max_instances
+        self._starting = 0
 
     def warm(self) -> None:
         """Start one instance ahead of the first request."""
@@ -131,9 +132,16 @@ class FunctionPool:
         except queue.Empty:
             pass
         with self._lock:
-            can_grow = len(self._all) < self._max
+            # Reserve the slot under the lock: concurrent requests never start more than max.
+            can_grow = self._starting + len(self._all) < self._max
+            if can_grow:
+                self._starting += 1
         if can_grow:
-            return self._spawn()
+            try:
+                return self._spawn()
+            finally:
+                with self._lock:
+                    self._starting -= 1
         return self._idle.get()
 
     def _spawn(self) -> _Instance:

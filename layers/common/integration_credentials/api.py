@@ -3,6 +3,7 @@ one place where domain errors become HTTP responses."""
 
 import base64
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -28,6 +29,7 @@ from .errors import (
     InvalidRequestError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    UnsupportedMediaTypeError,
 )
 from .observability import logger, metrics, tracer
 from .settings import get_settings
@@ -67,6 +69,8 @@ def error_response(error: CredentialsError) -> Response[str]:
         return json_response(400, {"detail": f"Validation error: {error}"})
     if isinstance(error, PayloadTooLargeError):
         return json_response(413, {"detail": str(error)})
+    if isinstance(error, UnsupportedMediaTypeError):
+        return json_response(415, {"detail": str(error)})
     if isinstance(error, DependencyUnavailableError):
         return json_response(
             503,
@@ -89,6 +93,7 @@ def _log_error(error: CredentialsError) -> None:
         logger.info("request rejected", extra={"reason": type(error).__name__})
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _FIELD_MESSAGES = {
     "missing": "{field} field is required",
     "string_type": "{field} must be a string",
@@ -111,10 +116,15 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
         kind = str(error.get("type", ""))
         location = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
         field = location[-1] if len(location) > 1 else ""
+        if field and not _FIELD_NAME.fullmatch(field):
+            # Only name fields that look like fields: a key made of request data is not echoed.
+            field, kind = "request body", "unknown_field" if kind == "extra_forbidden" else kind
         if kind == "json_invalid":
             message = "request body is not valid JSON"
         elif not field or kind in {"model_attributes_type", "model_type"}:
             message = "request body must be a JSON object"
+        elif kind == "unknown_field":
+            message = "request body has a field that is not allowed"
         elif kind == "value_error":
             message = f"{field} must not be empty"
         elif kind == "extra_forbidden" and field == "provider":
@@ -178,7 +188,7 @@ def handle_request(
     """Authenticate (before validation, so 401 comes before 400/404), cap the body, then route."""
     try:
         principal = authenticator().authenticate(event.get("headers") or {})
-        _check_body_size(event)
+        _check_body(event)
     except CredentialsError as error:
         _log_error(error)
         return _to_event_response(error_response(error))
@@ -189,10 +199,16 @@ def handle_request(
     return app.resolve(event, context)
 
 
-def _check_body_size(event: Mapping[str, Any]) -> None:
+def _check_body(event: Mapping[str, Any]) -> None:
+    """A body must be JSON (or untyped, read as JSON) and within the size limit."""
     body = event.get("body")
     if not body:
         return
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    media_type = str(headers.get("content-type", "")).split(";", 1)[0].strip().lower()
+    if media_type and media_type != JSON:
+        # Form and multipart parsers would turn a JSON text into field names (echoed back) or fail.
+        raise UnsupportedMediaTypeError("Content-Type must be application/json")
     limit = get_settings().max_body_bytes
     size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(str(body).encode())
     if size > limit:

@@ -42,6 +42,10 @@ class InvalidRequestError(CredentialsError):
     """A request the models could not reject by themselves (already phrased for the client)."""
 
 
+class UnsupportedMediaTypeError(CredentialsError):
+    """A request body that is not JSON."""
+
+
 class PayloadTooLargeError(CredentialsError):
     """The request body is over the documented limit."""
 

@@ -1,0 +1,469 @@
+"""End-to-end fixtures: a real local stack (`credentials-local`) started by the test session as a
+subprocess, driven over HTTP, plus the admin CLI as a subprocess.
+
+Every secret a test sends (access tokens, DSNs, metadata strings, API keys, JWTs) is recorded in a
+session-wide ledger by the `Api` client, so the final module (test_zz_*.py) can check that none of
+them reached the table in plaintext or the stack's logs.
+"""
+
+import base64
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import string
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+JWT_SECRET = "e2e-jwt-secret-" + secrets.token_hex(16)
+TABLE_NAME = "integration-credentials-local"
+REGION = "us-east-1"
+STARTUP_TIMEOUT_SECONDS = 90
+STOP_TIMEOUT_SECONDS = 15
+HTTP_TIMEOUT_SECONDS = 30
+BANNER_END = "Ctrl-C to stop."
+API_KEY_RE = re.compile(r"^sk_live_[A-Za-z0-9]{40}$")
+
+# Contract texts (seed documents).
+UNAUTHORIZED = {"detail": "Invalid or missing authentication credentials"}
+FORBIDDEN = {"detail": "You do not have permission to access this resource"}
+BASE = "/integration-credentials"
+
+# The seed's three provider examples, verbatim.
+SEED_EXAMPLES: dict[str, dict[str, Any]] = {
+    "salesforce": {
+        "provider": "salesforce",
+        "dsn": "https://mycompany.salesforce.com",
+        "access_token": "00D5g000001234567!AQYAQ...",
+        "metadata": {
+            "instance_url": "https://mycompany.salesforce.com",
+            "api_version": "v58.0",
+            "refresh_token": "5Aep861...",
+            "token_type": "Bearer",
+        },
+    },
+    "hubspot": {
+        "provider": "hubspot",
+        "dsn": "https://api.hubapi.com",
+        "access_token": "pat-na1-1234567890abcdef",
+        "metadata": {"portal_id": "12345678", "scopes": ["contacts", "companies", "deals"]},
+    },
+    "pipedrive": {
+        "provider": "pipedrive",
+        "dsn": "https://mycompany.pipedrive.com",
+        "access_token": "1a2b3c4d5e6f7g8h9i0j",
+        "metadata": {"company_domain": "mycompany", "api_token": "1a2b3c4d5e6f7g8h9i0j"},
+    },
+}
+
+# Environment that must not leak from the developer's shell into the stack or the CLI:
+# it would point them at a real account/table or override the template's settings.
+_SCRUBBED_PREFIXES = ("AWS_", "POWERTOOLS_", "JWT_")
+_SCRUBBED_NAMES = {
+    "TABLE_NAME",
+    "KMS_KEY_ARN",
+    "API_KEY_CACHE_SECONDS",
+    "MAX_BODY_BYTES",
+    "PORT",
+    "DATA_KEY_CACHE_SECONDS",
+    "DATA_KEY_CACHE_CAPACITY",
+}
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
+
+
+def clean_environment(**overrides: str) -> dict[str, str]:
+    """The current environment minus AWS/app settings, plus fake AWS credentials and overrides."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_SCRUBBED_PREFIXES) and name not in _SCRUBBED_NAMES
+    }
+    env.update(FAKE_AWS)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A port P such that P and P+1 are both free (the CLI finds embedded AWS at PORT+1)."""
+    for _ in range(50):
+        port = free_port()
+        if port < 65535 and _port_is_free(port + 1):
+            return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+# --------------------------------------------------------------------------------------------
+# The local stack as a subprocess
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunningStack:
+    """A `credentials_tools.devserver` process and what its banner said."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    aws_port: int
+    log_path: Path
+    banner: str
+    banner_end_offset: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def demo_api_key(self) -> str:
+        match = re.search(r"API key: (sk_live_[A-Za-z0-9]+)", self.banner)
+        assert match, self.banner
+        return match.group(1)
+
+    def log_text(self) -> str:
+        return self.log_path.read_bytes().decode("utf-8", errors="replace")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> int:
+        """Ctrl-C (SIGINT) and wait; kills it and fails if it does not exit in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            pytest.fail(
+                f"stack on port {self.port} did not exit within {timeout}s of SIGINT\n{self.log_tail()}"
+            )
+
+
+def start_stack(log_path: Path, port: int, aws_port: int, **env: str) -> RunningStack:
+    """Start `python -m credentials_tools.devserver` and wait for its "Ctrl-C to stop." line."""
+    environment = clean_environment(
+        PORT=str(port),
+        AWS_PORT=str(aws_port),
+        JWT_SECRET=JWT_SECRET,
+        API_KEY_CACHE_SECONDS="1",
+        **env,
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "credentials_tools.devserver"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    marker = (BANNER_END + "\n").encode()
+    while True:
+        content = log_path.read_bytes()
+        index = content.find(marker)
+        if index >= 0:
+            end = index + len(marker)
+            banner = content[:end].decode("utf-8", errors="replace")
+            return RunningStack(process, port, aws_port, log_path, banner, end)
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"stack exited with {process.returncode} before serving:\n{content.decode(errors='replace')}"
+            )
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait(timeout=10)
+            raise RuntimeError(
+                f"stack not ready within {STARTUP_TIMEOUT_SECONDS}s:\n{content.decode(errors='replace')}"
+            )
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The session's stack; stopped with SIGINT at the end, which must exit 0 within 15 s.
+
+    It logs at DEBUG (the most verbose LogLevel the template allows, exported as the template's
+    POWERTOOLS_LOG_LEVEL) so the final log check is as strict as it can be."""
+    port = free_port_pair()
+    log_path = tmp_path_factory.mktemp("stack") / "stack.log"
+    running = start_stack(log_path, port, port + 1, POWERTOOLS_LOG_LEVEL="DEBUG")
+    assert f"Integration credentials API on http://127.0.0.1:{port}" in running.banner
+    assert f"Embedded AWS (moto) on http://127.0.0.1:{port + 1}  table={TABLE_NAME}" in running.banner
+    assert f"JWT HS256 secret (from JWT_SECRET): {JWT_SECRET}" in running.banner
+    try:
+        yield running
+    finally:
+        code = running.stop()
+        assert code == 0, f"stack exited with {code} after SIGINT\n{running.log_tail()}"
+
+
+# --------------------------------------------------------------------------------------------
+# The secrets ledger and the HTTP client
+# --------------------------------------------------------------------------------------------
+
+MIN_SECRET_CHARS = 8  # shorter values ("v58.0", "deals") could match log text or bytes by chance
+# Non-secret text that legitimately shows up in logs (function ARNs) and in ciphertext headers (the
+# KMS key ARN): the local account id. A sent value inside it (the seed's HubSpot portal_id
+# "12345678") cannot be told apart from it, so it is not checked.
+PUBLIC_TEXT = ("123456789012",)
+
+
+@dataclass
+class SecretLedger:
+    """Every secret string the tests sent to the session's stack."""
+
+    values: set[str] = field(default_factory=set)
+    credentials: set[str] = field(default_factory=set)  # API keys and JWTs
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, value: str) -> None:
+        if len(value) >= MIN_SECRET_CHARS:
+            with self._lock:
+                self.values.add(value)
+
+    def add_credential(self, value: str) -> None:
+        if len(value) >= MIN_SECRET_CHARS:
+            with self._lock:
+                self.credentials.add(value)
+
+    def add_body(self, body: Any) -> None:
+        """dsn, access_token and every string inside metadata (keys excluded)."""
+        if not isinstance(body, Mapping):
+            return
+        for name in ("dsn", "access_token"):
+            if isinstance(body.get(name), str):
+                self.add(body[name])
+        for value in _strings(body.get("metadata")):
+            self.add(value)
+
+    def everything(self) -> set[str]:
+        """Every recorded secret that can be told apart from public text."""
+        with self._lock:
+            recorded = set(self.values) | set(self.credentials)
+        return {value for value in recorded if not any(value in text for text in PUBLIC_TEXT)}
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def encoded_forms(secret: str) -> set[bytes]:
+    """The byte forms a leaked secret could take: UTF-8, and JSON-escaped (ASCII or not)."""
+    forms = {secret.encode()}
+    forms.add(json.dumps(secret)[1:-1].encode())
+    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1].encode())
+    return {form for form in forms if form}
+
+
+@dataclass(frozen=True)
+class Org:
+    """A tenant: its id, an API key minted with the admin CLI (or None), and JWTs on demand."""
+
+    org_id: str
+    api_key: str | None
+
+    @property
+    def key(self) -> dict[str, str]:
+        assert self.api_key is not None
+        return {"X-API-Key": self.api_key}
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {make_jwt(self.org_id)}"}
+
+
+class Api:
+    """requests against one stack; records what it sends in the ledger."""
+
+    def __init__(self, base_url: str, ledger: SecretLedger) -> None:
+        self.base_url = base_url
+        self.ledger = ledger
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        json: Any = None,
+        data: str | bytes | None = None,
+    ) -> requests.Response:
+        headers = dict(headers or {})
+        for name, value in headers.items():
+            if name.lower() == "x-api-key":
+                self.ledger.add_credential(value)
+            elif name.lower() == "authorization":
+                self.ledger.add_credential(value.partition(" ")[2] or value)
+        if json is not None:
+            self.ledger.add_body(json)
+        return requests.request(
+            method, self.base_url + path, headers=headers, json=json, data=data, timeout=HTTP_TIMEOUT_SECONDS
+        )
+
+    def get(self, path: str, headers: Mapping[str, str] | None = None) -> requests.Response:
+        return self.request("GET", path, headers)
+
+    def post(self, path: str, headers: Mapping[str, str] | None = None, **kw: Any) -> requests.Response:
+        return self.request("POST", path, headers, **kw)
+
+    def put(self, path: str, headers: Mapping[str, str] | None = None, **kw: Any) -> requests.Response:
+        return self.request("PUT", path, headers, **kw)
+
+    def delete(self, path: str, headers: Mapping[str, str] | None = None) -> requests.Response:
+        return self.request("DELETE", path, headers)
+
+    def create(self, headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST the seed's way (trailing slash) and insist on 201."""
+        response = self.post(f"{BASE}/", headers, json=body)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+
+@pytest.fixture(scope="session")
+def ledger() -> SecretLedger:
+    return SecretLedger()
+
+
+@pytest.fixture(scope="session")
+def api(stack: RunningStack, ledger: SecretLedger) -> Api:
+    return Api(stack.base_url, ledger)
+
+
+# --------------------------------------------------------------------------------------------
+# JWTs and the admin CLI
+# --------------------------------------------------------------------------------------------
+
+
+def make_jwt(
+    org_id: str,
+    *,
+    secret: str = JWT_SECRET,
+    expires_in: int | None = 300,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """An HS256 token with `org_id` and (unless expires_in is None) `exp` claims."""
+    claims: dict[str, Any] = {"org_id": org_id, "sub": "e2e-user", **(extra or {})}
+    if expires_in is not None:
+        claims["exp"] = int(time.time()) + expires_in
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def unsigned_jwt(org_id: str) -> str:
+    """An `alg: none` token (no signature) that would otherwise be valid."""
+
+    def segment(obj: Mapping[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    header = segment({"alg": "none", "typ": "JWT"})
+    payload = segment({"org_id": org_id, "exp": int(time.time()) + 300})
+    return f"{header}.{payload}."
+
+
+def random_well_formed_key() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "sk_live_" + "".join(secrets.choice(alphabet) for _ in range(40))
+
+
+def _admin_command() -> list[str]:
+    script = Path(sys.executable).with_name("credentials-admin")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "credentials_tools.admin"]
+
+
+def run_admin(target: RunningStack, *args: str, via: str = "port") -> subprocess.CompletedProcess[str]:
+    """`credentials-admin api-keys <args>` against a stack, found through PORT (the CLI's default:
+    embedded AWS at PORT+1) or through AWS_ENDPOINT_URL."""
+    if via == "port":
+        assert target.aws_port == target.port + 1, "PORT targeting needs AWS_PORT == PORT + 1"
+        env = clean_environment(PORT=str(target.port))
+    else:
+        env = clean_environment(AWS_ENDPOINT_URL=target.aws_endpoint)
+    return subprocess.run(
+        [*_admin_command(), "api-keys", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def mint_api_key(target: RunningStack, org_id: str, via: str = "port") -> str:
+    """Mint a key with the CLI; its stdout must be exactly one line: the key."""
+    result = run_admin(target, "create", "--org-id", org_id, via=via)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and result.stdout == lines[0] + "\n", repr(result.stdout)
+    assert API_KEY_RE.fullmatch(lines[0]), repr(lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def make_org(stack: RunningStack) -> Callable[..., Org]:
+    """A factory of fresh orgs (uuid4 ids); `with_key=True` mints an API key with the CLI."""
+
+    def factory(with_key: bool = True) -> Org:
+        org_id = str(uuid.uuid4())
+        return Org(org_id, mint_api_key(stack, org_id) if with_key else None)
+
+    return factory
+
+
+# --------------------------------------------------------------------------------------------
+# Ordering: the leak checks (test_zz_*.py) run after everything else has driven the routes.
+# --------------------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+
+    def is_final(item: pytest.Item) -> bool:
+        path = Path(str(item.fspath))
+        return path.parent == here and path.name.startswith("test_zz_")
+
+    items[:] = [item for item in items if not is_final(item)] + [item for item in items if is_final(item)]
