@@ -28,6 +28,8 @@ import jwt
 import pytest
 import requests
 
+from tests.conftest import SEED_BODIES
+
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-jwt-secret-" + secrets.token_hex(16)
 TABLE_NAME = "integration-credentials-local"
@@ -43,32 +45,8 @@ UNAUTHORIZED = {"detail": "Invalid or missing authentication credentials"}
 FORBIDDEN = {"detail": "You do not have permission to access this resource"}
 BASE = "/integration-credentials"
 
-# The seed's three provider examples, verbatim.
-SEED_EXAMPLES: dict[str, dict[str, Any]] = {
-    "salesforce": {
-        "provider": "salesforce",
-        "dsn": "https://mycompany.salesforce.com",
-        "access_token": "00D5g000001234567!AQYAQ...",
-        "metadata": {
-            "instance_url": "https://mycompany.salesforce.com",
-            "api_version": "v58.0",
-            "refresh_token": "5Aep861...",
-            "token_type": "Bearer",
-        },
-    },
-    "hubspot": {
-        "provider": "hubspot",
-        "dsn": "https://api.hubapi.com",
-        "access_token": "pat-na1-1234567890abcdef",
-        "metadata": {"portal_id": "12345678", "scopes": ["contacts", "companies", "deals"]},
-    },
-    "pipedrive": {
-        "provider": "pipedrive",
-        "dsn": "https://mycompany.pipedrive.com",
-        "access_token": "1a2b3c4d5e6f7g8h9i0j",
-        "metadata": {"company_domain": "mycompany", "api_token": "1a2b3c4d5e6f7g8h9i0j"},
-    },
-}
+# The seed's three provider examples, verbatim (shared with the other suites).
+SEED_EXAMPLES: dict[str, dict[str, Any]] = SEED_BODIES
 
 # Environment that must not leak from the developer's shell into the stack or the CLI:
 # it would point them at a real account/table or override the template's settings.
