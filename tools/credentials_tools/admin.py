@@ -26,7 +26,8 @@ KEY_RANDOM_CHARS = 40  # 40 base62 characters: about 238 random bits
 
 def generate_api_key() -> str:
     """A new key in the seed's shape: sk_live_ and 40 random base62 characters."""
-    return API_KEY_LIVE_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(KEY_RANDOM_CHARS))
+    random_part = "".join(secrets.choice(_ALPHABET) for _ in range(KEY_RANDOM_CHARS))
+    return f"{API_KEY_LIVE_PREFIX}{random_part}"
 
 
 def local_stack_endpoint() -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .template import parameter_defaults, resources_of_type, table_resource
 
@@ -52,6 +52,13 @@ class _State:
     faults: dict[str, Fault] = field(default_factory=dict)
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: every AWS call of every request would drown the API's own log."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+
 class EmbeddedAws:
     """moto server on 127.0.0.1 with serialisation, call counting and fault injection."""
 
@@ -59,7 +66,7 @@ class EmbeddedAws:
         self._state = _State()
         self._backend = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", port or _free_port(), self._app, threaded=True
+            "127.0.0.1", port or _free_port(), self._app, threaded=True, request_handler=_QuietHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
 
