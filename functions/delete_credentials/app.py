@@ -4,7 +4,7 @@ from typing import Annotated
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from integration_credentials.api import create_resolver, current_org, json_response, make_handler
 from integration_credentials.service import credentials_service
 
@@ -12,8 +12,11 @@ app = create_resolver()
 
 
 @app.delete("/integration-credentials/<credentials_id>")
-def delete_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
-    credentials_service().delete(current_org(app), str(credentials_id))
+def delete_credentials(
+    credentials_id: Annotated[UUID, Path()],
+    if_match: Annotated[str | None, Header(description="Delete only at this ETag (412 otherwise)")] = None,
+) -> Response[str]:
+    credentials_service().delete(current_org(app), str(credentials_id), if_match=if_match)
     return json_response(200, {"message": f"Integration credentials {credentials_id} deleted successfully"})
 
 

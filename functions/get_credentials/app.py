@@ -5,7 +5,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from integration_credentials.api import create_resolver, current_org, json_response, make_handler
+from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
 from integration_credentials.service import credentials_service
 
 app = create_resolver()
@@ -13,7 +13,7 @@ app = create_resolver()
 
 @app.get("/integration-credentials/<credentials_id>")
 def get_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
-    return json_response(200, credentials_service().get_by_id(current_org(app), str(credentials_id)))
+    return credentials_response(200, credentials_service().get_by_id(current_org(app), str(credentials_id)))
 
 
 lambda_handler = make_handler(app, action="get")

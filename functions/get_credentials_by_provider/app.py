@@ -4,7 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from integration_credentials.api import create_resolver, current_org, json_response, make_handler
+from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
 from integration_credentials.constants import PROVIDER_PATTERN
 from integration_credentials.service import credentials_service
 
@@ -13,7 +13,7 @@ app = create_resolver()
 
 @app.get("/integration-credentials/provider/<provider>")
 def get_credentials_by_provider(provider: Annotated[str, Path(pattern=PROVIDER_PATTERN)]) -> Response[str]:
-    return json_response(200, credentials_service().get_by_provider(current_org(app), provider))
+    return credentials_response(200, credentials_service().get_by_provider(current_org(app), provider))
 
 
 lambda_handler = make_handler(app, action="get_by_provider")

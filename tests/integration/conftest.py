@@ -127,12 +127,17 @@ class Api:
         raw_body: str | None = None,
         raw_path: str | None = None,
         content_type: str | None = "application/json",
+        query: dict[str, str] | None = None,
+        headers_extra: dict[str, str] | None = None,
     ) -> Reply:
         event = copy.deepcopy(self._events[function])
         event["headers"] = {
             k: v for k, v in event["headers"].items() if k not in {"x-api-key", "content-type"}
         }
-        event["headers"].update({k.lower(): v for k, v in headers.items()})
+        event["headers"].update({k.lower(): v for k, v in {**headers, **(headers_extra or {})}.items()})
+        if query:
+            event["queryStringParameters"] = dict(query)
+            event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
         if path_parameters is not None:
             event["pathParameters"] = path_parameters
             route = event["routeKey"].split(" ", 1)[1]

@@ -126,7 +126,7 @@ def test_sixteen_concurrent_creates_give_one_winner(stack, org_id):
 
     def attempt(_):
         try:
-            return service.create(org_id, body)["id"]
+            return service.create(org_id, body).body["id"]
         except CredentialsAlreadyExistError:
             return None
 
@@ -134,7 +134,7 @@ def test_sixteen_concurrent_creates_give_one_winner(stack, org_id):
         results = list(pool.map(attempt, range(16)))
     winners = [r for r in results if r]
     assert len(winners) == 1
-    assert service.get_by_provider(org_id, "salesforce")["id"] == winners[0]
+    assert service.get_by_provider(org_id, "salesforce").body["id"] == winners[0]
     assert len([i for i in stack.scan() if i.get("owner_org_id", {}).get("S") == org_id]) == 1
 
 
@@ -143,13 +143,13 @@ def test_concurrent_updates_lose_nothing(stack, org_id):
     service = credentials_service()
     from integration_credentials.models import CredentialsCreate
 
-    created = service.create(org_id, CredentialsCreate.model_validate(SEED_BODIES["hubspot"]))
+    created = service.create(org_id, CredentialsCreate.model_validate(SEED_BODIES["hubspot"])).body
 
     def patch(n):
         return service.update(org_id, created["id"], CredentialsUpdate(metadata={f"key{n}": n}))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(patch, range(8)))
-    metadata = service.get_by_id(org_id, created["id"])["metadata"]
+    metadata = service.get_by_id(org_id, created["id"]).body["metadata"]
     assert {f"key{n}": n for n in range(8)}.items() <= metadata.items()
     assert metadata["portal_id"] == "12345678"

@@ -29,8 +29,10 @@ from .errors import (
     InvalidRequestError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    PreconditionFailedError,
     UnsupportedMediaTypeError,
 )
+from .models import CredentialsResult
 from .observability import logger, metrics, tracer
 from .settings import get_settings
 
@@ -49,6 +51,11 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
     )
 
 
+def credentials_response(status: int, result: CredentialsResult) -> Response[str]:
+    """A credentials object with its ETag."""
+    return json_response(status, result.body, {"ETag": result.etag})
+
+
 def error_response(error: CredentialsError) -> Response[str]:
     """The single mapping from domain errors to HTTP statuses and `detail` bodies."""
     if isinstance(error, AuthenticationError):
@@ -65,6 +72,9 @@ def error_response(error: CredentialsError) -> Response[str]:
             {"detail": "Integration credentials were modified concurrently; retry the request"},
             {"Retry-After": "1"},
         )
+    if isinstance(error, PreconditionFailedError):
+        headers = {"ETag": error.current_etag} if error.current_etag else {}
+        return json_response(412, {"detail": str(error)}, headers)
     if isinstance(error, InvalidRequestError):
         return json_response(400, {"detail": f"Validation error: {error}"})
     if isinstance(error, PayloadTooLargeError):
@@ -106,6 +116,10 @@ _FIELD_MESSAGES = {
     "extra_forbidden": "{field} field is not allowed",
     "uuid_parsing": "{field} must be a UUID",
     "uuid_type": "{field} must be a UUID",
+    "int_parsing": "{field} must be an integer",
+    "int_type": "{field} must be an integer",
+    "greater_than_equal": "{field} must be at least {ge}",
+    "less_than_equal": "{field} must be at most {le}",
 }
 
 

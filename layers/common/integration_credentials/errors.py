@@ -61,3 +61,13 @@ class DependencyUnavailableError(CredentialsError):
 
 class CredentialsIntegrityError(CredentialsError):
     """A stored ciphertext does not belong to the row it was read from."""
+
+
+class PreconditionFailedError(CredentialsError):
+    """`If-Match` named a version the credentials no longer have."""
+
+    def __init__(self, current_etag: str | None) -> None:
+        self.current_etag = current_etag
+        super().__init__(
+            "Precondition failed: the credentials were modified since the ETag given in If-Match"
+        )

@@ -91,3 +91,29 @@ def credentials_view(row: StoredCredentials, secret: CredentialsSecret) -> dict[
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsResult:
+    """A credentials object and the version it was read or written at."""
+
+    body: dict[str, Any]
+    version: int
+
+    @property
+    def etag(self) -> str:
+        """Strong ETag of the row's version."""
+        return etag_of(self.version)
+
+
+def etag_of(version: int) -> str:
+    """The ETag of a version: a quoted string, compared strongly."""
+    return f'"{version}"'
+
+
+def if_match_allows(if_match: str | None, version: int) -> bool:
+    """RFC 9110 If-Match with strong comparison: absent, `*`, or a list naming this version."""
+    if if_match is None:
+        return True
+    tags = {tag.strip() for tag in if_match.split(",")}
+    return "*" in tags or etag_of(version) in tags

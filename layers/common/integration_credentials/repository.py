@@ -131,23 +131,36 @@ class CredentialsRepository:
         item = response.get("Item")
         return _row_from_item(item) if item else None
 
-    def list_for_org(self, org_id: str) -> list[StoredCredentials]:
-        """Every row of an org, ordered by provider (one Query per 1 MB page)."""
-        rows: list[StoredCredentials] = []
+    def list_for_org(
+        self, org_id: str, *, limit: int | None = None, after_provider: str | None = None
+    ) -> tuple[list[StoredCredentials], str | None]:
+        """An org's rows ordered by provider, and the provider to continue after (None: no more).
+
+        Without `limit`, every row (one Query per 1 MB page). With it, one Query for `limit + 1`
+        rows, so the next page is announced only when it exists."""
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "org_id = :org",
             "ExpressionAttributeValues": {":org": {"S": org_id}},
             "ConsistentRead": True,
         }
+        if after_provider is not None:
+            request["ExclusiveStartKey"] = credentials_key(org_id, after_provider)
+        if limit is not None:
+            request["Limit"] = limit + 1
+        rows: list[StoredCredentials] = []
         while True:
             with dynamodb_errors():
                 response = self._client.query(**request)
             rows.extend(_row_from_item(item) for item in response.get("Items", []))
             last_key = response.get("LastEvaluatedKey")
+            if limit is not None and len(rows) > limit:
+                return rows[:limit], rows[limit - 1].provider
             if not last_key:
-                return rows
+                return rows, None
             request["ExclusiveStartKey"] = last_key
+            if limit is not None:
+                request["Limit"] = limit + 1 - len(rows)
 
     def replace(self, previous: StoredCredentials, row: StoredCredentials) -> None:
         """Write a new version of a row and its mirror if nobody changed it since `previous`.
@@ -168,15 +181,22 @@ class CredentialsRepository:
             items, on_condition_failed, missing=lambda: CredentialsNotFoundError(credentials_id=row.id)
         )
 
-    def delete(self, row: StoredCredentials) -> None:
-        """Delete a row and its mirror; `CredentialsNotFoundError` if someone deleted it first."""
+    def delete(self, row: StoredCredentials, *, check_version: bool = False) -> None:
+        """Delete a row and its mirror if it is still the one read (and, with `check_version`,
+        still at its version): `CredentialsNotFoundError` if it is gone, else
+        `ConcurrentModificationError`."""
+        condition = "id = :id AND version = :version" if check_version else "id = :id"
+        values: dict[str, AttributeValueTypeDef] = {":id": {"S": row.id}}
+        if check_version:
+            values[":version"] = {"N": str(row.version)}
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Delete": {
                     "TableName": self._table,
                     "Key": credentials_key(row.org_id, row.provider),
-                    "ConditionExpression": "id = :id",
-                    "ExpressionAttributeValues": {":id": {"S": row.id}},
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
             {
@@ -187,7 +207,11 @@ class CredentialsRepository:
                 }
             },
         ]
-        self._transact(items, lambda codes: CredentialsNotFoundError(credentials_id=row.id))
+        self._transact(
+            items,
+            lambda codes: ConcurrentModificationError(f"credentials {row.id} changed before the delete"),
+            missing=lambda: CredentialsNotFoundError(credentials_id=row.id),
+        )
 
     def _row_and_mirror_puts(
         self,

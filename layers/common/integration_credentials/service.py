@@ -13,14 +13,18 @@ from .errors import (
     CredentialsNotFoundError,
     InvalidRequestError,
     PermissionDeniedError,
+    PreconditionFailedError,
 )
 from .merge_patch import merge_patch
 from .models import (
     CredentialsCreate,
+    CredentialsResult,
     CredentialsSecret,
     CredentialsUpdate,
     StoredCredentials,
     credentials_view,
+    etag_of,
+    if_match_allows,
 )
 from .repository import CredentialsRepository, credentials_repository
 
@@ -45,7 +49,7 @@ class CredentialsService:
         self._repository = repository
         self._cipher = cipher
 
-    def create(self, org_id: str, request: CredentialsCreate) -> dict[str, Any]:
+    def create(self, org_id: str, request: CredentialsCreate) -> CredentialsResult:
         """Store new credentials; the provider must be free in this org."""
         now = utc_timestamp()
         row = StoredCredentials(
@@ -62,30 +66,33 @@ class CredentialsService:
         )
         row = replace(row, ciphertext=self._cipher.encrypt(secret, row.encryption_context))
         self._repository.create(row)
-        return credentials_view(row, secret)
+        return CredentialsResult(credentials_view(row, secret), row.version)
 
-    def get_by_provider(self, org_id: str, provider: str) -> dict[str, Any]:
+    def get_by_provider(self, org_id: str, provider: str) -> CredentialsResult:
         """The org's credentials for one provider."""
         row = self._repository.get_by_provider(org_id, provider)
         if row is None:
             raise CredentialsNotFoundError(provider=provider)
-        return credentials_view(row, self._cipher.decrypt(row.ciphertext, row.encryption_context))
+        return self._result(row)
 
-    def get_by_id(self, org_id: str, credentials_id: str) -> dict[str, Any]:
+    def get_by_id(self, org_id: str, credentials_id: str) -> CredentialsResult:
         """Credentials by id: 403 when another org owns them, 404 when nobody does."""
-        row = self._owned_row(org_id, credentials_id)
-        return credentials_view(row, self._cipher.decrypt(row.ciphertext, row.encryption_context))
+        return self._result(self._owned_row(org_id, credentials_id))
 
-    def list(self, org_id: str) -> list[dict[str, Any]]:
-        """All the org's credentials, ordered by provider."""
-        return [
-            credentials_view(row, self._cipher.decrypt(row.ciphertext, row.encryption_context))
-            for row in self._repository.list_for_org(org_id)
-        ]
+    def list(
+        self, org_id: str, *, limit: int | None = None, after_provider: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The org's credentials ordered by provider (a page of them with `limit`), and the
+        provider the next page starts after, if there is one."""
+        rows, next_after = self._repository.list_for_org(org_id, limit=limit, after_provider=after_provider)
+        return [self._result(row).body for row in rows], next_after
 
-    def update(self, org_id: str, credentials_id: str, request: CredentialsUpdate) -> dict[str, Any]:
-        """Partial update; `metadata` is a JSON Merge Patch. Retries on a concurrent writer, so
-        two overlapping updates both land instead of one silently overwriting the other."""
+    def update(
+        self, org_id: str, credentials_id: str, request: CredentialsUpdate, *, if_match: str | None = None
+    ) -> CredentialsResult:
+        """Partial update; `metadata` is a JSON Merge Patch. Without `if_match` it retries on a
+        concurrent writer, so two overlapping updates both land instead of one overwriting the
+        other; with it, any other version (before or during the update) is a precondition failure."""
         if request.dsn is None and request.access_token is None and request.metadata is None:
             raise InvalidRequestError("at least one of dsn, access_token, metadata is required")
         for attempt in range(_UPDATE_ATTEMPTS):
@@ -93,6 +100,8 @@ class CredentialsService:
                 # Full jitter, capped: overlapping writers spread out instead of colliding again.
                 time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))  # noqa: S311
             row = self._owned_row(org_id, credentials_id)
+            if not if_match_allows(if_match, row.version):
+                raise PreconditionFailedError(etag_of(row.version))
             current = self._cipher.decrypt(row.ciphertext, row.encryption_context)
             secret = CredentialsSecret(
                 dsn=request.dsn if request.dsn is not None else current.dsn,
@@ -118,13 +127,26 @@ class CredentialsService:
             try:
                 self._repository.replace(row, updated)
             except ConcurrentModificationError:
+                if if_match is not None:
+                    raise PreconditionFailedError(None) from None
                 continue
-            return credentials_view(updated, secret)
+            return CredentialsResult(credentials_view(updated, secret), updated.version)
         raise ConcurrentModificationError(f"credentials {credentials_id} are being modified concurrently")
 
-    def delete(self, org_id: str, credentials_id: str) -> None:
-        """Delete credentials by id (conditional on the row still being the one we checked)."""
-        self._repository.delete(self._owned_row(org_id, credentials_id))
+    def delete(self, org_id: str, credentials_id: str, *, if_match: str | None = None) -> None:
+        """Delete credentials by id, conditional on the row still being the one checked (and on
+        its version, with `if_match`)."""
+        row = self._owned_row(org_id, credentials_id)
+        if not if_match_allows(if_match, row.version):
+            raise PreconditionFailedError(etag_of(row.version))
+        try:
+            self._repository.delete(row, check_version=if_match is not None)
+        except ConcurrentModificationError:
+            raise PreconditionFailedError(None) from None
+
+    def _result(self, row: StoredCredentials) -> CredentialsResult:
+        secret = self._cipher.decrypt(row.ciphertext, row.encryption_context)
+        return CredentialsResult(credentials_view(row, secret), row.version)
 
     def _owned_row(self, org_id: str, credentials_id: str) -> StoredCredentials:
         row = self._repository.get_by_id(credentials_id)
