@@ -19,7 +19,7 @@ from credentials_tools.admin import create_api_key
 from credentials_tools.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
 from credentials_tools.lambda_runtime import FakeLambdaContext
 from credentials_tools.template import ROOT, function_environment
-from integration_credentials import auth, crypto, repository, service, settings
+from integration_credentials import auth, crypto, idempotency, parameters, repository, service, settings
 from integration_credentials.aws import reset_clients
 from integration_credentials.repository import ApiKeyRepository
 
@@ -43,6 +43,8 @@ def reset_process_state() -> None:
     repository.credentials_repository.cache_clear()
     repository.api_key_repository.cache_clear()
     auth.authenticator.cache_clear()
+    parameters.ssm_provider.cache_clear()
+    idempotency.reset()
     service._service = None
 
 

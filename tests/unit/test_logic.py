@@ -146,6 +146,8 @@ def test_function_environment_resolves_template_references():
     refs = {
         "CredentialsTable": "tbl",
         "JwtSecretParameterName": "/p",
+        "HmacKeyParameterName": "/h",
+        "IdempotencyTable": "idem",
         "JwtAlgorithm": "HS256",
         "JwtJwksUrl": "",
         "JwtIssuer": "",
@@ -156,4 +158,6 @@ def test_function_environment_resolves_template_references():
     assert env["TABLE_NAME"] == "tbl"
     assert env["KMS_KEY_ARN"] == "arn:key"
     assert env["JWT_SECRET_PARAMETER"] == "/p"
+    assert env["HMAC_KEY_PARAMETER"] == "/h"
+    assert env["IDEMPOTENCY_TABLE_NAME"] == "idem"
     assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"

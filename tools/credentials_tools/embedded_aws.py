@@ -8,6 +8,7 @@ on purpose (throttling, outages, denials) to test the 503 paths.
 import contextlib
 import json
 import os
+import secrets
 import socket
 import threading
 from collections import Counter
@@ -19,7 +20,7 @@ import boto3
 from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .template import parameter_defaults, resources_of_type, table_resource
+from .template import parameter_defaults, resources_of_type, table_resource, tables
 
 REGION = "us-east-1"
 LOCAL_TABLE_NAME = "integration-credentials-local"
@@ -152,30 +153,42 @@ def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME
     kms = session.client("kms", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_KMS", endpoint))
     ssm = session.client("ssm", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SSM", endpoint))
 
-    table_logical_id, table = table_resource()
+    table_logical_id, _table = table_resource()
     ((key_logical_id, _key),) = resources_of_type("AWS::KMS::Key").items()
-    request: dict[str, Any] = {
-        "TableName": table_name,
-        "KeySchema": table["KeySchema"],
-        "AttributeDefinitions": table["AttributeDefinitions"],
-        "BillingMode": table.get("BillingMode", "PAY_PER_REQUEST"),
-    }
-    if table.get("GlobalSecondaryIndexes"):
-        request["GlobalSecondaryIndexes"] = table["GlobalSecondaryIndexes"]
-    # An external DynamoDB (AWS_ENDPOINT_URL_DYNAMODB) may already have the table.
-    with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
-        dynamodb.create_table(**request)
-    dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
+    table_names: dict[str, str] = {}
+    for logical_id, table in tables().items():
+        name = table_name if logical_id == table_logical_id else f"{table_name}-{logical_id.lower()}"
+        table_names[logical_id] = name
+        request: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": table["KeySchema"],
+            "AttributeDefinitions": table["AttributeDefinitions"],
+            "BillingMode": table.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if table.get("GlobalSecondaryIndexes"):
+            request["GlobalSecondaryIndexes"] = table["GlobalSecondaryIndexes"]
+        # An external DynamoDB (AWS_ENDPOINT_URL_DYNAMODB) may already have the table.
+        with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+            dynamodb.create_table(**request)
+        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+        ttl = table.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
 
     key = kms.create_key(Description="integration credentials (local)")["KeyMetadata"]
     parameters = parameter_defaults()
     parameter_name = parameters["JwtSecretParameterName"]
-    ssm.put_parameter(
-        Name=parameter_name, Value=jwt_secret, Type="SecureString", KeyId=key["Arn"], Overwrite=True
-    )
+    for name, value in (
+        (parameter_name, jwt_secret),
+        (parameters["HmacKeyParameterName"], secrets.token_urlsafe(32)),
+    ):
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", KeyId=key["Arn"], Overwrite=True)
     refs = {
         **parameters,
-        table_logical_id: table_name,
+        **table_names,
         key_logical_id: key["KeyId"],
         "AWS::Region": session.region_name or REGION,
         "AWS::AccountId": "123456789012",
@@ -183,6 +196,6 @@ def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME
     }
     attributes = {
         (key_logical_id, "Arn"): key["Arn"],
-        (table_logical_id, "Arn"): f"arn:aws:dynamodb:::{table_name}",
+        **{(logical, "Arn"): f"arn:aws:dynamodb:::{name}" for logical, name in table_names.items()},
     }
     return LocalResources(table_name, key["Arn"], parameter_name, refs, attributes)

@@ -44,9 +44,16 @@ def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def table_resource() -> tuple[str, dict[str, Any]]:
-    """(logical id, properties) of the credentials table."""
-    ((name, resource),) = resources_of_type("AWS::DynamoDB::Table").items()
-    return name, resource["Properties"]
+    """(logical id, properties) of the credentials table (the one keyed by org_id)."""
+    for name, props in tables().items():
+        if props["KeySchema"][0]["AttributeName"] == "org_id":
+            return name, props
+    raise LookupError("template.yaml declares no table keyed by org_id")
+
+
+def tables() -> dict[str, dict[str, Any]]:
+    """Logical id -> properties of every DynamoDB table."""
+    return {name: res["Properties"] for name, res in resources_of_type("AWS::DynamoDB::Table").items()}
 
 
 def parameter_defaults() -> dict[str, str]:

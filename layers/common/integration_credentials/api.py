@@ -26,6 +26,7 @@ from .errors import (
     CredentialsIntegrityError,
     CredentialsNotFoundError,
     DependencyUnavailableError,
+    IdempotencyConflictError,
     InvalidRequestError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -72,6 +73,8 @@ def error_response(error: CredentialsError) -> Response[str]:
             {"detail": "Integration credentials were modified concurrently; retry the request"},
             {"Retry-After": "1"},
         )
+    if isinstance(error, IdempotencyConflictError):
+        return json_response(409, {"detail": str(error)}, {"Retry-After": "1"})
     if isinstance(error, PreconditionFailedError):
         headers = {"ETag": error.current_etag} if error.current_etag else {}
         return json_response(412, {"detail": str(error)}, headers)
@@ -103,7 +106,7 @@ def _log_error(error: CredentialsError) -> None:
         logger.info("request rejected", extra={"reason": type(error).__name__})
 
 
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _FIELD_MESSAGES = {
     "missing": "{field} field is required",
     "string_type": "{field} must be a string",

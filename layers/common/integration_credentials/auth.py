@@ -16,15 +16,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-import botocore.exceptions
 import jwt
-from aws_lambda_powertools.utilities.parameters import SSMProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from jwt.types import Options
 
-from .aws import ssm_client
 from .constants import API_KEY_PATTERN, ORG_ID_PATTERN
 from .errors import AuthenticationError, DependencyUnavailableError
+from .parameters import secure_parameter
 from .repository import ApiKeyRepository, api_key_repository
 from .settings import Settings, get_settings
 
@@ -89,7 +86,6 @@ class JwtVerifier:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._ssm = SSMProvider(boto3_client=ssm_client()) if settings.jwt_secret_parameter else None
         self._jwks = (
             jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300, timeout=5)
             if settings.jwt_jwks_url
@@ -130,20 +126,9 @@ class JwtVerifier:
                 raise DependencyUnavailableError("JWKS", "ConnectionError") from error
             except jwt.exceptions.PyJWTError as error:
                 raise AuthenticationError(f"no signing key: {type(error).__name__}") from None
-        if self._ssm is None or settings.jwt_secret_parameter is None:
+        if settings.jwt_secret_parameter is None:
             raise AuthenticationError("HS256 configured without JWT_SECRET_PARAMETER")
-        try:
-            secret = self._ssm.get(
-                settings.jwt_secret_parameter, decrypt=True, max_age=settings.jwt_secret_cache_seconds
-            )
-        except GetParameterError as error:
-            cause = error.__cause__ or error.__context__
-            code = "GetParameterError"
-            if isinstance(cause, botocore.exceptions.ClientError):
-                code = str(cause.response.get("Error", {}).get("Code", code))
-            raise DependencyUnavailableError("SSM", code) from error
-        if not isinstance(secret, str) or not secret:
-            raise DependencyUnavailableError("SSM", "EmptySecret")
+        secret = secure_parameter(settings.jwt_secret_parameter, settings.jwt_secret_cache_seconds)
         return secret.encode()
 
 

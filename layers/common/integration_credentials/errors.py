@@ -71,3 +71,7 @@ class PreconditionFailedError(CredentialsError):
         super().__init__(
             "Precondition failed: the credentials were modified since the ETag given in If-Match"
         )
+
+
+class IdempotencyConflictError(CredentialsError):
+    """An Idempotency-Key reused with another body, or whose first request is still running."""

@@ -15,6 +15,8 @@ class Settings(BaseModel):
     kms_key_arn: str = Field(min_length=1)
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret_parameter: str | None = None
+    hmac_key_parameter: str | None = None
+    idempotency_table_name: str | None = None
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -31,6 +33,8 @@ _ENV_NAMES = {
     "kms_key_arn": "KMS_KEY_ARN",
     "jwt_algorithm": "JWT_ALGORITHM",
     "jwt_secret_parameter": "JWT_SECRET_PARAMETER",
+    "hmac_key_parameter": "HMAC_KEY_PARAMETER",
+    "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
     "jwt_jwks_url": "JWT_JWKS_URL",
     "jwt_issuer": "JWT_ISSUER",
     "jwt_audience": "JWT_AUDIENCE",
