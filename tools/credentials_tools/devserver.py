@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
 from .lambda_runtime import FunctionPool
-from .template import Route, function_environment, routes
+from .template import ROOT, Route, function_environment, routes
 
 DEMO_ORG_ID = "123e4567-e89b-12d3-a456-426614174000"  # the seed's example org
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -162,6 +162,9 @@ class LocalStack:
             **function_environment(self.resources.refs, self.resources.attributes),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_DEV": "false",
+            # Locally the audit channel is a file (in AWS: the functions' log streams, routed away).
+            "AUDIT_LOG_FILE": os.environ.get("AUDIT_LOG_FILE")
+            or str(ROOT / ".local" / f"audit-{self.port}.jsonl"),
         }
         # Settings the developer exported win over the template's defaults (JWT_ISSUER, LOG level...).
         env.update({name: os.environ[name] for name in env if name in os.environ})
