@@ -161,3 +161,20 @@ def test_function_environment_resolves_template_references():
     assert env["HMAC_KEY_PARAMETER"] == "/h"
     assert env["IDEMPOTENCY_TABLE_NAME"] == "idem"
     assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+
+
+def test_every_function_routes_its_audit_lines_with_the_codes_marker():
+    from credentials_tools.template import load_template, resources_of_type
+    from integration_credentials.audit import MARKER
+
+    functions = set(resources_of_type("AWS::Serverless::Function"))
+    filters = resources_of_type("AWS::Logs::SubscriptionFilter").values()
+    groups = resources_of_type("AWS::Logs::LogGroup")
+    routed = set()
+    for audit_filter in filters:
+        props = audit_filter["Properties"]
+        assert props["FilterPattern"] == '{ $.audit = "' + MARKER + '" }'
+        group = groups[props["LogGroupName"]["Ref"]]["Properties"]["LogGroupName"]["Fn::Sub"]
+        routed.add(group.removeprefix("/aws/lambda/${").removesuffix("}"))
+    assert routed == functions
+    assert "AuditBucket" in load_template()["Resources"]

@@ -16,6 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from .audit import AuditRecord, hmac_or_none
 from .auth import Principal, authenticator
 from .constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
 from .errors import (
@@ -200,18 +201,33 @@ def current_org(app: APIGatewayHttpResolver) -> str:
 
 
 def handle_request(
-    app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext
+    app: APIGatewayHttpResolver,
+    event: dict[str, Any],
+    context: LambdaContext,
+    audit: AuditRecord | None = None,
 ) -> dict[str, Any]:
     """Authenticate (before validation, so 401 comes before 400/404), cap the body, then route."""
+    headers = event.get("headers") or {}
     try:
-        principal = authenticator().authenticate(event.get("headers") or {})
-        _check_body(event)
+        principal = authenticator().authenticate(headers)
+    except AuthenticationError as error:
+        if audit is not None:
+            audit.authentication_failed(headers)
+        _log_error(error)
+        return _to_event_response(error_response(error))
     except CredentialsError as error:
         _log_error(error)
         return _to_event_response(error_response(error))
     except Exception:
         logger.exception("unhandled error before routing")
         return _to_event_response(json_response(500, {"detail": "Internal server error"}))
+    if audit is not None:
+        audit.principal = principal
+    try:
+        _check_body(event)
+    except CredentialsError as error:
+        _log_error(error)
+        return _to_event_response(error_response(error))
     app.append_context(**{_PRINCIPAL: principal})  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
 
@@ -242,6 +258,18 @@ def _to_event_response(response: Response[str]) -> dict[str, Any]:
     }
 
 
+_TOKEN_WRITING_ACTIONS = frozenset({"create", "update"})
+
+
+def _body_access_token(event: dict[str, Any]) -> str | None:
+    # Only after a successful write, so the body is known to be a JSON object.
+    body = event.get("body") or "{}"
+    if event.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    token = json.loads(body).get("access_token")
+    return token if isinstance(token, str) else None
+
+
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
@@ -256,7 +284,11 @@ def make_handler(app: APIGatewayHttpResolver, action: str) -> LambdaHandler:
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(action=action)
-        response = handle_request(app, event, context)
+        audit = AuditRecord.start(event, action)
+        response = handle_request(app, event, context, audit)
+        if action in _TOKEN_WRITING_ACTIONS and response.get("statusCode", 500) < 300:
+            audit.extra["access_token_hmac"] = hmac_or_none(_body_access_token(event))
+        audit.emit(int(response.get("statusCode", 500)))
         metrics.add_metric(
             name=f"{action}.{response.get('statusCode', 0) // 100}xx", unit=MetricUnit.Count, value=1
         )

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .audit import note_subject
 from .crypto import CredentialsCipher, credentials_cipher
 from .errors import (
     ConcurrentModificationError,
@@ -66,6 +67,7 @@ class CredentialsService:
         )
         row = replace(row, ciphertext=self._cipher.encrypt(secret, row.encryption_context))
         self._repository.create(row)
+        note_subject(row.id, row.provider)
         return CredentialsResult(credentials_view(row, secret), row.version)
 
     def get_by_provider(self, org_id: str, provider: str) -> CredentialsResult:
@@ -73,6 +75,7 @@ class CredentialsService:
         row = self._repository.get_by_provider(org_id, provider)
         if row is None:
             raise CredentialsNotFoundError(provider=provider)
+        note_subject(row.id, row.provider)
         return self._result(row)
 
     def get_by_id(self, org_id: str, credentials_id: str) -> CredentialsResult:
@@ -152,6 +155,7 @@ class CredentialsService:
         row = self._repository.get_by_id(credentials_id)
         if row is None:
             raise CredentialsNotFoundError(credentials_id=credentials_id)
+        note_subject(row.id, row.provider)
         if row.org_id != org_id:
             raise PermissionDeniedError(credentials_id)
         return row
