@@ -14,16 +14,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
-
-import jwt
-from jwt.types import Options
+from typing import TYPE_CHECKING, Any, Literal
 
 from .constants import API_KEY_PATTERN, ORG_ID_PATTERN
 from .errors import AuthenticationError, DependencyUnavailableError
 from .parameters import secure_parameter
 from .repository import ApiKeyRepository, api_key_repository
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from jwt import PyJWKClient
+    from jwt.types import Options
 
 _API_KEY_RE = re.compile(API_KEY_PATTERN)
 _ORG_ID_RE = re.compile(ORG_ID_PATTERN)
@@ -86,14 +87,12 @@ class JwtVerifier:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._jwks = (
-            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300, timeout=5)
-            if settings.jwt_jwks_url
-            else None
-        )
+        self._jwks: PyJWKClient | None = None
 
     def verify(self, token: str) -> Principal:
         """The principal named by a valid token's `org_id` claim; `AuthenticationError` otherwise."""
+        import jwt  # only bearer requests pay for pyjwt (and its cryptography backends)
+
         settings = self._settings
         key = self._verification_key(token)
         options: Options = {"require": ["exp"], "verify_aud": settings.jwt_audience is not None}
@@ -116,10 +115,14 @@ class JwtVerifier:
         return Principal(org_id=org_id, method="jwt", subject=subject if isinstance(subject, str) else "")
 
     def _verification_key(self, token: str) -> Any:
+        import jwt
+
         settings = self._settings
         if settings.jwt_algorithm == "RS256":
-            if self._jwks is None:
+            if settings.jwt_jwks_url is None:
                 raise AuthenticationError("RS256 configured without JWT_JWKS_URL")
+            if self._jwks is None:
+                self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300, timeout=5)
             try:
                 return self._jwks.get_signing_key_from_jwt(token).key
             except jwt.PyJWKClientConnectionError as error:

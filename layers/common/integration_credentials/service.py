@@ -5,10 +5,9 @@ import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .audit import note_subject
-from .crypto import CredentialsCipher, credentials_cipher
 from .errors import (
     ConcurrentModificationError,
     CredentialsNotFoundError,
@@ -29,6 +28,9 @@ from .models import (
 )
 from .repository import CredentialsRepository, credentials_repository
 
+if TYPE_CHECKING:
+    from .crypto import CredentialsCipher
+
 _UPDATE_ATTEMPTS = 10
 _BACKOFF_CAP_SECONDS = 0.2
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -46,9 +48,19 @@ def utc_timestamp(after: str | None = None) -> str:
 class CredentialsService:
     """Create, read, list, update and delete an org's credentials."""
 
-    def __init__(self, repository: CredentialsRepository, cipher: CredentialsCipher) -> None:
+    def __init__(self, repository: CredentialsRepository, cipher: "CredentialsCipher | None" = None) -> None:
         self._repository = repository
-        self._cipher = cipher
+        self._cipher_instance = cipher
+
+    @property
+    def _cipher(self) -> "CredentialsCipher":
+        # Built on first use: a route that never encrypts or decrypts (delete, any 401) does not
+        # import the Encryption SDK at all.
+        if self._cipher_instance is None:
+            from .crypto import credentials_cipher
+
+            self._cipher_instance = credentials_cipher()
+        return self._cipher_instance
 
     def create(self, org_id: str, request: CredentialsCreate) -> CredentialsResult:
         """Store new credentials; the provider must be free in this org."""
@@ -168,5 +180,5 @@ def credentials_service() -> CredentialsService:
     """The process's service, built on first use (so importing a handler makes no AWS client)."""
     global _service
     if _service is None:
-        _service = CredentialsService(credentials_repository(), credentials_cipher())
+        _service = CredentialsService(credentials_repository())
     return _service
