@@ -8,12 +8,40 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
 from integration_credentials.idempotency import create_idempotently
 from integration_credentials.models import CredentialsCreate
+from integration_credentials.openapi import TAG, credentials_ok, responses
 
 app = create_resolver()
 
 
-@app.post("/integration-credentials/")
-@app.post("/integration-credentials")
+@app.post(
+    "/integration-credentials/",
+    summary="Store credentials for a provider",
+    description=(
+        "Stores an organization's credentials for one CRM provider (one set per provider: 409 if it "
+        "exists). The same `Idempotency-Key` and body within 24 h return the same 201; the same key "
+        "with another body is a 409."
+    ),
+    tags=[TAG],
+    operation_id="createCredentials",
+    responses=responses(
+        (201, credentials_ok("Created: the stored credentials, with their new id")),
+        400,
+        409,
+        413,
+        415,
+        examples={
+            400: {
+                "missing_field": "Validation error: provider field is required",
+                "not_json": "Validation error: request body is not valid JSON",
+            },
+            409: {
+                "exists": "Integration credentials for provider 'salesforce' already exist",
+                "idempotency_key_reused": "Idempotency-Key was already used with a different request body",
+            },
+        },
+    ),
+)
+@app.post("/integration-credentials", include_in_schema=False)
 def create_credentials(
     body: CredentialsCreate,
     idempotency_key: Annotated[

@@ -6,12 +6,26 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from integration_credentials.api import create_resolver, current_org, json_response, make_handler
+from integration_credentials.openapi import EXAMPLE_ID, TAG, deleted_ok, responses
 from integration_credentials.service import credentials_service
 
 app = create_resolver()
 
 
-@app.delete("/integration-credentials/<credentials_id>")
+@app.delete(
+    "/integration-credentials/<credentials_id>",
+    summary="Delete credentials",
+    description="Permanently deletes credentials by id. With `If-Match`, only at that ETag (412 otherwise).",
+    tags=[TAG],
+    operation_id="deleteCredentials",
+    responses=responses(
+        (200, deleted_ok("Deleted")),
+        403,
+        404,
+        412,
+        examples={404: {"not_found": f"Integration credentials {EXAMPLE_ID} not found"}},
+    ),
+)
 def delete_credentials(
     credentials_id: Annotated[UUID, Path()],
     if_match: Annotated[str | None, Header(description="Delete only at this ETag (412 otherwise)")] = None,

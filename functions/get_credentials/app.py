@@ -6,12 +6,25 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
+from integration_credentials.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
 from integration_credentials.service import credentials_service
 
 app = create_resolver()
 
 
-@app.get("/integration-credentials/<credentials_id>")
+@app.get(
+    "/integration-credentials/<credentials_id>",
+    summary="Get credentials by id",
+    description="Credentials by id; another organization's id is a 403, an unknown (or non-UUID) id a 404.",
+    tags=[TAG],
+    operation_id="getCredentials",
+    responses=responses(
+        (200, credentials_ok("The credentials")),
+        403,
+        404,
+        examples={404: {"not_found": f"Integration credentials {EXAMPLE_ID} not found"}},
+    ),
+)
 def get_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
     return credentials_response(200, credentials_service().get_by_id(current_org(app), str(credentials_id)))
 

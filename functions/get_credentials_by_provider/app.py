@@ -6,12 +6,33 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
 from integration_credentials.constants import PROVIDER_PATTERN
+from integration_credentials.openapi import TAG, credentials_ok, responses
 from integration_credentials.service import credentials_service
 
 app = create_resolver()
 
 
-@app.get("/integration-credentials/provider/<provider>")
+@app.get(
+    "/integration-credentials/provider/<provider>",
+    summary="Get credentials by provider",
+    description="The caller's organization's credentials for one CRM provider.",
+    tags=[TAG],
+    operation_id="getCredentialsByProvider",
+    responses=responses(
+        (200, credentials_ok("The credentials")),
+        400,
+        404,
+        examples={
+            400: {
+                "bad_provider": (
+                    "Validation error: provider must be a lowercase identifier "
+                    "(a-z first, then a-z, 0-9, '_' or '-', at most 64)"
+                )
+            },
+            404: {"not_found": "Integration credentials for provider 'salesforce' not found"},
+        },
+    ),
+)
 def get_credentials_by_provider(provider: Annotated[str, Path(pattern=PROVIDER_PATTERN)]) -> Response[str]:
     return credentials_response(200, credentials_service().get_by_provider(current_org(app), provider))
 

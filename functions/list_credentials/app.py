@@ -7,14 +7,34 @@ from urllib.parse import urlencode
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from integration_credentials.api import create_resolver, current_org, json_response, make_handler
+from integration_credentials.openapi import TAG, credentials_list_ok, responses
 from integration_credentials.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from integration_credentials.service import credentials_service
 
 app = create_resolver()
 
 
-@app.get("/integration-credentials/")
-@app.get("/integration-credentials")
+@app.get(
+    "/integration-credentials/",
+    summary="List the organization's credentials",
+    description=(
+        "Every provider's credentials of the caller's organization, as a bare array ordered by "
+        "provider. With `limit`, a page at a time: the next page is in the `Link` header (rel=next)."
+    ),
+    tags=[TAG],
+    operation_id="listCredentials",
+    responses=responses(
+        (200, credentials_list_ok("The credentials (an empty array when there are none)")),
+        400,
+        examples={
+            400: {
+                "bad_limit": "Validation error: limit must be at most 100",
+                "bad_cursor": "Validation error: cursor is not valid",
+            }
+        },
+    ),
+)
+@app.get("/integration-credentials", include_in_schema=False)
 def list_credentials(
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,

@@ -7,12 +7,41 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
 from integration_credentials.models import CredentialsUpdate
+from integration_credentials.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
 from integration_credentials.service import credentials_service
 
 app = create_resolver()
 
 
-@app.put("/integration-credentials/<credentials_id>")
+@app.put(
+    "/integration-credentials/<credentials_id>",
+    summary="Update credentials",
+    description=(
+        "Partial update: `dsn`, `access_token`, `metadata` are optional (at least one). `metadata` "
+        "is a JSON Merge Patch (RFC 7396): keys given replace, `null` removes, the others stay. The "
+        "provider cannot be changed. With `If-Match`, only at that ETag (412 otherwise)."
+    ),
+    tags=[TAG],
+    operation_id="updateCredentials",
+    responses=responses(
+        (200, credentials_ok("The updated credentials")),
+        400,
+        403,
+        404,
+        409,
+        412,
+        413,
+        415,
+        examples={
+            400: {
+                "provider_change": "Validation error: provider cannot be changed",
+                "empty_update": ("Validation error: at least one of dsn, access_token, metadata is required"),
+            },
+            404: {"not_found": f"Integration credentials {EXAMPLE_ID} not found"},
+            409: {"concurrent": "Integration credentials were modified concurrently; retry the request"},
+        },
+    ),
+)
 def update_credentials(
     credentials_id: Annotated[UUID, Path()],
     body: CredentialsUpdate,

@@ -3,9 +3,13 @@
 Starts moto on 127.0.0.1:$PORT+1, creates the table, KMS key and JWT secret that template.yaml
 declares, mints an API key for a demo org, and serves the template's HttpApi routes by invoking
 the same handlers with API Gateway HTTP API (v2) events, each function in its own processes.
+It also serves, without authentication and only locally, the OpenAPI document generated from the
+functions at /openapi.json and a Swagger UI at /docs whose assets come from the Powertools wheel
+(no CDN: it works offline).
 """
 
 import base64
+import importlib.resources
 import json
 import os
 import secrets
@@ -13,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -85,16 +90,80 @@ def api_gateway_event(
     return event
 
 
+SWAGGER_UI_PACKAGE = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
+DOCS_ASSETS = {
+    "/docs/swagger-ui-bundle.min.js": ("swagger-ui-bundle.min.js", "application/javascript; charset=utf-8"),
+    "/docs/swagger-ui.min.css": ("swagger-ui.min.css", "text/css; charset=utf-8"),
+}
+
+
+class ApiDocs:
+    """GET /openapi.json (generated from the functions on first use) and the Swagger UI at /docs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._document: str | None = None
+
+    def document(self) -> str:
+        """openapi.json as `make openapi` writes it, from the code this stack runs."""
+        with self._lock:
+            if self._document is None:
+                from .openapi import build_document, render
+
+                self._document = render(build_document())
+            return self._document
+
+    def page(self) -> str:
+        """Swagger UI with the document inline and its script and style served from /docs/."""
+        from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+        return generate_swagger_html(
+            # "</" would end the inline <script> early.
+            spec=self.document().replace("</", "<\\/"),
+            swagger_js="/docs/swagger-ui-bundle.min.js",
+            swagger_css="/docs/swagger-ui.min.css",
+            swagger_base_url="/docs",
+            oauth2_config=None,
+            persist_authorization=False,
+        )
+
+    @staticmethod
+    def asset(name: str) -> bytes:
+        """A Swagger UI file shipped inside the Powertools wheel."""
+        return importlib.resources.files(SWAGGER_UI_PACKAGE).joinpath(name).read_bytes()
+
+    def serve(self, path: str, query: str, start_response: StartResponse) -> list[bytes] | None:
+        """The response for a docs path, or None when `path` is not one."""
+        try:
+            # The page links its document as /docs?format=json (as Powertools' enable_swagger does).
+            if path == "/openapi.json" or (path == "/docs" and ("format", "json") in parse_qsl(query)):
+                return _send(start_response, 200, "application/json", self.document().encode())
+            if path in ("/docs", "/docs/"):
+                return _send(start_response, 200, "text/html; charset=utf-8", self.page().encode())
+            if path in DOCS_ASSETS:
+                name, content_type = DOCS_ASSETS[path]
+                return _send(start_response, 200, content_type, self.asset(name))
+        except Exception:
+            traceback.print_exc()
+            return _reply(start_response, 500, {"message": "Internal Server Error"})
+        return None
+
+
 class LocalApi:
     """WSGI app: matches the template's routes and invokes the functions' handlers."""
 
     def __init__(self, pools: dict[str, FunctionPool]) -> None:
         self._routes = routes()
         self._pools = pools
+        self._docs = ApiDocs()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "/")
+        if method in ("GET", "HEAD"):
+            docs = self._docs.serve(path, environ.get("QUERY_STRING", ""), start_response)
+            if docs is not None:
+                return docs if method == "GET" else []
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > MAX_REQUEST_BYTES:
             return _reply(start_response, 413, {"message": "Request Entity Too Large"})
@@ -111,10 +180,13 @@ class LocalApi:
 
 
 def _reply(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
-    body = json.dumps(payload).encode()
+    return _send(start_response, status, "application/json", json.dumps(payload).encode())
+
+
+def _send(start_response: StartResponse, status: int, content_type: str, body: bytes) -> list[bytes]:
     start_response(
         f"{status} {_reason(status)}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
     )
     return [body]
 
@@ -217,6 +289,7 @@ def main() -> int:
     port_prefix = f"PORT={port} " if port != 3000 else ""
     lines = [
         f"Integration credentials API on http://127.0.0.1:{stack.port}",
+        f"OpenAPI: http://127.0.0.1:{stack.port}/openapi.json  Swagger UI: http://127.0.0.1:{stack.port}/docs",
         f"Embedded AWS (moto) on {os.environ['AWS_ENDPOINT_URL']}  table={stack.resources.table_name}",
         f"Demo org {DEMO_ORG_ID}  API key: {demo_key}",
         f"More keys: {port_prefix}uv run credentials-admin api-keys create --org-id <org>",

@@ -232,20 +232,30 @@ def handle_request(
     return app.resolve(event, context)
 
 
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
 def _check_body(event: Mapping[str, Any]) -> None:
-    """A body must be JSON (or untyped, read as JSON) and within the size limit."""
+    """A body (on the methods that take one) must be JSON in UTF-8, and within the size limit."""
     body = event.get("body")
-    if not body:
+    method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "")).upper()
+    if not body or method not in _METHODS_WITH_BODY:
         return
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     media_type = str(headers.get("content-type", "")).split(";", 1)[0].strip().lower()
     if media_type and media_type != JSON:
         # Form and multipart parsers would turn a JSON text into field names (echoed back) or fail.
         raise UnsupportedMediaTypeError("Content-Type must be application/json")
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else str(body).encode()
     limit = get_settings().max_body_bytes
-    size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(str(body).encode())
-    if size > limit:
-        raise PayloadTooLargeError(f"Request body is {size} bytes; the limit is {limit} bytes")
+    if len(raw) > limit:
+        raise PayloadTooLargeError(f"Request body is {len(raw)} bytes; the limit is {limit} bytes")
+    if event.get("isBase64Encoded"):
+        # API Gateway base64-encodes bodies that are not text; JSON must be UTF-8 (RFC 8259).
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequestError("request body is not valid JSON (not UTF-8)") from None
 
 
 def _to_event_response(response: Response[str]) -> dict[str, Any]:

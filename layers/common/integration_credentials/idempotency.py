@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .aws import dynamodb_client
-from .errors import DependencyUnavailableError, IdempotencyConflictError
+from .errors import CredentialsNotFoundError, DependencyUnavailableError, IdempotencyConflictError
 from .models import CredentialsCreate, CredentialsResult
 from .parameters import service_hmac
 from .service import credentials_service
@@ -104,7 +104,12 @@ def create_idempotently(
         _run.reset(token)
     if fresh:
         return fresh[0]
-    return service.get_by_id(org_id, str(stored["id"]))
+    try:
+        return service.get_by_id(org_id, str(stored["id"]))
+    except CredentialsNotFoundError:
+        raise IdempotencyConflictError(
+            "The credentials created with this Idempotency-Key have since been deleted"
+        ) from None
 
 
 def reset() -> None:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from .constants import MAX_ACCESS_TOKEN_CHARS, MAX_DSN_CHARS, PROVIDER_PATTERN
@@ -15,10 +16,43 @@ def _not_blank(value: str) -> str:
     return value
 
 
+# The JSON schema (OpenAPI) of `_not_blank`: one character that str.strip() does not remove.
+_NOT_BLANK_SCHEMA = Field(
+    json_schema_extra={
+        "pattern": r"[^\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    }
+)
+
+
+def _absent_means_unchanged(schema: JsonDict) -> None:
+    # JSON schema only: `None` is the value of an absent field, not one a client may send
+    # (`_null_is_not_absent` rejects it), so the schema has neither a null branch nor a default.
+    schema.pop("default", None)
+    branches = schema.pop("anyOf", None)
+    if isinstance(branches, list):
+        others = [branch for branch in branches if branch != {"type": "null"}]
+        if len(others) == 1 and isinstance(others[0], dict):
+            schema.update(others[0])
+        else:
+            schema["anyOf"] = others
+
+
+def _optional() -> Any:
+    return Field(default=None, json_schema_extra=_absent_means_unchanged)
+
+
 ProviderId = Annotated[str, StringConstraints(pattern=PROVIDER_PATTERN)]
-Dsn = Annotated[str, StringConstraints(min_length=1, max_length=MAX_DSN_CHARS), AfterValidator(_not_blank)]
+Dsn = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_DSN_CHARS),
+    AfterValidator(_not_blank),
+    _NOT_BLANK_SCHEMA,
+]
 AccessToken = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_ACCESS_TOKEN_CHARS), AfterValidator(_not_blank)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ACCESS_TOKEN_CHARS),
+    AfterValidator(_not_blank),
+    _NOT_BLANK_SCHEMA,
 ]
 
 
@@ -36,11 +70,12 @@ class CredentialsCreate(BaseModel):
 class CredentialsUpdate(BaseModel):
     """Body of `PUT /integration-credentials/{id}`: every field optional, `metadata` a merge patch."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # The JSON schema says what the service accepts: at least one field, none of them null.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
 
-    dsn: Dsn | None = None
-    access_token: AccessToken | None = None
-    metadata: dict[str, Any] | None = None
+    dsn: Dsn | None = _optional()
+    access_token: AccessToken | None = _optional()
+    metadata: dict[str, Any] | None = _optional()
 
     @field_validator("dsn", "access_token", "metadata", mode="before")
     @classmethod
