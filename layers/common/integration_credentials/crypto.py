@@ -3,9 +3,19 @@
 One KMS data key per write (the context holds the credential id), a committing non-signing
 suite, and a local data-key cache used for decrypt as well as encrypt: warm reads of the same
 credential make no KMS call.
+
+Warm reads skip the Encryption SDK altogether: a message this process has encrypted or verified
+is remembered, for as long as its data key is (`DATA_KEY_CACHE_SECONDS`), under the SHA-256 of the
+ciphertext *and* the row's encryption context. Another ciphertext, or the same one read from
+another row, is a miss and goes through the SDK and its context check. The plaintext lives only
+in this process's memory, as the cached data keys that would decrypt it already do.
 """
 
+import hashlib
 import json
+import threading
+import time
+from collections import OrderedDict
 from functools import cache
 
 import aws_encryption_sdk
@@ -22,6 +32,8 @@ from .models import CredentialsSecret
 from .settings import get_settings
 
 ALGORITHM = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+# (SHA-256 of a ciphertext, the encryption context it was verified under)
+_VerifiedKey = tuple[bytes, tuple[tuple[str, str], ...]]
 
 
 class CredentialsCipher:
@@ -40,6 +52,32 @@ class CredentialsCipher:
         self._client = aws_encryption_sdk.EncryptionSDKClient(
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
         )
+        self._verified: OrderedDict[tuple[bytes, tuple[tuple[str, str], ...]], tuple[float, bytes]] = (
+            OrderedDict()
+        )
+        self._verified_lock = threading.Lock()
+        self._verified_seconds = cache_seconds
+        self._verified_capacity = cache_capacity
+
+    def _remember(self, ciphertext: bytes, context: dict[str, str], plaintext: bytes) -> None:
+        key = (hashlib.sha256(ciphertext).digest(), tuple(sorted(context.items())))
+        with self._verified_lock:
+            self._verified[key] = (time.monotonic() + self._verified_seconds, plaintext)
+            self._verified.move_to_end(key)
+            while len(self._verified) > self._verified_capacity:
+                self._verified.popitem(last=False)
+
+    def _recall(self, ciphertext: bytes, context: dict[str, str]) -> bytes | None:
+        key = (hashlib.sha256(ciphertext).digest(), tuple(sorted(context.items())))
+        with self._verified_lock:
+            entry = self._verified.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.monotonic():
+                del self._verified[key]
+                return None
+            self._verified.move_to_end(key)
+            return entry[1]
 
     def encrypt(self, secret: CredentialsSecret, context: dict[str, str]) -> bytes:
         """Encrypt the secret fields; raises `DependencyUnavailableError` when KMS fails."""
@@ -61,10 +99,14 @@ class CredentialsCipher:
             botocore.exceptions.ClientError,
         ) as error:
             raise DependencyUnavailableError("KMS", _error_code(error)) from error
+        self._remember(bytes(ciphertext), context, plaintext)
         return bytes(ciphertext)
 
     def decrypt(self, ciphertext: bytes, context: dict[str, str]) -> CredentialsSecret:
         """Decrypt and check the message's context is exactly the row's; a mismatch is an error."""
+        remembered = self._recall(ciphertext, context)
+        if remembered is not None:
+            return _secret(remembered)
         try:
             plaintext, header = self._client.decrypt(source=ciphertext, materials_manager=self._materials)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
@@ -77,10 +119,16 @@ class CredentialsCipher:
             raise CredentialsIntegrityError("stored ciphertext could not be decrypted") from error
         if dict(header.encryption_context) != context:
             raise CredentialsIntegrityError("stored ciphertext belongs to another credential")
-        document = json.loads(plaintext)
-        return CredentialsSecret(
-            dsn=document["dsn"], access_token=document["access_token"], metadata=document["metadata"]
-        )
+        self._remember(ciphertext, context, bytes(plaintext))
+        return _secret(bytes(plaintext))
+
+
+def _secret(plaintext: bytes) -> CredentialsSecret:
+    # A fresh object per read: callers may hold or change what they get.
+    document = json.loads(plaintext)
+    return CredentialsSecret(
+        dsn=document["dsn"], access_token=document["access_token"], metadata=document["metadata"]
+    )
 
 
 def _error_code(error: BaseException) -> str:
