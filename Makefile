@@ -36,11 +36,15 @@ sam-validate: setup
 	$(SAM) validate --lint --region us-east-1
 
 # The layer's requirements are exported from the lock file; `make test` fails if they drift.
+# boto3, botocore and s3transfer are left out: the Lambda Python runtime provides them.
+EXPORT := $(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --quiet \
+	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer
+
 requirements: setup
-	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --quiet -o layers/common/requirements.txt
+	$(EXPORT) -o layers/common/requirements.txt
 
 check-requirements: setup
-	@diff <($(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --quiet) layers/common/requirements.txt \
+	@diff <($(EXPORT)) layers/common/requirements.txt \
 	  || (echo "layers/common/requirements.txt is stale: run make requirements" && exit 1)
 
 # openapi.json is generated from the functions' routes; tests/unit/test_openapi.py fails while the
