@@ -1,0 +1,255 @@
+"""The benchmark's AWS: `EmbeddedAws` (moto) in a process of its own, driven over a pipe.
+
+The measured handlers run in the benchmark's process; moto's work happens here, so none of it is
+charged to a handler's CPU time. Calls are counted where they arrive (`EmbeddedAws.calls()`), so
+every count is what AWS would bill, whatever the client does (retries included).
+
+This module imports moto only inside the child process: the benchmark's own process never does.
+"""
+
+import contextlib
+import io
+import multiprocessing
+import os
+import secrets
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
+from typing import Any
+from urllib.parse import unquote
+
+BENCH_TABLE_NAME = "integration-credentials-bench"
+
+
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive in front of a WSGI app. werkzeug's server (EmbeddedAws's own)
+    answers every request with `Connection: close`, so each AWS call would also pay a TCP
+    connect and teardown on the client side, which boto3 does not pay against AWS."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
+    app: Callable[..., Iterable[bytes]]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path, _, query = self.path.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path),
+            "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": str(self.connection.getsockname()[1]),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in self.headers.items():
+            key = name.upper().replace("-", "_")
+            if key == "CONTENT_TYPE":
+                environ["CONTENT_TYPE"] = value
+            elif key != "CONTENT_LENGTH":
+                environ["HTTP_" + key] = value
+        started: list[Any] = []
+        written: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return written.append
+
+        returned = list(self.app(environ, start_response))
+        data = b"".join(written + returned)
+        status, headers = started
+        code, _, reason = str(status).partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in headers:
+            if name.lower() not in {"content-length", "connection", "transfer-encoding", "server", "date"}:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle  # noqa: N815 - http.server's names
+
+
+def _serve(conn: Connection, jwt_secret: str) -> None:
+    """Child process: start EmbeddedAws, provision the template's resources, obey commands."""
+    import boto3
+
+    from . import embedded_aws
+    from .admin import create_api_key
+
+    os.environ.update(embedded_aws.FAKE_CREDENTIALS)
+    aws = embedded_aws.EmbeddedAws().start()
+    # Its counting (and serialising) WSGI app, served with keep-alive as AWS's endpoints are.
+    handler = type("Handler", (_KeepAliveHandler,), {"app": staticmethod(aws._app)})
+    front = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    front.daemon_threads = True
+    threading.Thread(target=front.serve_forever, name="bench-aws-front", daemon=True).start()
+    endpoint = f"http://127.0.0.1:{front.server_address[1]}"
+    resources = embedded_aws.provision(endpoint, jwt_secret, table_name=BENCH_TABLE_NAME)
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
+
+    from integration_credentials.repository import ApiKeyRepository
+
+    keys = ApiKeyRepository(resources.table_name, dynamodb)
+    conn.send((endpoint, resources, embedded_aws.FAKE_CREDENTIALS))
+    while True:
+        try:
+            command, argument = conn.recv()
+        except (EOFError, OSError):
+            break
+        if command == "stop":
+            break
+        if command == "calls":
+            conn.send(dict(aws.calls()))
+        elif command == "reset":
+            aws.reset_calls()
+            conn.send(None)
+        elif command == "mint":
+            conn.send(create_api_key(keys, str(argument))[0])
+        elif command == "delete":
+            deleted = _delete_items(dynamodb, resources.table_name, argument)
+            _prune_empty_partitions(resources.table_name)
+            conn.send(deleted)
+        elif command == "prune":
+            conn.send(_prune_empty_partitions(resources.table_name))
+        elif command == "fill":
+            conn.send(_fill_other_orgs(dynamodb, resources.table_name, int(argument)))
+        else:
+            conn.send(ValueError(f"unknown command {command!r}"))
+    front.shutdown()
+    aws.stop()
+
+
+def _fill_other_orgs(dynamodb: Any, table_name: str, count: int) -> int:
+    """Write `count` credentials rows of as many other orgs, 25 per BatchWriteItem."""
+    written = 0
+    blob = secrets.token_bytes(400)  # about the size of a real row's ciphertext
+    while written < count:
+        batch = []
+        for _ in range(min(25, count - written)):
+            org = f"other-org-{secrets.token_hex(8)}"
+            batch.append(
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "org_id": {"S": org},
+                            "provider": {"S": "salesforce"},
+                            "id": {"S": secrets.token_hex(16)},
+                            "version": {"N": "1"},
+                            "created_at": {"S": "2026-01-01T00:00:00.000000Z"},
+                            "updated_at": {"S": "2026-01-01T00:00:00.000000Z"},
+                            "ciphertext": {"B": blob},
+                        }
+                    }
+                }
+            )
+        pending: dict[str, Any] = {table_name: batch}
+        while pending:
+            pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        written += len(batch)
+    return written
+
+
+def _delete_items(dynamodb: Any, table_name: str, keys: list[tuple[str, str]]) -> int:
+    """Delete items by (org_id, provider) with BatchWriteItem (no transaction: moto copies the
+    whole table for every transaction, so the benchmark keeps its table small)."""
+    for start in range(0, len(keys), 25):
+        requests = [
+            {"DeleteRequest": {"Key": {"org_id": {"S": org}, "provider": {"S": provider}}}}
+            for org, provider in keys[start : start + 25]
+        ]
+        pending: dict[str, Any] = {table_name: requests}
+        while pending:
+            pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+    return len(keys)
+
+
+def _prune_empty_partitions(table_name: str) -> int:
+    """Forget the empty partitions moto keeps for every deleted key (its `Table.items` is a
+    defaultdict of partitions). moto deep-copies the whole table on every TransactWriteItems, so
+    without this each create+delete would make every later write slower, and the benchmark's
+    figures would drift with its own history. Best effort: a moto without these internals is
+    left alone."""
+    try:
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        from .embedded_aws import REGION
+
+        partitions = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables[table_name].items
+        empty = [key for key, rows in partitions.items() if isinstance(rows, dict) and not rows]
+        for key in empty:
+            del partitions[key]
+        return len(empty)
+    except Exception:  # an optimisation of the fake, never a failure
+        return 0
+
+
+class BenchAws:
+    """Handle on the AWS process: its endpoint, resources, and the calls it has received."""
+
+    def __init__(self, jwt_secret: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child, jwt_secret), name="bench-embedded-aws", daemon=True
+        )
+        self._process.start()
+        child.close()
+        self.endpoint, self.resources, self.credentials = self._conn.recv()
+
+    def _ask(self, command: str, argument: Any = None) -> Any:
+        self._conn.send((command, argument))
+        answer = self._conn.recv()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def calls(self) -> Counter[tuple[str, str]]:
+        """(service, operation) -> requests received since the last reset."""
+        return Counter(self._ask("calls"))
+
+    def reset(self) -> None:
+        """Count from zero."""
+        self._ask("reset")
+
+    def mint_api_key(self, org_id: str) -> str:
+        """A new API key for an org (stored as the admin CLI stores it)."""
+        return str(self._ask("mint", org_id))
+
+    def delete_items(self, keys: list[tuple[str, str]]) -> int:
+        """Delete items by (org_id, provider), outside any measurement."""
+        return int(self._ask("delete", keys))
+
+    def prune(self) -> int:
+        """Drop moto's empty partitions (see `_prune_empty_partitions`)."""
+        return int(self._ask("prune"))
+
+    def fill_other_orgs(self, count: int) -> int:
+        """Insert `count` rows of other orgs with BatchWriteItem."""
+        return int(self._ask("fill", count))
+
+    def stop(self) -> None:
+        """Stop the process."""
+        with contextlib.suppress(OSError):
+            self._conn.send(("stop", None))
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
