@@ -29,7 +29,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI, Tag
 from integration_credentials.constants import MAX_ACCESS_TOKEN_CHARS
-from integration_credentials.openapi import REQUEST_EXAMPLES, SECURITY, SECURITY_SCHEMES, TAG
+from integration_credentials.openapi import REQUEST_EXAMPLES, SECURITY, TAG, security_schemes
 
 from .template import ROOT, routes
 
@@ -203,7 +203,7 @@ def _prune_schemas(document: dict[str, Any]) -> None:
 def build_document() -> dict[str, Any]:
     """The merged OpenAPI document, as plain JSON data."""
     schemas = [
-        json.loads(resolver.get_openapi_json_schema(security_schemes=SECURITY_SCHEMES))
+        json.loads(resolver.get_openapi_json_schema(security_schemes=security_schemes()))
         for resolver in function_resolvers().values()
     ]
     _check_components(schemas)

@@ -8,12 +8,14 @@ are the texts the service really sends (the seed's texts where the seed defines 
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer, SecurityScheme
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
 
 from .constants import FORBIDDEN_DETAIL, ORG_ID_PATTERN, PROVIDER_PATTERN, UNAUTHORIZED_DETAIL
 
@@ -22,24 +24,33 @@ TAG: Final = "Integration credentials"
 
 API_KEY_SCHEME: Final = "ApiKeyAuth"
 BEARER_SCHEME: Final = "BearerAuth"
-SECURITY_SCHEMES: Final[dict[str, SecurityScheme]] = {
-    API_KEY_SCHEME: APIKey.model_validate(
-        {
-            "type": "apiKey",
-            "in": "header",
-            "name": "X-API-Key",
-            "description": "An API key of the caller's organisation (`sk_live_` + 40 characters)",
-        }
-    ),
-    BEARER_SCHEME: HTTPBearer.model_validate(
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "A JWT whose `org_id` claim names the caller's organisation (`exp` required)",
-        }
-    ),
-}
+
+
+def security_schemes() -> "dict[str, SecurityScheme]":
+    """The document's security schemes. Built on demand: only the generator needs them, and the
+    Powertools OpenAPI spec models they need cost every Lambda ~55 ms of cold start to import."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer
+
+    return {
+        API_KEY_SCHEME: APIKey.model_validate(
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-Key",
+                "description": "An API key of the caller's organisation (`sk_live_` + 40 characters)",
+            }
+        ),
+        BEARER_SCHEME: HTTPBearer.model_validate(
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "A JWT whose `org_id` claim names the caller's organisation (`exp` required)",
+            }
+        ),
+    }
+
+
 # Either header authenticates; with both, both must be valid and name the same organisation.
 SECURITY: Final[list[dict[str, list[str]]]] = [{API_KEY_SCHEME: []}, {BEARER_SCHEME: []}]
 
