@@ -18,21 +18,14 @@ import pytest
 from credentials_tools.admin import create_api_key
 from credentials_tools.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
 from credentials_tools.lambda_runtime import FakeLambdaContext
-from credentials_tools.template import ROOT, function_environment
+from credentials_tools.template import ROOT, function_directories, function_environment
 from integration_credentials import auth, crypto, idempotency, parameters, repository, service, settings
 from integration_credentials.aws import reset_clients
 from integration_credentials.repository import ApiKeyRepository
 
 JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
 TABLE_NAME = "integration-credentials-test"
-FUNCTIONS = [
-    "create_credentials",
-    "list_credentials",
-    "get_credentials_by_provider",
-    "get_credentials",
-    "update_credentials",
-    "delete_credentials",
-]
+FUNCTIONS = function_directories()
 
 
 def reset_process_state() -> None:

@@ -42,16 +42,9 @@ from .bench_aws import BenchAws
 from .bench_bare import ID_PREFIX as BARE_ID_PREFIX
 from .bench_bare import BareService
 from .lambda_runtime import FakeLambdaContext, FunctionPool
-from .template import ROOT, function_environment
+from .template import ROOT, function_directories, function_environment
 
-FUNCTIONS = [
-    "create_credentials",
-    "list_credentials",
-    "get_credentials_by_provider",
-    "get_credentials",
-    "update_credentials",
-    "delete_credentials",
-]
+FUNCTIONS = function_directories()
 ROUTE_NAMES = {
     "create_credentials": "create (POST /)",
     "list_credentials": "list (GET /)",

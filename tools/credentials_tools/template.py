@@ -117,3 +117,12 @@ def function_environment(refs: dict[str, str], attributes: dict[tuple[str, str],
     """The Globals environment of the functions, resolved against local resources."""
     variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
     return {name: resolve(value, refs, attributes) for name, value in variables.items()}
+
+
+def function_directories() -> list[str]:
+    """The functions/<name> directory of every HttpApi function, in template order."""
+    return [
+        Path(resource["Properties"]["CodeUri"]).name
+        for resource in resources_of_type("AWS::Serverless::Function").values()
+        if any(event["Type"] == "HttpApi" for event in resource["Properties"].get("Events", {}).values())
+    ]

@@ -104,15 +104,19 @@ class AuditRecord:
         }
         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
         path = os.environ.get("AUDIT_LOG_FILE")
-        if path:
-            try:
-                with _file_lock:
-                    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-                    with open(path, "a", encoding="utf-8") as audit_file:
-                        audit_file.write(line + "\n")
-                return record
-            except OSError:
-                pass  # never fail a request over its audit line: fall back to stdout
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        # Never fail a request over its audit line: a file that cannot be written falls back to stdout.
+        if not (path and _append(path, line)):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
         return record
+
+
+def _append(path: str, line: str) -> bool:
+    try:
+        with _file_lock:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "a", encoding="utf-8") as audit_file:
+                audit_file.write(line + "\n")
+    except OSError:
+        return False
+    return True
