@@ -210,6 +210,9 @@ def handle_request(
     headers = event.get("headers") or {}
     try:
         principal = authenticator().authenticate(headers)
+        if audit is not None:
+            audit.principal = principal
+        _check_body(event)
     except AuthenticationError as error:
         if audit is not None:
             audit.authentication_failed(headers)
@@ -221,13 +224,6 @@ def handle_request(
     except Exception:
         logger.exception("unhandled error before routing")
         return _to_event_response(json_response(500, {"detail": "Internal server error"}))
-    if audit is not None:
-        audit.principal = principal
-    try:
-        _check_body(event)
-    except CredentialsError as error:
-        _log_error(error)
-        return _to_event_response(error_response(error))
     app.append_context(**{_PRINCIPAL: principal})  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
 

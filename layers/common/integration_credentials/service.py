@@ -129,16 +129,13 @@ class CredentialsService:
                     else current.metadata
                 ),
             )
-            updated = StoredCredentials(
-                id=row.id,
-                org_id=row.org_id,
-                provider=row.provider,
+            # Same id, org and provider, so the same encryption context as the row read.
+            updated = replace(
+                row,
                 version=row.version + 1,
-                created_at=row.created_at,
                 updated_at=utc_timestamp(after=row.updated_at),
-                ciphertext=b"",
+                ciphertext=self._cipher.encrypt(secret, row.encryption_context),
             )
-            updated = replace(updated, ciphertext=self._cipher.encrypt(secret, updated.encryption_context))
             try:
                 self._repository.replace(row, updated)
             except ConcurrentModificationError:
