@@ -1,0 +1,122 @@
+"""The shared refresh flow: resolve the endpoint, POST, classify the answer."""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from . import dynamics, hubspot, pipedrive, salesforce, zoho
+from ._base import Provider, missing
+from ._http import TokenResponse, error_fields, post, redact, safe_code
+from .errors import PermanentRefreshError, TransientRefreshError
+from .models import OAuthClient, TokenRefresh
+
+_PROVIDERS: dict[str, Provider] = {
+    module.PROVIDER.name: module.PROVIDER for module in (salesforce, hubspot, pipedrive, zoho, dynamics)
+}
+REFRESHABLE_PROVIDERS: frozenset[str] = frozenset(_PROVIDERS)
+TOKEN_URL_ENV_PREFIX = "OAUTH_TOKEN_URL_"
+
+
+def token_url_env_name(provider: str) -> str:
+    """`OAUTH_TOKEN_URL_<PROVIDER>`: overrides the provider's endpoint (fakes, staging)."""
+    return TOKEN_URL_ENV_PREFIX + provider.upper().replace("-", "_")
+
+
+def refresh(
+    provider: str,
+    metadata: Mapping[str, Any],
+    client: OAuthClient,
+    *,
+    token_url: str | None = None,
+    timeout: float = 10,
+    dsn: str | None = None,
+) -> TokenRefresh:
+    """Exchange the refresh token stored in `metadata` for a new access token.
+
+    `token_url` (else the environment variable `OAUTH_TOKEN_URL_<PROVIDER>`) replaces the
+    provider's endpoint. `dsn` is the credential's dsn, a fallback for the org or data centre URL.
+    Raises PermanentRefreshError or TransientRefreshError; neither ever carries a secret.
+    """
+    spec = _PROVIDERS.get(provider)
+    if spec is None:
+        raise PermanentRefreshError(
+            "unsupported_provider",
+            f"no token refresh for provider '{safe_code(provider, 'unknown')}'",
+            reconnect_required=False,
+        )
+    refresh_token = metadata.get("refresh_token")
+    if not isinstance(refresh_token, str) or not refresh_token.strip():
+        raise missing("missing_refresh_token", "metadata has no refresh_token")
+    url = token_url or os.environ.get(token_url_env_name(provider)) or None
+    if url is None:
+        url = spec.default_token_url(metadata, dsn)
+    request = spec.build_request(url, metadata, client, refresh_token, dsn)
+    response = post(request, timeout)
+    return _result(spec, response, (refresh_token, client.client_secret))
+
+
+def _result(spec: Provider, response: TokenResponse, secrets: tuple[str, ...]) -> TokenRefresh:
+    body = response.body
+    status = response.status
+    if 200 <= status < 300 and body is not None and body.get("error") in (None, ""):
+        access_token = _field(body, "access_token")
+        if isinstance(access_token, str) and access_token:
+            return _token_refresh(spec, body, access_token)
+        raise TransientRefreshError("invalid_response", "token response has no access_token")
+    if body is not None:
+        # A provider may echo tokens in an error body: never let them into the message.
+        secrets += tuple(
+            value for key in ("access_token", "refresh_token") if isinstance(value := body.get(key), str)
+        )
+    raw_code, description = error_fields(body)
+    code = safe_code(raw_code, f"http_{status}")
+    message = redact(description, secrets) or f"token endpoint answered HTTP {status}"
+    if 200 <= status < 300 and body is None:
+        raise TransientRefreshError("invalid_response", "token response is not a JSON object")
+    if status == 429:
+        raise TransientRefreshError(code if raw_code else "rate_limited", message, response.retry_after)
+    if status >= 500 or status == 408:
+        raise TransientRefreshError(code, message, response.retry_after)
+    outcome = spec.classify(status, code, description)
+    if outcome is not None:
+        kind, code = outcome
+        if kind == "transient":
+            raise TransientRefreshError(code, message, response.retry_after)
+        raise PermanentRefreshError(code, message, reconnect_required=True)
+    raise PermanentRefreshError(code, message, reconnect_required=False)
+
+
+def _token_refresh(spec: Provider, body: Mapping[str, Any], access_token: str) -> TokenRefresh:
+    refresh_token = _field(body, "refresh_token")
+    token_type = _field(body, "token_type")
+    scope = body.get("scope")
+    return TokenRefresh(
+        access_token=access_token,
+        refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
+        expires_in=_seconds(_field(body, "expires_in")),
+        metadata_updates=spec.metadata_updates(body),
+        token_type=token_type if isinstance(token_type, str) else None,
+        scope=scope if isinstance(scope, str) else None,
+    )
+
+
+def _field(body: Mapping[str, Any], name: str) -> object:
+    """`name` in snake case (RFC 6749), else in camel case (HubSpot's date-versioned OAuth API)."""
+    if name in body:
+        return body[name]
+    head, *rest = name.split("_")
+    return body.get(head + "".join(part.title() for part in rest))
+
+
+def _seconds(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, float | str):
+        try:
+            seconds = int(float(value))
+        except ValueError:
+            return None
+        return seconds if seconds > 0 else None
+    return None

@@ -1,0 +1,61 @@
+"""Salesforce: form POST to the login host or the org's My Domain; no `expires_in` in the response."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._base import Outcome, Provider, copy_strings, https_host, refresh_grant, string_field
+from ._http import TokenRequest
+from .errors import PermanentRefreshError
+from .models import OAuthClient
+
+DEFAULT_LOGIN_HOST = "login.salesforce.com"
+TOKEN_PATH = "/services/oauth2/token"
+# Hosts a stored `login_url` may name: the client secret is sent there, so only Salesforce's own.
+_SALESFORCE_DOMAINS = (".salesforce.com", ".force.com", ".salesforce.mil", ".sfcrmproducts.cn")
+_MY_DOMAIN_SUFFIXES = (".my.salesforce.com", ".my.salesforce.mil", ".my.sfcrmproducts.cn")
+
+
+def _is_salesforce_host(host: str) -> bool:
+    return any(host.endswith(domain) for domain in _SALESFORCE_DOMAINS)
+
+
+def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
+    """`login_url` if set, else the My Domain of `instance_url` (or the dsn), else login.salesforce.com."""
+    login_url = string_field(metadata, "login_url")
+    if login_url is not None:
+        host = https_host(login_url)
+        if host is None or not _is_salesforce_host(host):
+            raise PermanentRefreshError(
+                "invalid_login_url", "metadata login_url is not an https Salesforce host"
+            )
+        return f"https://{host}{TOKEN_PATH}"
+    for candidate in (string_field(metadata, "instance_url"), dsn):
+        host = https_host(candidate)
+        if host is not None and host.endswith(_MY_DOMAIN_SUFFIXES):
+            return f"https://{host}{TOKEN_PATH}"
+    return f"https://{DEFAULT_LOGIN_HOST}{TOKEN_PATH}"
+
+
+def build_request(
+    url: str, metadata: Mapping[str, Any], client: OAuthClient, refresh_token: str, dsn: str | None
+) -> TokenRequest:
+    """Form body: grant_type, refresh_token, client_id, client_secret."""
+    return TokenRequest(
+        url=url,
+        form=refresh_grant(client, refresh_token),
+    )
+
+
+def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The org's current `instance_url`."""
+    return copy_strings(body, "instance_url")
+
+
+def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | None:
+    """`invalid_grant`: the refresh token is expired, revoked or its user inactive."""
+    if code == "invalid_grant":
+        return "reconnect", code
+    return None
+
+
+PROVIDER = Provider("salesforce", default_token_url, build_request, metadata_updates, classify)

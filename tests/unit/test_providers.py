@@ -1,0 +1,494 @@
+"""OAuth token refresh per provider against fake token endpoints on 127.0.0.1."""
+
+import base64
+import socket
+import time
+from email.utils import formatdate
+
+import pytest
+from integration_credentials.errors import CredentialsError
+from integration_credentials.providers import (
+    REFRESHABLE_PROVIDERS,
+    OAuthClient,
+    PermanentRefreshError,
+    TokenRefresh,
+    TransientRefreshError,
+    refresh,
+    token_url_env_name,
+)
+from integration_credentials.providers import salesforce as salesforce_provider
+from integration_credentials.providers import zoho as zoho_provider
+from integration_credentials.providers._http import redact
+
+from . import fake_token_endpoints as fake
+from .fake_token_endpoints import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    NEW_ACCESS_TOKEN,
+    NEW_REFRESH_TOKEN,
+    REFRESH_TOKEN,
+    Reply,
+)
+
+CLIENT = OAuthClient(CLIENT_ID, CLIENT_SECRET)
+SECRETS = (CLIENT_SECRET, REFRESH_TOKEN, NEW_ACCESS_TOKEN, NEW_REFRESH_TOKEN)
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+ORG = "contoso.crm4.dynamics.com"
+PATHS = {
+    "salesforce": "/services/oauth2/token",
+    "hubspot": "/oauth/v3/token",
+    "pipedrive": "/oauth/token",
+    "zoho": "/oauth/v2/token",
+    "dynamics": f"/{TENANT}/oauth2/v2.0/token",
+}
+METADATA = {
+    "salesforce": {"instance_url": "https://mycompany.my.salesforce.com", "refresh_token": REFRESH_TOKEN},
+    "hubspot": {"portal_id": "12345678", "refresh_token": REFRESH_TOKEN},
+    "pipedrive": {"company_domain": "mycompany", "refresh_token": REFRESH_TOKEN},
+    "zoho": {"data_center": "eu", "refresh_token": REFRESH_TOKEN},
+    "dynamics": {"tenant_id": TENANT, "instance_url": f"https://{ORG}", "refresh_token": REFRESH_TOKEN},
+}
+
+
+def behaviour(provider: str, mode: str = "ok") -> fake.Behaviour:
+    if provider == "dynamics":
+        return fake.dynamics(TENANT, ORG, mode)
+    factory: dict[str, fake.Behaviour] = {
+        "salesforce": fake.salesforce(mode),
+        "hubspot": fake.hubspot(mode),
+        "pipedrive": fake.pipedrive(mode),
+        "zoho": fake.zoho(mode),
+    }
+    return factory[provider]
+
+
+def assert_no_secret(error: BaseException) -> None:
+    texts = [str(error), repr(error), getattr(error, "code", ""), getattr(error, "message", "")]
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text
+    assert error.__cause__ is None or not any(s in repr(error.__cause__) for s in SECRETS)
+
+
+def test_refreshable_providers():
+    assert {"salesforce", "hubspot", "pipedrive", "zoho", "dynamics"} == REFRESHABLE_PROVIDERS
+    assert token_url_env_name("salesforce") == "OAUTH_TOKEN_URL_SALESFORCE"
+
+
+def test_salesforce_refresh_has_no_expiry_and_updates_instance_url():
+    with fake.serve(fake.salesforce()) as server:
+        result = refresh(
+            "salesforce", METADATA["salesforce"], CLIENT, token_url=server.url(PATHS["salesforce"])
+        )
+    assert result == TokenRefresh(
+        access_token=NEW_ACCESS_TOKEN,
+        refresh_token=None,
+        expires_in=None,
+        metadata_updates={"instance_url": "https://mycompany.my.salesforce.com"},
+        token_type="Bearer",
+        scope="refresh_token api",
+    )
+    [received] = server.received
+    assert received.query == {}
+    assert received.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert "authorization" not in received.headers
+    assert received.form == {
+        "grant_type": ["refresh_token"],
+        "refresh_token": [REFRESH_TOKEN],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
+    }
+
+
+def test_hubspot_refresh_returns_refresh_token_and_30_minutes():
+    with fake.serve(fake.hubspot()) as server:
+        result = refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
+    assert result.access_token == NEW_ACCESS_TOKEN
+    assert result.refresh_token == NEW_REFRESH_TOKEN
+    assert result.expires_in == 1800
+    assert result.metadata_updates == {}
+    [received] = server.received
+    assert received.form == {
+        "grant_type": ["refresh_token"],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
+        "refresh_token": [REFRESH_TOKEN],
+    }
+
+
+def test_camel_case_token_response_is_understood():
+    body = {
+        "accessToken": NEW_ACCESS_TOKEN,
+        "refreshToken": NEW_REFRESH_TOKEN,
+        "expiresIn": 1800,
+        "tokenType": "bearer",
+        "hubId": 123,
+    }
+    with fake.serve(fake.fixed(Reply(200, body))) as server:
+        result = refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
+    assert result == TokenRefresh(NEW_ACCESS_TOKEN, NEW_REFRESH_TOKEN, 1800, {}, "bearer", None)
+
+
+def test_pipedrive_refresh_uses_basic_auth_and_stores_api_domain():
+    with fake.serve(fake.pipedrive()) as server:
+        result = refresh("pipedrive", METADATA["pipedrive"], CLIENT, token_url=server.url(PATHS["pipedrive"]))
+    assert result.access_token == NEW_ACCESS_TOKEN
+    assert result.refresh_token == REFRESH_TOKEN
+    assert result.expires_in == 3599
+    assert result.metadata_updates == {"api_domain": "https://mycompany.pipedrive.com"}
+    [received] = server.received
+    expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    assert received.headers["authorization"] == f"Basic {expected}"
+    assert received.form == {"grant_type": ["refresh_token"], "refresh_token": [REFRESH_TOKEN]}
+    assert CLIENT_SECRET.encode() not in received.body
+
+
+def test_zoho_refresh_sends_query_parameters_and_keeps_refresh_token():
+    with fake.serve(fake.zoho()) as server:
+        result = refresh("zoho", METADATA["zoho"], CLIENT, token_url=server.url(PATHS["zoho"]))
+    assert result.access_token == NEW_ACCESS_TOKEN
+    assert result.refresh_token is None
+    assert result.expires_in == 3600
+    assert result.metadata_updates == {"api_domain": "https://www.zohoapis.eu"}
+    [received] = server.received
+    assert received.method == "POST"
+    assert received.body == b""
+    assert received.query == {
+        "refresh_token": [REFRESH_TOKEN],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
+        "grant_type": ["refresh_token"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("metadata", "dsn"),
+    [
+        ({"instance_url": f"https://{ORG}/"}, None),
+        ({"resource": f"https://{ORG}"}, None),
+        ({}, f"https://{ORG}/api/data/v9.2"),
+    ],
+)
+def test_dynamics_refresh_scopes_the_org_and_rotates(metadata, dsn):
+    metadata = {"tenant_id": TENANT, "refresh_token": REFRESH_TOKEN, **metadata}
+    with fake.serve(fake.dynamics(TENANT, ORG)) as server:
+        result = refresh("dynamics", metadata, CLIENT, token_url=server.url(PATHS["dynamics"]), dsn=dsn)
+    assert result.access_token == NEW_ACCESS_TOKEN
+    assert result.refresh_token == NEW_REFRESH_TOKEN
+    assert result.expires_in == 4788
+    [received] = server.received
+    assert received.form == {
+        "grant_type": ["refresh_token"],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
+        "refresh_token": [REFRESH_TOKEN],
+        "scope": [f"https://{ORG}/.default offline_access"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("provider", "code"),
+    [
+        ("salesforce", "invalid_grant"),
+        ("hubspot", "BAD_REFRESH_TOKEN"),
+        ("pipedrive", "http_400"),
+        ("zoho", "invalid_code"),
+        ("dynamics", "AADSTS700082"),
+    ],
+)
+def test_dead_refresh_token_is_permanent(provider, code):
+    with fake.serve(behaviour(provider, "dead")) as server, pytest.raises(PermanentRefreshError) as caught:
+        refresh(provider, METADATA[provider], CLIENT, token_url=server.url(PATHS[provider]))
+    assert caught.value.code == code
+    assert caught.value.reconnect_required
+    assert isinstance(caught.value, CredentialsError)
+    assert len(caught.value.message) <= 200
+    assert_no_secret(caught.value)
+
+
+def test_dynamics_error_message_keeps_description_but_not_trace_ids():
+    with (
+        fake.serve(fake.dynamics(TENANT, ORG, "dead")) as server,
+        pytest.raises(PermanentRefreshError) as caught,
+    ):
+        refresh("dynamics", METADATA["dynamics"], CLIENT, token_url=server.url(PATHS["dynamics"]))
+    assert caught.value.message.startswith("AADSTS700082: The refresh token has expired due to inactivity.")
+    assert "0b1f9a2e-5c3d-4e6f-8a9b-0c1d2e3f4a5b" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("provider", "code"),
+    [
+        ("salesforce", "invalid_client"),
+        ("hubspot", "BAD_CLIENT_ID"),
+        ("pipedrive", "unauthorized"),
+        ("zoho", "invalid_client"),
+        ("dynamics", "invalid_client"),
+    ],
+)
+def test_wrong_client_is_permanent_and_not_a_reconnect(provider, code):
+    wrong = "wrong-secret-0123456789abcdefghij"
+    with fake.serve(behaviour(provider)) as server, pytest.raises(PermanentRefreshError) as caught:
+        refresh(
+            provider, METADATA[provider], OAuthClient(CLIENT_ID, wrong), token_url=server.url(PATHS[provider])
+        )
+    error = caught.value
+    assert_no_secret(error)
+    assert wrong not in str(error)
+    assert error.code == code
+    # Pipedrive: any 400/401 from its token endpoint counts as a dead grant (PROVIDERS.md).
+    assert error.reconnect_required == (provider == "pipedrive")
+
+
+def test_zoho_too_many_requests_is_transient():
+    with fake.serve(fake.zoho("throttled")) as server, pytest.raises(TransientRefreshError) as caught:
+        refresh("zoho", METADATA["zoho"], CLIENT, token_url=server.url(PATHS["zoho"]))
+    assert caught.value.code == "rate_limited"
+
+
+@pytest.mark.parametrize("provider", sorted(PATHS))
+def test_503_is_transient(provider):
+    reply = Reply(503, b"<html>Service Unavailable</html>", {"Retry-After": "12"})
+    with fake.serve(fake.fixed(reply)) as server, pytest.raises(TransientRefreshError) as caught:
+        refresh(provider, METADATA[provider], CLIENT, token_url=server.url(PATHS[provider]))
+    assert caught.value.code == "http_503"
+    assert caught.value.retry_after == 12
+    assert_no_secret(caught.value)
+
+
+@pytest.mark.parametrize("provider", sorted(PATHS))
+def test_429_honours_retry_after(provider):
+    reply = Reply(
+        429, {"status": "error", "message": "You have reached your secondly limit."}, {"Retry-After": "7"}
+    )
+    with fake.serve(fake.fixed(reply)) as server, pytest.raises(TransientRefreshError) as caught:
+        refresh(provider, METADATA[provider], CLIENT, token_url=server.url(PATHS[provider]))
+    assert caught.value.retry_after == 7
+    assert caught.value.message == "You have reached your secondly limit."
+
+
+def test_retry_after_as_http_date():
+    when = formatdate(time.time() + 30, usegmt=True)
+    with (
+        fake.serve(fake.fixed(Reply(429, {}, {"Retry-After": when}))) as server,
+        pytest.raises(TransientRefreshError) as caught,
+    ):
+        refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
+    assert caught.value.code == "rate_limited"
+    assert caught.value.retry_after is not None
+    assert 25 <= caught.value.retry_after <= 31
+
+
+def test_timeout_is_transient():
+    reply = Reply(200, {"access_token": NEW_ACCESS_TOKEN}, delay=0.3)
+    started = time.monotonic()
+    with fake.serve(fake.fixed(reply)) as server, pytest.raises(TransientRefreshError) as caught:
+        refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]), timeout=0.1)
+    assert caught.value.code == "timeout"
+    assert time.monotonic() - started < 1
+    assert_no_secret(caught.value)
+
+
+def test_connection_refused_is_transient():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransientRefreshError) as caught:
+        refresh(
+            "salesforce", METADATA["salesforce"], CLIENT, token_url=f"http://127.0.0.1:{port}/t", timeout=1
+        )
+    assert caught.value.code == "connection_error"
+    assert caught.value.retry_after is None
+
+
+def test_success_without_access_token_is_transient():
+    with (
+        fake.serve(fake.fixed(Reply(200, {"token_type": "Bearer"}))) as server,
+        pytest.raises(TransientRefreshError, match="invalid_response"),
+    ):
+        refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
+
+
+def test_redirect_is_not_followed():
+    reply = Reply(302, b"", {"Location": "http://127.0.0.1:1/elsewhere"})
+    with fake.serve(fake.fixed(reply)) as server, pytest.raises(PermanentRefreshError) as caught:
+        refresh("salesforce", METADATA["salesforce"], CLIENT, token_url=server.url(PATHS["salesforce"]))
+    assert caught.value.code == "http_302"
+    assert not caught.value.reconnect_required
+    assert len(server.received) == 1
+
+
+def test_error_bodies_echoing_secrets_are_redacted():
+    body = {
+        "error": "invalid_grant",
+        "error_description": f"token {REFRESH_TOKEN} for client {CLIENT_SECRET} bearer "
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.sig123 " + "x" * 400,
+        "refresh_token": NEW_REFRESH_TOKEN,
+    }
+    with fake.serve(fake.fixed(Reply(400, body))) as server, pytest.raises(PermanentRefreshError) as caught:
+        refresh("salesforce", METADATA["salesforce"], CLIENT, token_url=server.url(PATHS["salesforce"]))
+    assert_no_secret(caught.value)
+    assert "eyJhbGciOiJIUzI1NiJ9" not in caught.value.message
+    assert caught.value.message.startswith("token [redacted] for client [redacted] bearer [redacted]")
+    assert len(caught.value.message) <= 200
+
+
+def test_token_like_error_code_is_not_reported():
+    with (
+        fake.serve(fake.fixed(Reply(400, {"error": REFRESH_TOKEN}))) as server,
+        pytest.raises(PermanentRefreshError) as caught,
+    ):
+        refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
+    assert caught.value.code == "http_400"
+    assert_no_secret(caught.value)
+
+
+def test_redact_keeps_codes_and_words():
+    assert (
+        redact("invalid_grant: expired access/refresh token", ())
+        == "invalid_grant: expired access/refresh token"
+    )
+    assert redact("AADSTS50173: grant revoked", ()) == "AADSTS50173: grant revoked"
+
+
+@pytest.mark.parametrize("provider", sorted(PATHS))
+@pytest.mark.parametrize("refresh_token", [None, "", "   ", 42])
+def test_missing_refresh_token_is_permanent_without_a_request(provider, refresh_token, monkeypatch):
+    monkeypatch.setenv(token_url_env_name(provider), "http://127.0.0.1:1/never")
+    metadata = {key: value for key, value in METADATA[provider].items() if key != "refresh_token"}
+    if refresh_token is not None:
+        metadata["refresh_token"] = refresh_token
+    with pytest.raises(PermanentRefreshError) as caught:
+        refresh(provider, metadata, CLIENT)
+    assert caught.value.code == "missing_refresh_token"
+    assert caught.value.reconnect_required
+
+
+def test_dynamics_needs_tenant_and_org():
+    with pytest.raises(PermanentRefreshError) as caught:
+        refresh("dynamics", {"refresh_token": REFRESH_TOKEN, "instance_url": f"https://{ORG}"}, CLIENT)
+    assert caught.value.code == "missing_tenant_id"
+    with pytest.raises(PermanentRefreshError) as caught:
+        refresh("dynamics", {"refresh_token": REFRESH_TOKEN, "tenant_id": "../evil"}, CLIENT)
+    assert caught.value.code == "invalid_tenant_id"
+    with pytest.raises(PermanentRefreshError) as caught:
+        refresh(
+            "dynamics",
+            {"refresh_token": REFRESH_TOKEN, "tenant_id": TENANT},
+            CLIENT,
+            token_url="http://127.0.0.1:1/x",
+        )
+    assert caught.value.code == "missing_org_url"
+
+
+def test_unsupported_provider():
+    with pytest.raises(PermanentRefreshError) as caught:
+        refresh("acme-crm", {"refresh_token": REFRESH_TOKEN}, CLIENT)
+    assert caught.value.code == "unsupported_provider"
+    assert not caught.value.reconnect_required
+
+
+def test_environment_variable_overrides_the_endpoint(monkeypatch):
+    with fake.serve(fake.salesforce()) as server:
+        monkeypatch.setenv("OAUTH_TOKEN_URL_SALESFORCE", server.url(PATHS["salesforce"]))
+        result = refresh("salesforce", METADATA["salesforce"], CLIENT)
+    assert result.access_token == NEW_ACCESS_TOKEN
+    assert len(server.received) == 1
+
+
+def test_explicit_token_url_wins_over_environment(monkeypatch):
+    monkeypatch.setenv("OAUTH_TOKEN_URL_HUBSPOT", "http://127.0.0.1:1/never")
+    with fake.serve(fake.hubspot()) as server:
+        refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
+    assert len(server.received) == 1
+
+
+def test_non_http_token_url_is_refused():
+    with pytest.raises(ValueError, match="http"):
+        refresh("hubspot", METADATA["hubspot"], CLIENT, token_url="file:///etc/passwd")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "dsn", "url"),
+    [
+        ({}, None, "https://login.salesforce.com/services/oauth2/token"),
+        (
+            {"instance_url": "https://na1.salesforce.com"},
+            None,
+            "https://login.salesforce.com/services/oauth2/token",
+        ),
+        (
+            {"instance_url": "https://acme.my.salesforce.com"},
+            None,
+            "https://acme.my.salesforce.com/services/oauth2/token",
+        ),
+        (
+            {},
+            "https://acme--dev.sandbox.my.salesforce.com",
+            "https://acme--dev.sandbox.my.salesforce.com/services/oauth2/token",
+        ),
+        (
+            {"login_url": "https://test.salesforce.com", "instance_url": "https://acme.my.salesforce.com"},
+            None,
+            "https://test.salesforce.com/services/oauth2/token",
+        ),
+    ],
+)
+def test_salesforce_token_host(metadata, dsn, url):
+    assert salesforce_provider.default_token_url(metadata, dsn) == url
+
+
+@pytest.mark.parametrize(
+    "login_url", ["https://evil.example.com", "http://login.salesforce.com", "https://salesforce.com.evil.io"]
+)
+def test_salesforce_login_url_must_be_salesforce(login_url):
+    with pytest.raises(PermanentRefreshError) as caught:
+        salesforce_provider.default_token_url({"login_url": login_url}, None)
+    assert caught.value.code == "invalid_login_url"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "dsn", "host"),
+    [
+        ({}, None, "accounts.zoho.com"),
+        ({"accounts_server": "https://accounts.zoho.eu"}, None, "accounts.zoho.eu"),
+        ({"accounts-server": "https://accounts.zohocloud.ca"}, None, "accounts.zohocloud.ca"),
+        ({"data_center": "EU"}, None, "accounts.zoho.eu"),
+        ({"data_center": ".in"}, None, "accounts.zoho.in"),
+        ({"data_center": "com.au"}, None, "accounts.zoho.com.au"),
+        ({"data_center": "AU"}, None, "accounts.zoho.com.au"),
+        ({"data_center": "jp"}, None, "accounts.zoho.jp"),
+        ({"data_center": "com.cn"}, None, "accounts.zoho.com.cn"),
+        ({"data_center": "ca"}, None, "accounts.zohocloud.ca"),
+        ({"data_center": "zohocloud.ca"}, None, "accounts.zohocloud.ca"),
+        ({"data_center": "sa"}, None, "accounts.zoho.sa"),
+        ({"data_center": "US"}, None, "accounts.zoho.com"),
+        ({"api_domain": "https://www.zohoapis.com.au"}, None, "accounts.zoho.com.au"),
+        ({"api_domain": "https://www.zohoapis.ca"}, None, "accounts.zohocloud.ca"),
+        ({}, "https://www.zohoapis.jp", "accounts.zoho.jp"),
+        ({}, "https://crm.zoho.eu/crm/org123", "accounts.zoho.eu"),
+    ],
+)
+def test_zoho_accounts_server(metadata, dsn, host):
+    assert zoho_provider.default_token_url(metadata, dsn) == f"https://{host}/oauth/v2/token"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "code"),
+    [
+        ({"accounts_server": "https://accounts.evil.example"}, "invalid_accounts_server"),
+        ({"accounts_server": "http://accounts.zoho.eu"}, "invalid_accounts_server"),
+        ({"data_center": "mars"}, "unknown_data_center"),
+    ],
+)
+def test_zoho_refuses_unknown_accounts_servers(metadata, code):
+    with pytest.raises(PermanentRefreshError) as caught:
+        zoho_provider.default_token_url(metadata, None)
+    assert caught.value.code == code
+
+
+def test_reprs_hide_secrets():
+    result = TokenRefresh(NEW_ACCESS_TOKEN, NEW_REFRESH_TOKEN, 60, {})
+    for text in (repr(CLIENT), repr(result)):
+        for secret in SECRETS:
+            assert secret not in text
