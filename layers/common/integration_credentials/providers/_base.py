@@ -27,6 +27,15 @@ class Provider:
     classify: Callable[[int, str, str], tuple[Outcome, str] | None]
 
 
+def fixed_token_url(url: str) -> Callable[[Mapping[str, Any], str | None], str]:
+    """`default_token_url` of a provider with one global token endpoint."""
+
+    def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
+        return url
+
+    return default_token_url
+
+
 def refresh_grant(client: OAuthClient, refresh_token: str) -> dict[str, str]:
     """The standard refresh_token grant with the client's credentials in the parameters (RFC 6749
     section 6): Salesforce, HubSpot and Dynamics send it as a form, Zoho as a query string."""

@@ -3,16 +3,11 @@
 from collections.abc import Mapping
 from typing import Any
 
-from ._base import Outcome, Provider, refresh_grant
+from ._base import Outcome, Provider, fixed_token_url, refresh_grant
 from ._http import TokenRequest
 from .models import OAuthClient
 
 TOKEN_URL = "https://api.hubapi.com/oauth/v3/token"
-
-
-def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
-    """One global endpoint."""
-    return TOKEN_URL
 
 
 def build_request(
@@ -37,4 +32,4 @@ def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | 
     return None
 
 
-PROVIDER = Provider("hubspot", default_token_url, build_request, metadata_updates, classify)
+PROVIDER = Provider("hubspot", fixed_token_url(TOKEN_URL), build_request, metadata_updates, classify)

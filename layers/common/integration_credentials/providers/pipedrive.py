@@ -3,16 +3,11 @@
 from collections.abc import Mapping
 from typing import Any
 
-from ._base import Outcome, Provider, copy_strings
+from ._base import Outcome, Provider, copy_strings, fixed_token_url
 from ._http import TokenRequest
 from .models import OAuthClient
 
 TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"
-
-
-def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
-    """One global endpoint."""
-    return TOKEN_URL
 
 
 def build_request(
@@ -38,4 +33,4 @@ def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | 
     return None
 
 
-PROVIDER = Provider("pipedrive", default_token_url, build_request, metadata_updates, classify)
+PROVIDER = Provider("pipedrive", fixed_token_url(TOKEN_URL), build_request, metadata_updates, classify)
