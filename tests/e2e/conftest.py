@@ -29,6 +29,7 @@ import pytest
 import requests
 
 from tests.conftest import SEED_BODIES
+from tests.unit import fake_token_endpoints as fake
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-jwt-secret-" + secrets.token_hex(16)
@@ -49,8 +50,9 @@ BASE = "/integration-credentials"
 SEED_EXAMPLES: dict[str, dict[str, Any]] = SEED_BODIES
 
 # Environment that must not leak from the developer's shell into the stack or the CLI:
-# it would point them at a real account/table or override the template's settings.
-_SCRUBBED_PREFIXES = ("AWS_", "POWERTOOLS_", "JWT_")
+# it would point them at a real account/table, at real token endpoints or OAuth apps, or override
+# the template's settings.
+_SCRUBBED_PREFIXES = ("AWS_", "POWERTOOLS_", "JWT_", "OAUTH_", "REFRESH_", "LOCAL_REFRESH_", "LOCAL_OAUTH_")
 _SCRUBBED_NAMES = {
     "TABLE_NAME",
     "KMS_KEY_ARN",
@@ -59,6 +61,8 @@ _SCRUBBED_NAMES = {
     "PORT",
     "DATA_KEY_CACHE_SECONDS",
     "DATA_KEY_CACHE_CAPACITY",
+    "EVENT_BUS_NAME",
+    "ACCESS_TOKEN_LIFETIME_SECONDS",
 }
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
 
@@ -191,6 +195,21 @@ def start_stack(log_path: Path, port: int, aws_port: int, **env: str) -> Running
         time.sleep(0.1)
 
 
+_TOKEN_ENDPOINTS: list[Any] = []
+
+
+def stack_token_endpoint() -> fake.FakeEndpoint:
+    """A token endpoint for every provider that always grants (started once per session)."""
+    if not _TOKEN_ENDPOINTS:
+        reply = fake.Reply(
+            200, {"access_token": "fake-refreshed-" + secrets.token_hex(16), "expires_in": 3600}
+        )
+        context = fake.serve(fake.fixed(reply))
+        _TOKEN_ENDPOINTS.append((context, context.__enter__()))
+    endpoint: fake.FakeEndpoint = _TOKEN_ENDPOINTS[0][1]
+    return endpoint
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The session's stack; stopped with SIGINT at the end, which must exit 0 within 15 s.
@@ -199,7 +218,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     POWERTOOLS_LOG_LEVEL) so the final log check is as strict as it can be."""
     port = free_port_pair()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
-    running = start_stack(log_path, port, port + 1, POWERTOOLS_LOG_LEVEL="DEBUG")
+    # No scheduled token refresh here: it would change rows under the tests' feet (versions, ETags)
+    # and call real token endpoints; test_refresh_local_stack.py runs it on a stack of its own.
+    # A refresh asked for over HTTP (the fuzzer does) goes to a local fake, never to a real CRM.
+    token_endpoint = stack_token_endpoint()
+    token_urls = {
+        f"OAUTH_TOKEN_URL_{provider.upper()}": token_endpoint.url(f"/{provider}/token")
+        for provider in ("salesforce", "hubspot", "pipedrive", "zoho", "dynamics")
+    }
+    running = start_stack(
+        log_path,
+        port,
+        port + 1,
+        POWERTOOLS_LOG_LEVEL="DEBUG",
+        LOCAL_REFRESH_INTERVAL_SECONDS="0",
+        **token_urls,
+    )
     assert f"Integration credentials API on http://127.0.0.1:{port}" in running.banner
     assert f"Embedded AWS (moto) on http://127.0.0.1:{port + 1}  table={TABLE_NAME}" in running.banner
     assert f"JWT HS256 secret (from JWT_SECRET): {JWT_SECRET}" in running.banner

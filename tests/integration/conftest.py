@@ -19,7 +19,16 @@ from credentials_tools.admin import create_api_key
 from credentials_tools.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
 from credentials_tools.lambda_runtime import FakeLambdaContext
 from credentials_tools.template import ROOT, function_directories, function_environment
-from integration_credentials import auth, crypto, idempotency, parameters, repository, service, settings
+from integration_credentials import (
+    auth,
+    crypto,
+    idempotency,
+    parameters,
+    refresh,
+    repository,
+    service,
+    settings,
+)
 from integration_credentials.aws import reset_clients
 from integration_credentials.repository import ApiKeyRepository
 
@@ -39,6 +48,7 @@ def reset_process_state() -> None:
     parameters.ssm_provider.cache_clear()
     idempotency.reset()
     service._service = None
+    refresh.reset()
 
 
 @dataclass
@@ -184,6 +194,11 @@ class Api:
             "delete_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}
         )
 
+    def refresh(self, headers: dict[str, str], credentials_id: str) -> Reply:
+        return self.call(
+            "refresh_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}
+        )
+
 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Api:
@@ -214,3 +229,19 @@ def bearer(org_id: str, secret: str = JWT_SECRET, algorithm: str = "HS256", **cl
 
 
 ROOT_PATH = Path(ROOT)
+
+
+@pytest.fixture
+def tuned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Set refresh settings (environment names) for one test; the refresher is rebuilt."""
+
+    def tune(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        settings.get_settings.cache_clear()
+        refresh.reset()
+
+    yield tune
+    monkeypatch.undo()
+    settings.get_settings.cache_clear()
+    refresh.reset()

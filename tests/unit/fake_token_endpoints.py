@@ -3,6 +3,7 @@
 import base64
 import contextlib
 import json
+import secrets
 import threading
 import time
 import urllib.parse
@@ -314,3 +315,49 @@ def dynamics(tenant: str, org: str, mode: str = "ok") -> Behaviour:
 
 def fixed(reply: Reply) -> Behaviour:
     return lambda received: reply
+
+
+class RotatingChain:
+    """A Salesforce connected app with refresh token rotation: every refresh token works once
+    and is replaced by a new one; replaying a used one revokes the whole chain (as Salesforce
+    does), after which every refresh fails with invalid_grant."""
+
+    def __init__(self, first: str = REFRESH_TOKEN, *, delay: float = 0.0) -> None:
+        self.current = first
+        self.delay = delay
+        self.used: list[str] = []
+        self.replayed: list[str] = []
+        self.revoked = False
+        self._lock = threading.Lock()
+
+    def behaviour(self) -> Behaviour:
+        def behave(received: Received) -> Reply:
+            form = _form_request(received, "/services/oauth2/token")
+            if isinstance(form, Reply):
+                return form
+            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+                return Reply(
+                    400, {"error": "invalid_client", "error_description": "invalid client credentials"}
+                )
+            with self._lock:
+                token = form.get("refresh_token", "")
+                if token in self.used:
+                    self.replayed.append(token)
+                    self.revoked = True
+                if self.revoked or token != self.current:
+                    return Reply(
+                        400, {"error": "invalid_grant", "error_description": "expired access/refresh token"}
+                    )
+                self.used.append(token)
+                number = len(self.used)
+                self.current = f"rotatedRefreshToken{number}x{secrets.token_hex(12)}"
+                body = {
+                    "access_token": f"00D5g000001234567!AQYAQaccess{number}x{secrets.token_hex(12)}",
+                    "refresh_token": self.current,
+                    "instance_url": "https://mycompany.my.salesforce.com",
+                    "token_type": "Bearer",
+                    "issued_at": "1700000000000",
+                }
+            return Reply(200, body, delay=self.delay)
+
+        return behave

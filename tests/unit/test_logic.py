@@ -106,7 +106,7 @@ def test_minted_keys_look_like_the_seeds_and_are_unique():
     assert key not in hash_api_key(key)
 
 
-def test_template_declares_six_routes_and_the_table_key():
+def test_template_declares_seven_routes_and_the_table_key():
     declared = {(r.method, r.path) for r in routes()}
     assert declared == {
         ("POST", "/integration-credentials"),
@@ -115,8 +115,9 @@ def test_template_declares_six_routes_and_the_table_key():
         ("GET", "/integration-credentials/{credentials_id}"),
         ("PUT", "/integration-credentials/{credentials_id}"),
         ("DELETE", "/integration-credentials/{credentials_id}"),
+        ("POST", "/integration-credentials/{credentials_id}/refresh"),
     }
-    assert len({r.function for r in routes()}) == 6
+    assert len({r.function for r in routes()}) == 7
     _, table = table_resource()
     assert table["KeySchema"] == [
         {"AttributeName": "org_id", "KeyType": "HASH"},
@@ -153,6 +154,8 @@ def test_function_environment_resolves_template_references():
         "JwtIssuer": "",
         "JwtAudience": "",
         "LogLevel": "INFO",
+        "OAuthClientParameterPrefix": "/oauth/",
+        "EventBusName": "default",
     }
     env = function_environment(refs, {("CredentialsKey", "Arn"): "arn:key"})
     assert env["TABLE_NAME"] == "tbl"

@@ -15,6 +15,7 @@ from integration_credentials.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DET
 BASE = "/integration-credentials/"
 BY_PROVIDER = "/integration-credentials/provider/{provider}"
 BY_ID = "/integration-credentials/{credentials_id}"
+REFRESH = "/integration-credentials/{credentials_id}/refresh"
 
 # Every status each route can answer (the service's behaviour, documented; nothing else).
 STATUSES = {
@@ -24,6 +25,7 @@ STATUSES = {
     ("get", BY_ID): {200, 401, 403, 404, 500, 503},
     ("put", BY_ID): {200, 400, 401, 403, 404, 409, 412, 413, 415, 500, 503},
     ("delete", BY_ID): {200, 401, 403, 404, 412, 500, 503},
+    ("post", REFRESH): {200, 401, 403, 404, 409, 500, 502, 503},
 }
 # What the seed documents say per route: status -> its error text (None: a success body).
 SEED = {
@@ -53,6 +55,8 @@ CREDENTIALS_FIELDS = {
     "created_at",
     "updated_at",
 }
+SEED_CREDENTIALS_FIELDS = set(CREDENTIALS_FIELDS)
+CREDENTIALS_FIELDS |= {"status", "expires_at", "last_refreshed_at", "last_error"}
 
 
 @pytest.fixture(scope="module")
@@ -150,13 +154,14 @@ def test_no_powertools_422(document: dict[str, Any]) -> None:
         "CredentialsUpdate",
         "DeleteResult",
         "ErrorDetail",
+        "LastError",
     }
 
 
 def test_success_bodies(document: dict[str, Any]) -> None:
     credentials = {"$ref": "#/components/schemas/CredentialsOut"}
     assert json_content(operation(document, "post", BASE)["responses"]["201"])["schema"] == credentials
-    for method, path in (("get", BY_PROVIDER), ("get", BY_ID), ("put", BY_ID)):
+    for method, path in (("get", BY_PROVIDER), ("get", BY_ID), ("put", BY_ID), ("post", REFRESH)):
         assert json_content(operation(document, method, path)["responses"]["200"])["schema"] == credentials
     listed = json_content(operation(document, "get", BASE)["responses"]["200"])["schema"]
     assert listed["type"] == "array"
@@ -165,7 +170,9 @@ def test_success_bodies(document: dict[str, Any]) -> None:
     assert deleted == {"$ref": "#/components/schemas/DeleteResult"}
 
     model = document["components"]["schemas"]["CredentialsOut"]
-    assert set(model["required"]) == CREDENTIALS_FIELDS == set(model["properties"])
+    # The refresh fields are optional (added after the seed), the seed's are required.
+    assert set(model["required"]) == SEED_CREDENTIALS_FIELDS
+    assert set(model["properties"]) == CREDENTIALS_FIELDS
     assert model["additionalProperties"] is False
     assert model["properties"]["id"]["format"] == "uuid"
     assert model["properties"]["metadata"]["type"] == "object"

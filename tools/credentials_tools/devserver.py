@@ -6,12 +6,19 @@ the same handlers with API Gateway HTTP API (v2) events, each function in its ow
 It also serves, without authentication and only locally, the OpenAPI document generated from the
 functions at /openapi.json and a Swagger UI at /docs whose assets come from the Powertools wheel
 (no CDN: it works offline).
+
+Scheduled token refresh runs too: every LOCAL_REFRESH_INTERVAL_SECONDS (the template's
+RefreshSchedule, rate(1 minute), by default; 0 turns it off) the scheduled function is invoked with
+an EventBridge "Scheduled Event", then the queue it fills is drained the way Lambda's SQS event
+source does: batches of the template's BatchSize, and only the messages the worker did not report
+in `batchItemFailures` are deleted (none when it fails).
 """
 
 import base64
 import importlib.resources
 import json
 import os
+import re
 import secrets
 import signal
 import sys
@@ -21,14 +28,27 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import boto3
 from werkzeug.serving import make_server
 
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
 from .lambda_runtime import FunctionPool
-from .template import ROOT, Route, function_environment, routes
+from .template import (
+    ROOT,
+    QueueTrigger,
+    Route,
+    ScheduleTrigger,
+    function_environment,
+    own_environment_names,
+    queue_triggers,
+    resolve,
+    routes,
+    schedule_triggers,
+)
 
 DEMO_ORG_ID = "123e4567-e89b-12d3-a456-426614174000"  # the seed's example org
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -211,6 +231,222 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
+# Developer settings that reach the functions even though the template does not name them: token
+# endpoint overrides (OAUTH_TOKEN_URL_SALESFORCE...) and refresh tuning (REFRESH_MARGIN_SECONDS...).
+PASSTHROUGH_PREFIXES = ("OAUTH_TOKEN_URL_", "REFRESH_", "LOCAL_REFRESH_")
+PASSTHROUGH_NAMES = {"OAUTH_CLIENT_CACHE_SECONDS", "ACCESS_TOKEN_LIFETIME_SECONDS"}
+LOCAL_ACCOUNT_ID = "123456789012"
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedule_seconds(expression: str, default: float = 60.0) -> float:
+    """The period of a `rate(...)` expression; `default` for a cron expression."""
+    match = _RATE.match(expression.strip())
+    if match is None:
+        return default
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2).removesuffix("s")]
+
+
+def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
+    """The event an EventBridge schedule rule sends its target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": LOCAL_ACCOUNT_ID,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping sends for a batch of received messages."""
+    records = []
+    for message in messages:
+        record: dict[str, Any] = {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": dict(message.get("Attributes") or {}),
+            "messageAttributes": {
+                name: _lambda_message_attribute(value)
+                for name, value in (message.get("MessageAttributes") or {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": region,
+        }
+        if message.get("MD5OfMessageAttributes"):
+            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+        records.append(record)
+    return {"Records": records}
+
+
+def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """An SQS message attribute as Lambda spells it (camelCase, binary values in base64)."""
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    attribute: dict[str, Any] = {
+        "stringListValues": list(value.get("StringListValues") or []),
+        "binaryListValues": [b64(item) for item in value.get("BinaryListValues") or []],
+        "dataType": value["DataType"],
+    }
+    if "StringValue" in value:
+        attribute["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = b64(value["BinaryValue"])
+    return attribute
+
+
+def processed_message_ids(
+    message_ids: list[str], status: str, result: Any, report_batch_item_failures: bool
+) -> list[str]:
+    """The messages of a batch that Lambda deletes after the invocation, by its documented rules:
+    none when the function failed; without ReportBatchItemFailures, all; with it, all but the
+    reported ones, and none when the response is malformed (not an object, or an itemIdentifier
+    that is missing, empty or not in the batch)."""
+    if status != "ok":
+        return []
+    if not report_batch_item_failures or result is None:
+        return list(message_ids)
+    if not isinstance(result, dict):
+        return []
+    failures = result.get("batchItemFailures") or []
+    if not isinstance(failures, list):
+        return []
+    failed: set[str] = set()
+    for failure in failures:
+        item = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(item, str) or item not in message_ids:
+            return []
+        failed.add(item)
+    return [message_id for message_id in message_ids if message_id not in failed]
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    """A queue and the function it triggers, as Lambda's SQS event source mapping polls them."""
+
+    pool: FunctionPool
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+class ScheduledRefresh:
+    """Background thread: invokes the scheduled functions every `interval` seconds, then drains the
+    queues into the functions they trigger. Logs counts and error types, never a message body."""
+
+    def __init__(
+        self,
+        schedules: list[tuple[FunctionPool, str]],
+        sources: list[QueueSource],
+        sqs: Any,
+        interval: float,
+        region: str,
+    ) -> None:
+        self._schedules = schedules
+        self._sources = sources
+        self._sqs = sqs
+        self._interval = interval
+        self._region = region
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="local-refresh", daemon=True)
+
+    def start(self) -> None:
+        """Tick every `interval` seconds, the first one `interval` seconds from now (as a rate rule)."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop ticking; an invocation in flight is left to the pools' stop."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                self.tick()
+            except Exception as error:  # an instance that cannot start: try again next tick
+                self._say(f"tick failed ({type(error).__name__})")
+
+    def tick(self) -> None:
+        """One schedule: every scheduled function once, then every queue until it is empty."""
+        for pool, rule_arn in self._schedules:
+            status, result = pool.invoke(scheduled_event(rule_arn, self._region))
+            if status != "ok":
+                self._say(f"{pool.name} failed ({result})")
+        for source in self._sources:
+            try:
+                self._drain(source)
+            except Exception as error:  # embedded AWS stopping, or an injected fault: next tick
+                self._say(f"polling {source.pool.name}'s queue failed ({type(error).__name__})")
+
+    def _say(self, line: str) -> None:
+        # Only counts, names and error types get here: never a message body or a function's result.
+        if not self._stopping.is_set():
+            print(f"local refresh: {line}", flush=True)
+
+    def _drain(self, source: QueueSource) -> None:
+        while not self._stopping.is_set():
+            messages = self._sqs.receive_message(
+                QueueUrl=source.queue_url,
+                MaxNumberOfMessages=min(source.batch_size, 10),
+                WaitTimeSeconds=0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                return
+            status, result = source.pool.invoke(sqs_event(messages, source.queue_arn, self._region))
+            ids = [message["MessageId"] for message in messages]
+            done = set(processed_message_ids(ids, status, result, source.report_batch_item_failures))
+            if done:
+                self._sqs.delete_message_batch(
+                    QueueUrl=source.queue_url,
+                    Entries=[
+                        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                        for index, message in enumerate(messages)
+                        if message["MessageId"] in done
+                    ],
+                )
+            outcome = "ok" if status == "ok" else f"failed: {result}"
+            self._say(
+                f"{source.pool.name} took {len(messages)} message(s), "
+                f"{len(messages) - len(done)} left for a retry ({outcome})"
+            )
+
+
+def function_env(resources: LocalResources, function: str, port: int) -> dict[str, str]:
+    """A function's environment: the template's (Globals and its own), local-only settings, and
+    what the developer exported (template names, token endpoint overrides, refresh tuning)."""
+    env = {
+        **function_environment(resources.refs, resources.attributes, function),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_DEV": "false",
+        # Locally the audit channel is a file (in AWS: the functions' log streams, routed away).
+        "AUDIT_LOG_FILE": os.environ.get("AUDIT_LOG_FILE") or str(ROOT / ".local" / f"audit-{port}.jsonl"),
+    }
+    # The function's own variables name resources of this stack (REFRESH_QUEUE_URL): never overridden.
+    own = own_environment_names(function)
+    # Settings the developer exported win over the template's defaults (JWT_ISSUER, LOG level...).
+    exported = {
+        name: value
+        for name, value in os.environ.items()
+        if name in env or name.startswith(PASSTHROUGH_PREFIXES) or name in PASSTHROUGH_NAMES
+    }
+    env.update({name: value for name, value in exported.items() if name not in own})
+    return env
+
+
 class LocalStack:
     """Embedded AWS + provisioned resources + the HTTP API; start() returns once it serves."""
 
@@ -221,7 +457,9 @@ class LocalStack:
         self._max_instances = max_instances
         self._pools: dict[str, FunctionPool] = {}
         self._server: Any = None
+        self._refresh: ScheduledRefresh | None = None
         self.resources: LocalResources | None = None
+        self.refresh_interval: float = 0.0
 
     def start(self) -> None:
         """Start embedded AWS, provision, warm one instance per function, then serve."""
@@ -229,33 +467,83 @@ class LocalStack:
             os.environ.setdefault(name, value)
         self.aws.start()
         os.environ.setdefault("AWS_ENDPOINT_URL", self.aws.endpoint)
-        self.resources = provision(os.environ["AWS_ENDPOINT_URL"], self.jwt_secret)
-        env = {
-            **function_environment(self.resources.refs, self.resources.attributes),
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_DEV": "false",
-            # Locally the audit channel is a file (in AWS: the functions' log streams, routed away).
-            "AUDIT_LOG_FILE": os.environ.get("AUDIT_LOG_FILE")
-            or str(ROOT / ".local" / f"audit-{self.port}.jsonl"),
-        }
-        # Settings the developer exported win over the template's defaults (JWT_ISSUER, LOG level...).
-        env.update({name: os.environ[name] for name in env if name in os.environ})
+        self.resources = resources = provision(os.environ["AWS_ENDPOINT_URL"], self.jwt_secret)
         for route in routes():
             if route.function not in self._pools:
                 self._pools[route.function] = FunctionPool(
-                    route.function, route.code_uri, route.handler, env, self._max_instances
+                    route.function,
+                    route.code_uri,
+                    route.handler,
+                    function_env(resources, route.function, self.port),
+                    self._max_instances,
+                )
+        schedules, queues = schedule_triggers(), queue_triggers()
+        self.refresh_interval = self._interval(schedules, resources)
+        if self.refresh_interval > 0:
+            # One event at a time, as this loop sends them: one warm instance each is enough.
+            functions = [trigger.function for trigger in schedules] + [trigger.function for trigger in queues]
+            for function in functions:
+                self._pools[function.name] = FunctionPool(
+                    function.name,
+                    function.code_uri,
+                    function.handler,
+                    function_env(resources, function.name, self.port),
+                    1,
                 )
         with ThreadPoolExecutor(max_workers=len(self._pools)) as executor:
             list(executor.map(lambda pool: pool.warm(), self._pools.values()))
+        if self.refresh_interval > 0:
+            self._refresh = self._scheduled_refresh(schedules, queues, resources)
+            self._refresh.start()
         self._server = make_server("127.0.0.1", self.port, LocalApi(self._pools), threaded=True)
         self.port = self._server.server_port
         threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True).start()
+
+    @staticmethod
+    def _interval(schedules: list[ScheduleTrigger], resources: LocalResources) -> float:
+        """LOCAL_REFRESH_INTERVAL_SECONDS, else the period of the template's schedule (0: off)."""
+        configured = os.environ.get("LOCAL_REFRESH_INTERVAL_SECONDS")
+        if configured:
+            return max(float(configured), 0.0)
+        if not schedules:
+            return 0.0
+        return schedule_seconds(resolve(schedules[0].schedule, resources.refs, resources.attributes))
+
+    def _scheduled_refresh(
+        self, schedules: list[ScheduleTrigger], queues: list[QueueTrigger], resources: LocalResources
+    ) -> ScheduledRefresh:
+        region = resources.refs["AWS::Region"]
+        sqs = boto3.client(
+            "sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ["AWS_ENDPOINT_URL"]
+        )
+        rule_prefix = f"arn:aws:events:{region}:{LOCAL_ACCOUNT_ID}:rule/local-"
+        return ScheduledRefresh(
+            schedules=[
+                (self._pools[trigger.function.name], rule_prefix + trigger.function.name)
+                for trigger in schedules
+            ],
+            sources=[
+                QueueSource(
+                    pool=self._pools[trigger.function.name],
+                    queue_url=resources.queue_urls[trigger.queue],
+                    queue_arn=resources.attributes[(trigger.queue, "Arn")],
+                    batch_size=trigger.batch_size,
+                    report_batch_item_failures=trigger.report_batch_item_failures,
+                )
+                for trigger in queues
+            ],
+            sqs=sqs,
+            interval=self.refresh_interval,
+            region=region,
+        )
 
     def stop(self) -> None:
         """Stop serving, stop the function instances, stop embedded AWS."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self._refresh is not None:
+            self._refresh.stop()
         # Each warm instance takes ~0.3-0.6 s to exit and a pool stops its own one by one: stop the
         # pools side by side so Ctrl-C stays quick after concurrent traffic has grown them.
         if self._pools:
@@ -264,9 +552,32 @@ class LocalStack:
         self.aws.stop()
 
 
+def refresh_banner(stack: LocalStack) -> list[str]:
+    """How the local stack refreshes tokens, and the settings that change it (never a secret)."""
+    assert stack.resources is not None
+    if stack.refresh_interval > 0:
+        schedule = (
+            f"Token refresh: every {stack.refresh_interval:g} s the scheduler queues the credentials due "
+            "and the worker refreshes them (LOCAL_REFRESH_INTERVAL_SECONDS; 0 turns it off)"
+        )
+    else:
+        schedule = (
+            "Token refresh: scheduled refresh off (LOCAL_REFRESH_INTERVAL_SECONDS=0); POST .../refresh works"
+        )
+    prefix = stack.resources.refs.get("OAuthClientParameterPrefix", "")
+    clients = ", ".join(
+        f"{name}={client}" for name, client in sorted(stack.resources.oauth_client_ids.items())
+    )
+    return [
+        schedule,
+        f"OAuth clients (SSM {prefix}<provider>): {clients}",
+        "  your own OAuth app: LOCAL_OAUTH_CLIENT_ID_<PROVIDER> / LOCAL_OAUTH_CLIENT_SECRET_<PROVIDER>;"
+        " another token endpoint (a fake): OAUTH_TOKEN_URL_<PROVIDER>=<url>",
+    ]
+
+
 def main() -> int:
     """Entry point of `make run` / `credentials-local`."""
-    import boto3
     from integration_credentials.repository import ApiKeyRepository
 
     from .admin import create_api_key
@@ -294,6 +605,7 @@ def main() -> int:
         f"Demo org {DEMO_ORG_ID}  API key: {demo_key}",
         f"More keys: {port_prefix}uv run credentials-admin api-keys create --org-id <org>",
         f"JWT HS256 secret ({'generated' if generated else 'from JWT_SECRET'}): {jwt_secret}",
+        *refresh_banner(stack),
         "Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)

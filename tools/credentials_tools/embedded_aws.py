@@ -8,6 +8,7 @@ on purpose (throttling, outages, denials) to test the 503 paths.
 import contextlib
 import json
 import os
+import re
 import secrets
 import socket
 import threading
@@ -15,12 +16,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
+from integration_credentials.providers import REFRESHABLE_PROVIDERS
 from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .template import parameter_defaults, resources_of_type, table_resource, tables
+from .template import parameter_defaults, resolve, resources_of_type, table_resource, tables
 
 REGION = "us-east-1"
 LOCAL_TABLE_NAME = "integration-credentials-local"
@@ -33,8 +36,16 @@ FAKE_CREDENTIALS = {
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 
-# X-Amz-Target prefixes of the JSON protocols we use.
-_TARGET_SERVICES = {"DynamoDB_20120810": "dynamodb", "TrentService": "kms", "AmazonSSM": "ssm"}
+# X-Amz-Target prefixes of the JSON protocols we use (botocore speaks JSON to SQS since 1.34.90).
+_TARGET_SERVICES = {
+    "DynamoDB_20120810": "dynamodb",
+    "TrentService": "kms",
+    "AmazonSSM": "ssm",
+    "AmazonSQS": "sqs",
+    "AWSEvents": "events",
+}
+# Without a target (query or REST protocols), the service is the one the request was signed for.
+_SIGNED_SERVICE = re.compile(r"Credential=[^/,]+/[^/,]+/[^/,]+/([^/,]+)/aws4_request")
 
 
 @dataclass
@@ -99,7 +110,8 @@ class EmbeddedAws:
     def fail(
         self, service: str, code: str, status: int = 400, operations: Iterable[str] | None = None
     ) -> None:
-        """Make every request to `service` ("dynamodb", "kms", "ssm") fail with an AWS error."""
+        """Make every request to `service` ("dynamodb", "kms", "ssm", "sqs", "events") fail with an
+        AWS error (only `operations`, when given: "SendMessageBatch", "PutEvents"...)."""
         self._state.faults[service] = Fault(status, code, set(operations) if operations else None)
 
     def heal(self) -> None:
@@ -107,9 +119,7 @@ class EmbeddedAws:
         self._state.faults.clear()
 
     def _app(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-        prefix, _, operation = target.partition(".")
-        service = _TARGET_SERVICES.get(prefix, "other")
+        service, operation = _service_and_operation(environ)
         fault = self._state.faults.get(service)
         if fault is not None and (fault.operations is None or operation in fault.operations):
             body = json.dumps({"__type": fault.code, "message": "injected fault"}).encode()
@@ -122,6 +132,20 @@ class EmbeddedAws:
             self._state.calls[(service, operation)] += 1
             # Drain the response inside the lock so no other request interleaves with this one.
             return list(self._backend(environ, start_response))
+
+
+def _service_and_operation(environ: Environ) -> tuple[str, str]:
+    """("dynamodb", "Query"), ("sqs", "SendMessageBatch")...: what a fault or a count is keyed by."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    prefix, _, operation = target.partition(".")
+    if prefix in _TARGET_SERVICES:
+        return _TARGET_SERVICES[prefix], operation
+    signed = _SIGNED_SERVICE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+    if signed is None:
+        return "other", operation
+    # Query protocol: the action is in the query string (GET) or in the form body, left unread here.
+    action = parse_qs(str(environ.get("QUERY_STRING", ""))).get("Action", [""])[0]
+    return signed.group(1), operation or action
 
 
 def _free_port() -> int:
@@ -139,22 +163,105 @@ class LocalResources:
     jwt_secret_parameter: str
     refs: dict[str, str]
     attributes: dict[tuple[str, str], str]
+    # Queue logical id -> queue URL (ARNs are in `attributes`).
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    event_bus_name: str = "default"
+    # Provider -> the local OAuth client id (the secrets stay in SSM).
+    oauth_client_ids: dict[str, str] = field(default_factory=dict)
+
+
+def _env_suffix(provider: str) -> str:
+    return provider.upper().replace("-", "_")
+
+
+def local_oauth_client(provider: str) -> dict[str, str]:
+    """The OAuth client the local stack stores for `provider`: LOCAL_OAUTH_CLIENT_ID_<PROVIDER> and
+    LOCAL_OAUTH_CLIENT_SECRET_<PROVIDER> if set, else `local-<provider>-client` and a random secret."""
+    suffix = _env_suffix(provider)
+    return {
+        "client_id": os.environ.get(f"LOCAL_OAUTH_CLIENT_ID_{suffix}") or f"local-{provider}-client",
+        "client_secret": os.environ.get(f"LOCAL_OAUTH_CLIENT_SECRET_{suffix}") or secrets.token_urlsafe(32),
+    }
 
 
 def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME) -> LocalResources:
-    """Create the table, KMS key and JWT secret parameter that template.yaml declares."""
+    """Create what template.yaml declares and the functions need: the tables (with their indexes),
+    the KMS key, the queues, the event bus, and the SecureStrings created once per environment in
+    AWS (JWT secret, HMAC key, one OAuth client per refreshable provider)."""
     session = boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
         region_name=os.environ.get("AWS_DEFAULT_REGION", REGION),
     )
-    # Per-service endpoint variables (AWS_ENDPOINT_URL_DYNAMODB...) win over this one, as in boto3.
-    dynamodb = session.client("dynamodb", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", endpoint))
-    kms = session.client("kms", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_KMS", endpoint))
-    ssm = session.client("ssm", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SSM", endpoint))
 
-    table_logical_id, _table = table_resource()
+    # Per-service endpoint variables (AWS_ENDPOINT_URL_DYNAMODB...) win over this one, as in boto3.
+    def endpoint_of(service_variable: str) -> str:
+        return os.environ.get(f"AWS_ENDPOINT_URL_{service_variable}", endpoint)
+
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint_of("DYNAMODB"))
+    kms = session.client("kms", endpoint_url=endpoint_of("KMS"))
+    ssm = session.client("ssm", endpoint_url=endpoint_of("SSM"))
+
+    table_names = _create_tables(dynamodb, table_name)
     ((key_logical_id, _key),) = resources_of_type("AWS::KMS::Key").items()
+    key = kms.create_key(Description="integration credentials (local)")["KeyMetadata"]
+    parameters = parameter_defaults()
+    parameter_name = parameters["JwtSecretParameterName"]
+    for name, value in (
+        (parameter_name, jwt_secret),
+        (parameters["HmacKeyParameterName"], secrets.token_urlsafe(32)),
+    ):
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", KeyId=key["Arn"], Overwrite=True)
+    oauth_client_ids: dict[str, str] = {}
+    prefix = parameters.get("OAuthClientParameterPrefix")
+    if prefix:
+        for provider in sorted(REFRESHABLE_PROVIDERS):
+            oauth_client = local_oauth_client(provider)
+            ssm.put_parameter(
+                Name=f"{prefix}{provider}",
+                Value=json.dumps(oauth_client),
+                Type="SecureString",
+                KeyId=key["Arn"],
+                Overwrite=True,
+            )
+            oauth_client_ids[provider] = oauth_client["client_id"]
+    refs = {
+        **parameters,
+        **table_names,
+        key_logical_id: key["KeyId"],
+        "AWS::Region": session.region_name or REGION,
+        "AWS::AccountId": "123456789012",
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+    attributes = {
+        (key_logical_id, "Arn"): key["Arn"],
+        **{(logical, "Arn"): f"arn:aws:dynamodb:::{name}" for logical, name in table_names.items()},
+    }
+    queue_urls = _create_queues(
+        session.client("sqs", endpoint_url=endpoint_of("SQS")), table_name, refs, attributes
+    )
+    refs.update(queue_urls)
+    event_bus_name = parameters.get("EventBusName") or "default"
+    if event_bus_name != "default":
+        events = session.client("events", endpoint_url=endpoint_of("EVENTBRIDGE"))
+        with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
+            events.create_event_bus(Name=event_bus_name)
+    return LocalResources(
+        table_name,
+        key["Arn"],
+        parameter_name,
+        refs,
+        attributes,
+        queue_urls=queue_urls,
+        event_bus_name=event_bus_name,
+        oauth_client_ids=oauth_client_ids,
+    )
+
+
+def _create_tables(dynamodb: Any, table_name: str) -> dict[str, str]:
+    """Every table of the template (keys, attributes, indexes, TTL): logical id -> table name."""
+    table_logical_id, _table = table_resource()
     table_names: dict[str, str] = {}
     for logical_id, table in tables().items():
         name = table_name if logical_id == table_logical_id else f"{table_name}-{logical_id.lower()}"
@@ -177,25 +284,68 @@ def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME
                 TableName=name,
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
+    return table_names
 
-    key = kms.create_key(Description="integration credentials (local)")["KeyMetadata"]
-    parameters = parameter_defaults()
-    parameter_name = parameters["JwtSecretParameterName"]
-    for name, value in (
-        (parameter_name, jwt_secret),
-        (parameters["HmacKeyParameterName"], secrets.token_urlsafe(32)),
-    ):
-        ssm.put_parameter(Name=name, Value=value, Type="SecureString", KeyId=key["Arn"], Overwrite=True)
-    refs = {
-        **parameters,
-        **table_names,
-        key_logical_id: key["KeyId"],
-        "AWS::Region": session.region_name or REGION,
-        "AWS::AccountId": "123456789012",
-        "AWS::Partition": "aws",
+
+# AWS::SQS::Queue properties that are queue attributes of the same name.
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "SqsManagedSseEnabled",
+    "VisibilityTimeout",
+)
+
+
+def _create_queues(
+    sqs: Any, prefix: str, refs: dict[str, str], attributes: dict[tuple[str, str], str]
+) -> dict[str, str]:
+    """Every queue of the template, dead-letter queues first: logical id -> queue URL. Adds each
+    queue's Arn, QueueName and QueueUrl to `attributes`."""
+    pending = {
+        logical: resource.get("Properties", {})
+        for logical, resource in resources_of_type("AWS::SQS::Queue").items()
     }
-    attributes = {
-        (key_logical_id, "Arn"): key["Arn"],
-        **{(logical, "Arn"): f"arn:aws:dynamodb:::{name}" for logical, name in table_names.items()},
-    }
-    return LocalResources(table_name, key["Arn"], parameter_name, refs, attributes)
+    urls: dict[str, str] = {}
+    while pending:
+        ready = [
+            logical
+            for logical, props in pending.items()
+            if _dead_letter_queue(props) is None or _dead_letter_queue(props) in urls
+        ]
+        if not ready:
+            raise ValueError(f"queues whose dead-letter queue is not in the template: {sorted(pending)}")
+        for logical in ready:
+            props = pending.pop(logical)
+            queue_attributes = {
+                name: str(props[name]).lower() if isinstance(props[name], bool) else str(props[name])
+                for name in _QUEUE_ATTRIBUTES
+                if name in props
+            }
+            redrive = props.get("RedrivePolicy")
+            if redrive:
+                queue_attributes["RedrivePolicy"] = json.dumps(
+                    {
+                        "deadLetterTargetArn": resolve(redrive["deadLetterTargetArn"], refs, attributes),
+                        "maxReceiveCount": int(redrive["maxReceiveCount"]),
+                    }
+                )
+            name = f"{prefix}-{logical.lower()}"
+            url = sqs.create_queue(QueueName=name, Attributes=queue_attributes)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            urls[logical] = url
+            attributes.update(
+                {(logical, "Arn"): arn, (logical, "QueueName"): name, (logical, "QueueUrl"): url}
+            )
+    return urls
+
+
+def _dead_letter_queue(props: dict[str, Any]) -> str | None:
+    """The logical id of a queue's dead-letter queue (`!GetAtt <Queue>.Arn`), if it has one."""
+    target = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+    if isinstance(target, dict) and "Fn::GetAtt" in target:
+        return str(target["Fn::GetAtt"][0])
+    return None

@@ -109,14 +109,104 @@ def resolve(value: Any, refs: dict[str, str], attributes: dict[tuple[str, str], 
         resource, attribute = value["Fn::GetAtt"]
         return attributes[(resource, attribute)]
     if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        return re.sub(r"\$\{([\w:.]+)\}", lambda m: refs[m.group(1)], value["Fn::Sub"])
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in refs:
+                return refs[name]
+            resource, _, attribute = name.partition(".")  # ${Resource.Attribute} is a GetAtt
+            return attributes[(resource, attribute)]
+
+        return re.sub(r"\$\{([\w:.]+)\}", substitute, value["Fn::Sub"])
     raise ValueError(f"cannot resolve {value!r} locally")
 
 
-def function_environment(refs: dict[str, str], attributes: dict[tuple[str, str], str]) -> dict[str, str]:
-    """The Globals environment of the functions, resolved against local resources."""
-    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+def function_environment(
+    refs: dict[str, str], attributes: dict[tuple[str, str], str], function: str | None = None
+) -> dict[str, str]:
+    """The environment of the functions, resolved against local resources: the Globals, plus the
+    function's own `Environment.Variables` (which win, as in SAM) when `function` names one."""
+    variables = dict(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+    if function is not None:
+        props = resources_of_type("AWS::Serverless::Function")[function]["Properties"]
+        variables.update(props.get("Environment", {}).get("Variables", {}))
     return {name: resolve(value, refs, attributes) for name, value in variables.items()}
+
+
+def own_environment_names(function: str) -> set[str]:
+    """The variables a function sets itself (`Environment.Variables`), on top of the Globals."""
+    props = resources_of_type("AWS::Serverless::Function")[function]["Properties"]
+    return set(props.get("Environment", {}).get("Variables", {}))
+
+
+@dataclass(frozen=True)
+class Function:
+    """One function of the template: logical id, code directory and handler."""
+
+    name: str
+    code_uri: Path
+    handler: str
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    """A `Schedule`/`ScheduleV2` event: the function and its (unresolved) schedule expression."""
+
+    function: Function
+    schedule: Any
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    """An `SQS` event: the function, the queue's logical id and how the event source polls it."""
+
+    function: Function
+    queue: str
+    batch_size: int
+    report_batch_item_failures: bool
+    maximum_concurrency: Any
+
+
+def _function(name: str, props: dict[str, Any]) -> Function:
+    return Function(name=name, code_uri=ROOT / props["CodeUri"], handler=props["Handler"])
+
+
+def _events(kinds: tuple[str, ...]) -> list[tuple[Function, dict[str, Any]]]:
+    found: list[tuple[Function, dict[str, Any]]] = []
+    for name, resource in resources_of_type("AWS::Serverless::Function").items():
+        props = resource["Properties"]
+        for event in props.get("Events", {}).values():
+            if event["Type"] in kinds:
+                found.append((_function(name, props), event.get("Properties", {})))
+    return found
+
+
+def schedule_triggers() -> list[ScheduleTrigger]:
+    """Every scheduled function (EventBridge rule `Schedule` or Scheduler `ScheduleExpression`)."""
+    return [
+        ScheduleTrigger(function, properties.get("Schedule", properties.get("ScheduleExpression")))
+        for function, properties in _events(("Schedule", "ScheduleV2"))
+    ]
+
+
+def queue_triggers() -> list[QueueTrigger]:
+    """Every SQS-triggered function, with the logical id of its queue (`!GetAtt <Queue>.Arn`)."""
+    triggers: list[QueueTrigger] = []
+    for function, properties in _events(("SQS",)):
+        queue = properties["Queue"]
+        if not (isinstance(queue, dict) and "Fn::GetAtt" in queue):
+            raise ValueError(f"{function.name}: the SQS event's Queue must be !GetAtt <queue>.Arn")
+        triggers.append(
+            QueueTrigger(
+                function=function,
+                queue=queue["Fn::GetAtt"][0],
+                batch_size=int(properties.get("BatchSize", 10)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in properties.get("FunctionResponseTypes", []),
+                maximum_concurrency=properties.get("ScalingConfig", {}).get("MaximumConcurrency"),
+            )
+        )
+    return triggers
 
 
 def function_directories() -> list[str]:

@@ -29,9 +29,14 @@ from .errors import (
     DependencyUnavailableError,
     IdempotencyConflictError,
     InvalidRequestError,
+    NotRefreshableError,
     PayloadTooLargeError,
     PermissionDeniedError,
     PreconditionFailedError,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+    ReauthorizationRequiredError,
+    RefreshInProgressError,
     UnsupportedMediaTypeError,
 )
 from .models import CredentialsResult
@@ -81,6 +86,17 @@ def error_response(error: CredentialsError) -> Response[str]:
         return json_response(412, {"detail": str(error)}, headers)
     if isinstance(error, InvalidRequestError):
         return json_response(400, {"detail": f"Validation error: {error}"})
+    if isinstance(error, ReauthorizationRequiredError):
+        return json_response(409, {"detail": str(error)})
+    if isinstance(error, RefreshInProgressError):
+        return json_response(409, {"detail": str(error)}, {"Retry-After": "1"})
+    if isinstance(error, NotRefreshableError):
+        # The credentials' current state (no refresh token, no refresh client) conflicts with it.
+        return json_response(409, {"detail": str(error)})
+    if isinstance(error, ProviderRejectedError):
+        return json_response(502, {"detail": str(error)})
+    if isinstance(error, ProviderUnavailableError):
+        return json_response(503, {"detail": str(error)}, {"Retry-After": str(error.retry_after)})
     if isinstance(error, PayloadTooLargeError):
         return json_response(413, {"detail": str(error)})
     if isinstance(error, UnsupportedMediaTypeError):
@@ -268,7 +284,7 @@ _TOKEN_WRITING_ACTIONS = frozenset({"create", "update"})
 
 
 def _body_access_token(event: dict[str, Any]) -> str | None:
-    # Only after a successful write, so the body is known to be a JSON object.
+    # Only after a successful write or refresh, so the body is known to be a JSON object.
     body = event.get("body") or "{}"
     if event.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()
@@ -294,6 +310,9 @@ def make_handler(app: APIGatewayHttpResolver, action: str) -> LambdaHandler:
         response = handle_request(app, event, context, audit)
         if action in _TOKEN_WRITING_ACTIONS and response.get("statusCode", 500) < 300:
             audit.extra["access_token_hmac"] = hmac_or_none(_body_access_token(event))
+        elif action == "refresh" and response.get("statusCode", 500) < 300:
+            # Which access token the caller now holds, by HMAC (the provider's, not in the request).
+            audit.extra["access_token_hmac"] = hmac_or_none(_body_access_token(response))
         audit.emit(int(response.get("statusCode", 500)))
         metrics.add_metric(
             name=f"{action}.{response.get('statusCode', 0) // 100}xx", unit=MetricUnit.Count, value=1

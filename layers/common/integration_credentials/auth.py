@@ -36,7 +36,7 @@ class Principal:
     """An authenticated caller: its org, and which key or token subject it used."""
 
     org_id: str
-    method: Literal["api_key", "jwt", "api_key+jwt"]
+    method: Literal["api_key", "jwt", "api_key+jwt", "scheduler"]
     subject: str
 
 

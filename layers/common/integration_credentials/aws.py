@@ -9,16 +9,26 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
+import botocore.exceptions
 import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
 # A request fails fast with a 503 rather than hanging a Lambda on a sick dependency.
 # Retries: boto's standard mode, 3 attempts unless AWS_MAX_ATTEMPTS / AWS_RETRY_MODE say otherwise.
 CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5)
+
+
+def aws_error_code(error: Exception) -> str:
+    """The AWS error code of a botocore error (the exception's class name when it has none)."""
+    if isinstance(error, botocore.exceptions.ClientError):
+        return str(error.response.get("Error", {}).get("Code", "ClientError"))
+    return type(error).__name__
 
 
 @cache
@@ -44,8 +54,19 @@ def ssm_client() -> "SSMClient":
     return boto3.session.Session(botocore_session=botocore_session()).client("ssm", config=CLIENT_CONFIG)
 
 
+@cache
+def events_client() -> "EventBridgeClient":
+    """The EventBridge client that publishes credentials events."""
+    return boto3.session.Session(botocore_session=botocore_session()).client("events", config=CLIENT_CONFIG)
+
+
+@cache
+def sqs_client() -> "SQSClient":
+    """The SQS client the refresh scheduler enqueues with."""
+    return boto3.session.Session(botocore_session=botocore_session()).client("sqs", config=CLIENT_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests that move the endpoint between runs)."""
-    botocore_session.cache_clear()
-    dynamodb_client.cache_clear()
-    ssm_client.cache_clear()
+    for cached in (botocore_session, dynamodb_client, ssm_client, events_client, sqs_client):
+        cached.cache_clear()

@@ -22,3 +22,8 @@ API_KEY_PATTERN: Final = r"^sk_(live|test)_[A-Za-z0-9]{32,128}$"
 
 MAX_ACCESS_TOKEN_CHARS: Final = 16_384
 MAX_DSN_CHARS: Final = 2_048
+
+# Token refresh: the sparse index of credentials due for refresh (template.yaml declares it), and
+# how many partitions its due rows are spread over (the scheduler queries each one).
+REFRESH_INDEX_NAME: Final = "refresh-due"
+REFRESH_SHARDS: Final = 16

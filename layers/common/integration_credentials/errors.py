@@ -75,3 +75,52 @@ class PreconditionFailedError(CredentialsError):
 
 class IdempotencyConflictError(CredentialsError):
     """An Idempotency-Key reused with another body, or whose first request is still running."""
+
+
+class NotRefreshableError(CredentialsError):
+    """The credentials' provider has no refresh client, or their metadata has no refresh_token."""
+
+    def __init__(self, credentials_id: str, reason: str) -> None:
+        self.credentials_id = credentials_id
+        self.reason = reason
+        super().__init__(f"Integration credentials {credentials_id} cannot be refreshed: {reason}")
+
+
+class ReauthorizationRequiredError(CredentialsError):
+    """The provider refused the stored grant for good: someone has to reconnect the CRM."""
+
+    def __init__(self, credentials_id: str, code: str) -> None:
+        self.credentials_id = credentials_id
+        self.code = code
+        super().__init__(
+            f"Integration credentials {credentials_id} need re-authorization ({code}): "
+            "store new tokens with PUT"
+        )
+
+
+class RefreshInProgressError(CredentialsError):
+    """Another refresh of the same credentials is still running past the wait."""
+
+    def __init__(self, credentials_id: str) -> None:
+        self.credentials_id = credentials_id
+        super().__init__(f"A token refresh of integration credentials {credentials_id} is in progress; retry")
+
+
+class ProviderUnavailableError(CredentialsError):
+    """The provider's token endpoint failed transiently (5xx, 429, timeout): retry later."""
+
+    def __init__(self, provider: str, code: str, retry_after: int) -> None:
+        self.provider = provider
+        self.code = code
+        self.retry_after = retry_after
+        super().__init__(f"The {provider} token endpoint is unavailable ({code}); retry later")
+
+
+class ProviderRejectedError(CredentialsError):
+    """The provider refused the refresh request for a reason the stored grant does not explain
+    (for example the OAuth client's id or secret): an operator has to fix the configuration."""
+
+    def __init__(self, provider: str, code: str) -> None:
+        self.provider = provider
+        self.code = code
+        super().__init__(f"The {provider} token endpoint rejected the refresh request ({code})")

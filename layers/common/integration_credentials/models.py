@@ -1,7 +1,7 @@
 """Request bodies (validated by pydantic) and the stored credentials object."""
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.config import JsonDict
@@ -96,9 +96,40 @@ class CredentialsSecret:
     metadata: dict[str, Any]
 
 
+CredentialsStatus = Literal["active", "refresh_failed", "reauth_required"]
+STATUS_ACTIVE: Final = "active"
+STATUS_REFRESH_FAILED: Final = "refresh_failed"
+STATUS_REAUTH_REQUIRED: Final = "reauth_required"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshState:
+    """Token refresh bookkeeping, stored in plaintext beside the ciphertext (never a token).
+
+    `refresh_due` (epoch seconds) is set while the scheduler should refresh the credential: it is
+    the sort key of the sparse `refresh-due` index. `failures` counts refresh failures in a row.
+    """
+
+    status: CredentialsStatus = "active"
+    expires_at: str | None = None
+    last_refreshed_at: str | None = None
+    last_error_code: str | None = None
+    last_error_message: str | None = None
+    refresh_due: int | None = None
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a credential's refresh lease, and until when (epoch milliseconds)."""
+
+    owner: str
+    until_ms: int
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCredentials:
-    """A row as the table holds it: plaintext keys and timestamps, encrypted secret."""
+    """A row as the table holds it: plaintext keys, timestamps and refresh state, encrypted secret."""
 
     id: str
     org_id: str
@@ -107,6 +138,8 @@ class StoredCredentials:
     created_at: str
     updated_at: str
     ciphertext: bytes
+    state: RefreshState = field(default_factory=RefreshState)
+    lease: Lease | None = None
 
     @property
     def encryption_context(self) -> dict[str, str]:
@@ -125,6 +158,15 @@ def credentials_view(row: StoredCredentials, secret: CredentialsSecret) -> dict[
         "metadata": secret.metadata,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        # Added by token refresh (backward compatible: new fields, after the seed's).
+        "status": row.state.status,
+        "expires_at": row.state.expires_at,
+        "last_refreshed_at": row.state.last_refreshed_at,
+        "last_error": (
+            {"code": row.state.last_error_code, "message": row.state.last_error_message or ""}
+            if row.state.last_error_code
+            else None
+        ),
     }
 
 

@@ -8,7 +8,7 @@ are the texts the service really sends (the seed's texts where the seed defines 
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
@@ -70,6 +70,10 @@ SALESFORCE_EXAMPLE: Final[dict[str, Any]] = {
     },
     "created_at": "2024-10-06T12:00:00.000000Z",
     "updated_at": "2024-10-06T12:00:00.000000Z",
+    "status": "active",
+    "expires_at": "2024-10-06T14:00:00.000000Z",
+    "last_refreshed_at": None,
+    "last_error": None,
 }
 HUBSPOT_EXAMPLE: Final[dict[str, Any]] = {
     "id": "9f2a0833-0748-43ab-a16a-b30cf4d23de0",
@@ -80,6 +84,10 @@ HUBSPOT_EXAMPLE: Final[dict[str, Any]] = {
     "metadata": {"portal_id": "12345678", "scopes": ["contacts", "companies"]},
     "created_at": "2024-10-05T10:00:00.000000Z",
     "updated_at": "2024-10-05T10:00:00.000000Z",
+    "status": "active",
+    "expires_at": "2024-10-05T10:30:00.000000Z",
+    "last_refreshed_at": None,
+    "last_error": None,
 }
 
 # Request examples (the seed's bodies). Powertools builds request bodies from the handlers'
@@ -121,6 +129,15 @@ REQUEST_EXAMPLES: Final[dict[str, dict[str, dict[str, Any]]]] = {
 }
 
 
+class LastError(BaseModel):
+    """Why the last token refresh failed (never a token)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="Provider or service error code: invalid_grant, http_503, ...")
+    message: str = Field(description="Short description (at most 200 characters)")
+
+
 class CredentialsOut(BaseModel):
     """A stored credentials object, as every route returns it."""
 
@@ -134,6 +151,23 @@ class CredentialsOut(BaseModel):
     metadata: dict[str, Any] = Field(description="Provider-specific configuration")
     created_at: datetime = Field(description="UTC, ISO 8601 with microseconds and Z")
     updated_at: datetime = Field(description="UTC, ISO 8601 with microseconds and Z; advances on update")
+    # Token refresh (added after the seed; every response carries them).
+    status: Literal["active", "refresh_failed", "reauth_required"] = Field(
+        default="active",
+        description=(
+            "`active`; `refresh_failed` (the last refresh failed transiently, it is retried with "
+            "backoff); `reauth_required` (the provider refused the grant: store new tokens with PUT)"
+        ),
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        description=(
+            "When the access token expires (provider's expires_in, else metadata.expires_at, else "
+            "the provider's usual lifetime); refreshed ahead of it when metadata has a refresh_token"
+        ),
+    )
+    last_refreshed_at: datetime | None = Field(default=None, description="Last successful token refresh")
+    last_error: LastError | None = Field(default=None, description="Why the last refresh failed")
 
 
 class ErrorDetail(BaseModel):
@@ -183,7 +217,11 @@ ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
     413: "Payload Too Large: the body is over the limit (64 KiB by default)",
     415: "Unsupported Media Type: a body must be application/json",
     500: "Internal Server Error",
-    503: "Service Unavailable: DynamoDB, KMS or SSM is unavailable; nothing was written",
+    502: "Bad Gateway: the provider rejected the refresh request (our OAuth client configuration)",
+    503: (
+        "Service Unavailable: DynamoDB, KMS or SSM (or, on refresh, the provider's token endpoint) "
+        "is unavailable; nothing was written"
+    ),
 }
 # Texts that are the same on every route; 400, 404 and 409 texts depend on the route.
 COMMON_ERROR_EXAMPLES: Final[dict[int, dict[str, str]]] = {
@@ -198,6 +236,7 @@ COMMON_ERROR_EXAMPLES: Final[dict[int, dict[str, str]]] = {
         "unexpected": "Internal server error",
         "integrity": "Stored credentials failed an integrity check",
     },
+    502: {"client_rejected": "The salesforce token endpoint rejected the refresh request (invalid_client)"},
     503: {"dependency": "Service temporarily unavailable (DynamoDB); retry later"},
 }
 _ERROR_HEADERS: Final[dict[int, dict[str, OpenAPIResponseHeader]]] = {

@@ -7,8 +7,15 @@ Layout (partition `org_id`, sort `provider`):
 
 A credential and its mirror are written together in one transaction, so by-id routes read the
 mirror with one strongly consistent GetItem (no eventually consistent index on the happy path).
+
+Token refresh adds plaintext bookkeeping to both (status, expires_at, last_refreshed_at,
+last_error_*, refresh_failures), and to the credentials row only: the refresh lease
+(lease_owner, lease_until in epoch ms) and, while the scheduler should refresh it, `refresh_shard`
+and `refresh_due` (epoch seconds) — the keys of the sparse `refresh-due` index. Updates are
+UpdateItem actions that name the attributes they change, so a user's PUT never drops a lease.
 """
 
+import hashlib
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,14 +26,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import botocore.exceptions
 
 from .aws import dynamodb_client
-from .constants import API_KEY_PREFIX, API_KEY_SORT_KEY, ID_MIRROR_PREFIX, ID_MIRROR_SORT_KEY
+from .constants import (
+    API_KEY_PREFIX,
+    API_KEY_SORT_KEY,
+    ID_MIRROR_PREFIX,
+    ID_MIRROR_SORT_KEY,
+    REFRESH_INDEX_NAME,
+    REFRESH_SHARDS,
+)
 from .errors import (
     ConcurrentModificationError,
     CredentialsAlreadyExistError,
     CredentialsNotFoundError,
     DependencyUnavailableError,
 )
-from .models import StoredCredentials
+from .models import Lease, RefreshState, StoredCredentials
 from .settings import get_settings
 
 if TYPE_CHECKING:
@@ -66,19 +80,90 @@ def dynamodb_errors() -> Iterator[None]:
         raise DependencyUnavailableError("DynamoDB", type(error).__name__) from error
 
 
-def _data_attributes(row: StoredCredentials) -> dict[str, "AttributeValueTypeDef"]:
-    return {
+def refresh_shard(credentials_id: str) -> str:
+    """The `refresh-due` index partition of a credential: its id spread over REFRESH_SHARDS."""
+    return str(int(hashlib.sha256(credentials_id.encode()).hexdigest()[:8], 16) % REFRESH_SHARDS)
+
+
+def _attributes(
+    row: StoredCredentials, *, mirror: bool
+) -> tuple[dict[str, "AttributeValueTypeDef"], list[str]]:
+    """(attributes to set, attributes to remove) of a row or of its mirror; keys excluded."""
+    state = row.state
+    values: dict[str, AttributeValueTypeDef] = {
         "id": {"S": row.id},
         "version": {"N": str(row.version)},
         "created_at": {"S": row.created_at},
         "updated_at": {"S": row.updated_at},
         "ciphertext": {"B": row.ciphertext},
+        "status": {"S": state.status},
+        "refresh_failures": {"N": str(state.failures)},
+    }
+    removed: list[str] = []
+    optional: dict[str, str | None] = {
+        "expires_at": state.expires_at,
+        "last_refreshed_at": state.last_refreshed_at,
+        "last_error_code": state.last_error_code,
+        "last_error_message": state.last_error_message,
+    }
+    for name, value in optional.items():
+        if value is None:
+            removed.append(name)
+        else:
+            values[name] = {"S": value}
+    if mirror:
+        values["owner_org_id"] = {"S": row.org_id}
+        values["owner_provider"] = {"S": row.provider}
+    elif state.refresh_due is not None:
+        values["refresh_shard"] = {"S": refresh_shard(row.id)}
+        values["refresh_due"] = {"N": str(state.refresh_due)}
+    else:
+        removed += ["refresh_shard", "refresh_due"]
+    return values, removed
+
+
+def _update_expression(
+    values: Mapping[str, "AttributeValueTypeDef"],
+    removed: list[str],
+    condition: str,
+    condition_values: Mapping[str, "AttributeValueTypeDef"],
+) -> dict[str, Any]:
+    """UpdateExpression, ConditionExpression and their placeholders (every name is a
+    placeholder: `status` is a DynamoDB reserved word)."""
+    names = {"#id": "id", "#version": "version"}
+    expression_values = dict(condition_values)
+    assignments: list[str] = []
+    for index, (name, value) in enumerate(values.items()):
+        names[f"#s{index}"] = name
+        expression_values[f":s{index}"] = value
+        assignments.append(f"#s{index} = :s{index}")
+    expression = "SET " + ", ".join(assignments)
+    if removed:
+        for index, name in enumerate(removed):
+            names[f"#r{index}"] = name
+        expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(removed)))
+    return {
+        "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": expression_values,
     }
 
 
 def _row_from_item(item: Item) -> StoredCredentials:
     owner_org = item.get("owner_org_id")
     owner_provider = item.get("owner_provider")
+
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return str(value["S"]) if value and "S" in value else None
+
+    def number(name: str) -> int | None:
+        value = item.get(name)
+        return int(value["N"]) if value and "N" in value else None
+
+    status = text("status") or "active"
+    lease_owner, lease_until = text("lease_owner"), number("lease_until")
     return StoredCredentials(
         id=str(item["id"]["S"]),
         org_id=str((owner_org or item["org_id"])["S"]),
@@ -87,6 +172,16 @@ def _row_from_item(item: Item) -> StoredCredentials:
         created_at=str(item["created_at"]["S"]),
         updated_at=str(item["updated_at"]["S"]),
         ciphertext=bytes(item["ciphertext"]["B"]),
+        state=RefreshState(
+            status=status if status in ("active", "refresh_failed", "reauth_required") else "active",  # type: ignore[arg-type]
+            expires_at=text("expires_at"),
+            last_refreshed_at=text("last_refreshed_at"),
+            last_error_code=text("last_error_code"),
+            last_error_message=text("last_error_message"),
+            refresh_due=number("refresh_due"),
+            failures=number("refresh_failures") or 0,
+        ),
+        lease=Lease(lease_owner, lease_until) if lease_owner and lease_until is not None else None,
     )
 
 
@@ -162,17 +257,53 @@ class CredentialsRepository:
             if limit is not None:
                 request["Limit"] = limit + 1 - len(rows)
 
-    def replace(self, previous: StoredCredentials, row: StoredCredentials) -> None:
-        """Write a new version of a row and its mirror if nobody changed it since `previous`.
+    def replace(
+        self,
+        previous: StoredCredentials,
+        row: StoredCredentials,
+        *,
+        lease_owner: str | None = None,
+        release_lease: bool = False,
+    ) -> None:
+        """Write a new version of a row and its mirror if nobody changed it since `previous`
+        (and, with `lease_owner`, while that owner holds or nobody holds the refresh lease).
 
-        Raises `ConcurrentModificationError` when the version moved, `CredentialsNotFoundError`
-        when the row was deleted meanwhile.
+        Only the attributes a row carries are written (UpdateItem), so a lease taken meanwhile
+        survives a user's update. `release_lease` drops the lease in the same transaction.
+        Raises `ConcurrentModificationError` when the version (or the lease) moved,
+        `CredentialsNotFoundError` when the row was deleted meanwhile.
         """
-        items = self._row_and_mirror_puts(
-            row,
-            "id = :id AND version = :version",
-            {":id": {"S": previous.id}, ":version": {"N": str(previous.version)}},
-        )
+        condition = "#id = :id AND #version = :version"
+        values: dict[str, AttributeValueTypeDef] = {
+            ":id": {"S": previous.id},
+            ":version": {"N": str(previous.version)},
+        }
+        row_condition = condition
+        row_values = dict(values)
+        if lease_owner is not None:
+            row_condition += " AND (attribute_not_exists(lease_owner) OR lease_owner = :owner)"
+            row_values[":owner"] = {"S": lease_owner}
+        row_set, row_removed = _attributes(row, mirror=False)
+        if release_lease:
+            row_removed += ["lease_owner", "lease_until"]
+        mirror_set, mirror_removed = _attributes(row, mirror=True)
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": credentials_key(row.org_id, row.provider),
+                    **_update_expression(row_set, row_removed, row_condition, row_values),  # type: ignore[typeddict-item]
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": id_mirror_key(row.id),
+                    **_update_expression(mirror_set, mirror_removed, condition, values),  # type: ignore[typeddict-item]
+                }
+            },
+        ]
 
         def on_condition_failed(codes: list[str]) -> Exception:
             return ConcurrentModificationError(f"credentials {row.id} changed during the update")
@@ -180,6 +311,95 @@ class CredentialsRepository:
         self._transact(
             items, on_condition_failed, missing=lambda: CredentialsNotFoundError(credentials_id=row.id)
         )
+
+    def acquire_lease(
+        self,
+        org_id: str,
+        provider: str,
+        credentials_id: str,
+        owner: str,
+        *,
+        now_ms: int,
+        lease_ms: int,
+        due_by: int | None = None,
+    ) -> StoredCredentials | None:
+        """Take the refresh lease of a credential if it is free or expired, and
+        return the row as it is now (the re-read that follows taking a lease, in the same call).
+
+        With `due_by` (epoch seconds), only while the row is scheduled at or before it (the
+        scheduler's duplicates stop here). None when the lease is held, or the row is not due;
+        `CredentialsNotFoundError` when the row is gone (or was replaced by another id).
+        """
+        condition = "#id = :id AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+        values: dict[str, AttributeValueTypeDef] = {
+            ":id": {"S": credentials_id},
+            ":now": {"N": str(now_ms)},
+            ":owner": {"S": owner},
+            ":until": {"N": str(now_ms + lease_ms)},
+        }
+        if due_by is not None:
+            condition += " AND refresh_due <= :due"
+            values[":due"] = {"N": str(due_by)}
+        try:
+            with dynamodb_errors():
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=credentials_key(org_id, provider),
+                    UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#id": "id"},
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except DependencyUnavailableError as error:
+            if error.code != "ConditionalCheckFailedException":
+                raise
+            cause = error.__cause__
+            old: Any = (
+                cause.response.get("Item") if isinstance(cause, botocore.exceptions.ClientError) else None
+            )
+            if not isinstance(old, dict) or old.get("id", {}).get("S") != credentials_id:
+                raise CredentialsNotFoundError(credentials_id=credentials_id) from None
+            return None
+        return _row_from_item(response["Attributes"])
+
+    def release_lease(self, org_id: str, provider: str, owner: str) -> None:
+        """Give the lease back if `owner` still holds it (a lost lease is not an error)."""
+        try:
+            with dynamodb_errors():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=credentials_key(org_id, provider),
+                    UpdateExpression="REMOVE lease_owner, lease_until",
+                    ConditionExpression="lease_owner = :owner",
+                    ExpressionAttributeValues={":owner": {"S": owner}},
+                )
+        except DependencyUnavailableError as error:
+            if error.code != "ConditionalCheckFailedException":
+                raise
+
+    def due_for_refresh(
+        self, shard: str, due_by: int, limit: int, after: Mapping[str, Any] | None = None
+    ) -> tuple[list[tuple[str, str, str]], Mapping[str, Any] | None, int]:
+        """One page of the sparse `refresh-due` index: (org_id, provider, id) of the rows in
+        `shard` due at or before `due_by`, oldest first; the key to continue from; items read."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": REFRESH_INDEX_NAME,
+            "KeyConditionExpression": "refresh_shard = :shard AND refresh_due <= :due",
+            "ExpressionAttributeValues": {":shard": {"S": shard}, ":due": {"N": str(due_by)}},
+            "Limit": limit,
+        }
+        if after:
+            request["ExclusiveStartKey"] = after
+        with dynamodb_errors():
+            response = self._client.query(**request)
+        found = [
+            (str(item["org_id"]["S"]), str(item["provider"]["S"]), str(item["id"]["S"]))
+            for item in response.get("Items", [])
+        ]
+        return found, response.get("LastEvaluatedKey"), int(response.get("ScannedCount", len(found)))
 
     def delete(self, row: StoredCredentials, *, check_version: bool = False) -> None:
         """Delete a row and its mirror if it is still the one read (and, with `check_version`,
@@ -221,15 +441,10 @@ class CredentialsRepository:
     ) -> "list[TransactWriteItemTypeDef]":
         """Puts of a row and its id mirror, both under `condition`. A failed condition on the
         row returns the old row, so a missing row (404) is told from a moved version (409)."""
-        data = _data_attributes(row)
-        mirror = {
-            **id_mirror_key(row.id),
-            **data,
-            "owner_org_id": {"S": row.org_id},
-            "owner_provider": {"S": row.provider},
-        }
+        row_item = {**credentials_key(row.org_id, row.provider), **_attributes(row, mirror=False)[0]}
+        mirror = {**id_mirror_key(row.id), **_attributes(row, mirror=True)[0]}
         puts: list[TransactWriteItemTypeDef] = []
-        for item in ({**credentials_key(row.org_id, row.provider), **data}, mirror):
+        for item in (row_item, mirror):
             put: dict[str, Any] = {"TableName": self._table, "Item": item, "ConditionExpression": condition}
             if values:
                 put["ExpressionAttributeValues"] = values

@@ -17,16 +17,20 @@ from .errors import (
 )
 from .merge_patch import merge_patch
 from .models import (
+    STATUS_ACTIVE,
     CredentialsCreate,
     CredentialsResult,
     CredentialsSecret,
     CredentialsUpdate,
+    RefreshState,
     StoredCredentials,
     credentials_view,
     etag_of,
     if_match_allows,
 )
+from .refresh import not_refreshable_reason, scheduled_state
 from .repository import CredentialsRepository, credentials_repository
+from .settings import get_settings
 
 if TYPE_CHECKING:
     from .crypto import CredentialsCipher
@@ -53,6 +57,11 @@ class CredentialsService:
         self._cipher_instance = cipher
 
     @property
+    def repository(self) -> CredentialsRepository:
+        """The repository this service reads and writes through."""
+        return self._repository
+
+    @property
     def _cipher(self) -> "CredentialsCipher":
         # Built on first use: a route that never encrypts or decrypts (delete, any 401) does not
         # import the Encryption SDK at all.
@@ -77,7 +86,11 @@ class CredentialsService:
         secret = CredentialsSecret(
             dsn=request.dsn, access_token=request.access_token, metadata=request.metadata
         )
-        row = replace(row, ciphertext=self._cipher.encrypt(secret, row.encryption_context))
+        row = replace(
+            row,
+            ciphertext=self._cipher.encrypt(secret, row.encryption_context),
+            state=scheduled_state(row.provider, secret, now=time.time(), settings=get_settings()),
+        )
         self._repository.create(row)
         note_subject(row.id, row.provider)
         return CredentialsResult(credentials_view(row, secret), row.version)
@@ -88,11 +101,11 @@ class CredentialsService:
         if row is None:
             raise CredentialsNotFoundError(provider=provider)
         note_subject(row.id, row.provider)
-        return self._result(row)
+        return self.result_of(row)
 
     def get_by_id(self, org_id: str, credentials_id: str) -> CredentialsResult:
         """Credentials by id: 403 when another org owns them, 404 when nobody does."""
-        return self._result(self._owned_row(org_id, credentials_id))
+        return self.result_of(self.owned_row(org_id, credentials_id))
 
     def list(
         self, org_id: str, *, limit: int | None = None, after_provider: str | None = None
@@ -100,7 +113,7 @@ class CredentialsService:
         """The org's credentials ordered by provider (a page of them with `limit`), and the
         provider the next page starts after, if there is one."""
         rows, next_after = self._repository.list_for_org(org_id, limit=limit, after_provider=after_provider)
-        return [self._result(row).body for row in rows], next_after
+        return [self.result_of(row).body for row in rows], next_after
 
     def update(
         self, org_id: str, credentials_id: str, request: CredentialsUpdate, *, if_match: str | None = None
@@ -114,10 +127,10 @@ class CredentialsService:
             if attempt:
                 # Full jitter, capped: overlapping writers spread out instead of colliding again.
                 time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))  # noqa: S311
-            row = self._owned_row(org_id, credentials_id)
+            row = self.owned_row(org_id, credentials_id)
             if not if_match_allows(if_match, row.version):
                 raise PreconditionFailedError(etag_of(row.version))
-            current = self._cipher.decrypt(row.ciphertext, row.encryption_context)
+            current = self.decrypt(row)
             secret = CredentialsSecret(
                 dsn=request.dsn if request.dsn is not None else current.dsn,
                 access_token=request.access_token
@@ -129,26 +142,24 @@ class CredentialsService:
                     else current.metadata
                 ),
             )
-            # Same id, org and provider, so the same encryption context as the row read.
-            updated = replace(
-                row,
-                version=row.version + 1,
-                updated_at=utc_timestamp(after=row.updated_at),
-                ciphertext=self._cipher.encrypt(secret, row.encryption_context),
-            )
+            updated = self.new_version(row, secret, _state_after_update(row, current, secret))
             try:
                 self._repository.replace(row, updated)
             except ConcurrentModificationError:
                 if if_match is not None:
                     raise PreconditionFailedError(None) from None
                 continue
+            if row.state.status != STATUS_ACTIVE and updated.state.status == STATUS_ACTIVE:
+                from . import events
+
+                events.publish(events.RECOVERED, updated)
             return CredentialsResult(credentials_view(updated, secret), updated.version)
         raise ConcurrentModificationError(f"credentials {credentials_id} are being modified concurrently")
 
     def delete(self, org_id: str, credentials_id: str, *, if_match: str | None = None) -> None:
         """Delete credentials by id, conditional on the row still being the one checked (and on
         its version, with `if_match`)."""
-        row = self._owned_row(org_id, credentials_id)
+        row = self.owned_row(org_id, credentials_id)
         if not if_match_allows(if_match, row.version):
             raise PreconditionFailedError(etag_of(row.version))
         try:
@@ -156,11 +167,33 @@ class CredentialsService:
         except ConcurrentModificationError:
             raise PreconditionFailedError(None) from None
 
-    def _result(self, row: StoredCredentials) -> CredentialsResult:
-        secret = self._cipher.decrypt(row.ciphertext, row.encryption_context)
-        return CredentialsResult(credentials_view(row, secret), row.version)
+    def decrypt(self, row: StoredCredentials) -> CredentialsSecret:
+        """The secret of a row, checked against the row's encryption context."""
+        return self._cipher.decrypt(row.ciphertext, row.encryption_context)
 
-    def _owned_row(self, org_id: str, credentials_id: str) -> StoredCredentials:
+    def new_version(
+        self, row: StoredCredentials, secret: CredentialsSecret | None, state: RefreshState
+    ) -> StoredCredentials:
+        """The next version of `row`: `secret` encrypted (None keeps the ciphertext) and `state`."""
+        # Same id, org and provider, so the same encryption context as the row read.
+        ciphertext = (
+            row.ciphertext if secret is None else self._cipher.encrypt(secret, row.encryption_context)
+        )
+        return replace(
+            row,
+            version=row.version + 1,
+            updated_at=utc_timestamp(after=row.updated_at),
+            ciphertext=ciphertext,
+            state=state,
+            lease=None,
+        )
+
+    def result_of(self, row: StoredCredentials) -> CredentialsResult:
+        """The public object of a row, at the row's version."""
+        return CredentialsResult(credentials_view(row, self.decrypt(row)), row.version)
+
+    def owned_row(self, org_id: str, credentials_id: str) -> StoredCredentials:
+        """A row by id: 403 when another org owns it, 404 when nobody does."""
         row = self._repository.get_by_id(credentials_id)
         if row is None:
             raise CredentialsNotFoundError(credentials_id=credentials_id)
@@ -168,6 +201,22 @@ class CredentialsService:
         if row.org_id != org_id:
             raise PermissionDeniedError(credentials_id)
         return row
+
+
+def _state_after_update(
+    row: StoredCredentials, previous: CredentialsSecret, secret: CredentialsSecret
+) -> RefreshState:
+    """New tokens (access token, refresh token or the client's expires_at) make the credential
+    active and rescheduled; other changes keep its state, unless they made it unrefreshable."""
+    tokens_changed = secret.access_token != previous.access_token or any(
+        secret.metadata.get(key) != previous.metadata.get(key) for key in ("refresh_token", "expires_at")
+    )
+    if tokens_changed:
+        fresh = scheduled_state(row.provider, secret, now=time.time(), settings=get_settings())
+        return replace(fresh, last_refreshed_at=row.state.last_refreshed_at)
+    if row.state.refresh_due is not None and not_refreshable_reason(row.provider, secret.metadata):
+        return replace(row.state, refresh_due=None)
+    return row.state
 
 
 _service: CredentialsService | None = None

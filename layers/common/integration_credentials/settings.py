@@ -1,5 +1,6 @@
 """Settings parsed once from the environment (names match template.yaml's Globals)."""
 
+import json
 from functools import cache
 from typing import Literal
 
@@ -26,6 +27,23 @@ class Settings(BaseModel):
     data_key_cache_seconds: float = Field(default=300.0, gt=0)
     data_key_cache_capacity: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=65_536, ge=1024)
+    # OAuth token refresh (issue 4): where the OAuth apps' client credentials live, where events go,
+    # and how far ahead of expiry, how often and how patiently tokens are refreshed.
+    oauth_client_parameter_prefix: str | None = None
+    oauth_client_cache_seconds: int = Field(default=300, ge=0)
+    event_bus_name: str = "default"
+    refresh_queue_url: str | None = None
+    refresh_margin_seconds: int = Field(default=900, ge=0)
+    refresh_lease_seconds: int = Field(default=60, ge=5)
+    refresh_http_timeout_seconds: float = Field(default=10.0, gt=0)
+    refresh_wait_seconds: float = Field(default=15.0, ge=0)
+    refresh_min_interval_seconds: int = Field(default=10, ge=0)
+    refresh_backoff_base_seconds: int = Field(default=60, ge=1)
+    refresh_backoff_cap_seconds: int = Field(default=3600, ge=1)
+    refresh_batch_limit: int = Field(default=5000, ge=1)
+    # Per provider, merged over the defaults in refresh.py: {"salesforce": 7200}.
+    access_token_lifetimes: dict[str, int] = Field(default_factory=dict)
+    refresh_provider_limits: dict[str, int] = Field(default_factory=dict)
 
 
 _ENV_NAMES = {
@@ -44,12 +62,31 @@ _ENV_NAMES = {
     "data_key_cache_seconds": "DATA_KEY_CACHE_SECONDS",
     "data_key_cache_capacity": "DATA_KEY_CACHE_CAPACITY",
     "max_body_bytes": "MAX_BODY_BYTES",
+    "oauth_client_parameter_prefix": "OAUTH_CLIENT_PARAMETER_PREFIX",
+    "oauth_client_cache_seconds": "OAUTH_CLIENT_CACHE_SECONDS",
+    "event_bus_name": "EVENT_BUS_NAME",
+    "refresh_queue_url": "REFRESH_QUEUE_URL",
+    "refresh_margin_seconds": "REFRESH_MARGIN_SECONDS",
+    "refresh_lease_seconds": "REFRESH_LEASE_SECONDS",
+    "refresh_http_timeout_seconds": "REFRESH_HTTP_TIMEOUT_SECONDS",
+    "refresh_wait_seconds": "REFRESH_WAIT_SECONDS",
+    "refresh_min_interval_seconds": "REFRESH_MIN_INTERVAL_SECONDS",
+    "refresh_backoff_base_seconds": "REFRESH_BACKOFF_BASE_SECONDS",
+    "refresh_backoff_cap_seconds": "REFRESH_BACKOFF_CAP_SECONDS",
+    "refresh_batch_limit": "REFRESH_BATCH_LIMIT",
+    "access_token_lifetimes": "ACCESS_TOKEN_LIFETIME_SECONDS",
+    "refresh_provider_limits": "REFRESH_PROVIDER_LIMITS",
 }
+_JSON_FIELDS = frozenset({"access_token_lifetimes", "refresh_provider_limits"})
 
 
 def settings_from_environ(environ: dict[str, str]) -> Settings:
     """Build settings from an environment mapping; empty values count as unset."""
-    values = {field: environ[name] for field, name in _ENV_NAMES.items() if environ.get(name)}
+    values: dict[str, object] = {
+        field: environ[name] for field, name in _ENV_NAMES.items() if environ.get(name)
+    }
+    for field in _JSON_FIELDS & values.keys():
+        values[field] = json.loads(str(values[field]))
     return Settings.model_validate(values)
 
 

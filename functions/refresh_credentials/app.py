@@ -1,0 +1,63 @@
+"""POST /integration-credentials/{credentials_id}/refresh — refresh the access token now."""
+
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
+from integration_credentials.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
+from integration_credentials.refresh import token_refresher
+
+app = create_resolver()
+
+
+@app.post(
+    "/integration-credentials/<credentials_id>/refresh",
+    summary="Refresh the access token now",
+    description=(
+        "Exchanges the stored `metadata.refresh_token` at the provider (salesforce, hubspot, "
+        "pipedrive, zoho, dynamics) and returns the credentials with the new `access_token`. One "
+        "refresh per credential at a time: a call while another is in flight waits for it and "
+        "returns its outcome; a call right after one (within a few seconds; a minute for Zoho) "
+        "returns the fresh token without asking the provider again. 409 when the grant is dead "
+        "(status `reauth_required`: store new tokens with PUT) or when the credentials cannot be "
+        "refreshed (no refresh client for the provider, no `refresh_token` in metadata), 502 when "
+        "the provider rejects our OAuth client, 503 when it is unavailable."
+    ),
+    tags=[TAG],
+    operation_id="refreshCredentials",
+    responses=responses(
+        (200, credentials_ok("The credentials with a fresh access token")),
+        403,
+        404,
+        409,
+        502,
+        503,
+        examples={
+            404: {"not_found": f"Integration credentials {EXAMPLE_ID} not found"},
+            409: {
+                "reauth_required": (
+                    f"Integration credentials {EXAMPLE_ID} need re-authorization (invalid_grant): "
+                    "store new tokens with PUT"
+                ),
+                "not_refreshable": (
+                    f"Integration credentials {EXAMPLE_ID} cannot be refreshed: metadata has no refresh_token"
+                ),
+                "in_progress": (
+                    f"A token refresh of integration credentials {EXAMPLE_ID} is in progress; retry"
+                ),
+            },
+            503: {
+                "provider": "The salesforce token endpoint is unavailable (http_503); retry later",
+                "dependency": "Service temporarily unavailable (DynamoDB); retry later",
+            },
+        },
+    ),
+)
+def refresh_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
+    result = token_refresher().refresh_now(current_org(app), str(credentials_id))
+    return credentials_response(200, result)
+
+
+lambda_handler = make_handler(app, action="refresh")

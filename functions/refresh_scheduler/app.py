@@ -1,0 +1,27 @@
+"""Scheduled (EventBridge): enqueue the credentials whose access tokens are due for refresh."""
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from integration_credentials.aws import sqs_client
+from integration_credentials.observability import logger, metrics, tracer
+from integration_credentials.repository import credentials_repository
+from integration_credentials.scheduler import enqueue_due
+from integration_credentials.settings import get_settings
+
+
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    if not settings.refresh_queue_url:
+        raise RuntimeError("REFRESH_QUEUE_URL is not set")
+    run = enqueue_due(
+        credentials_repository(), sqs_client(), settings.refresh_queue_url, now=time.time(), settings=settings
+    )
+    summary = run.summary()
+    logger.info("refresh run", extra=summary)
+    metrics.add_metric(name="RefreshEnqueued", unit="Count", value=summary["enqueued"])
+    return summary

@@ -1,0 +1,25 @@
+"""SQS: refresh the credentials the scheduler enqueued (batch, partial failures retried)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from integration_credentials.observability import logger, metrics, tracer
+from integration_credentials.refresh import refresh_queued_message
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> str:
+    # Raises only when DynamoDB, KMS or SSM fail: the message is retried, then dead-lettered.
+    return refresh_queued_message(record.body, record.message_id)
+
+
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
