@@ -241,6 +241,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         yield running
     finally:
         code = running.stop()
+        # Stopped here, not by garbage collection at exit: by then its daemon thread is gone and
+        # shutdown() would wait for it forever.
+        while _TOKEN_ENDPOINTS:
+            _TOKEN_ENDPOINTS.pop()[0].__exit__(None, None, None)
         assert code == 0, f"stack exited with {code} after SIGINT\n{running.log_tail()}"
 
 
