@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .auth import Principal
+from .constants import TIMESTAMP_FORMAT
 from .errors import CredentialsError
 from .parameters import service_hmac
 
@@ -87,7 +88,7 @@ class AuditRecord:
         principal = self.principal
         record = {
             "audit": MARKER,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": datetime.now(UTC).strftime(TIMESTAMP_FORMAT),
             "request_id": self.request_id,
             "action": self.action,
             "org_id": principal.org_id if principal else None,

@@ -20,6 +20,9 @@ API_KEY_SORT_KEY: Final = "APIKEY"
 API_KEY_LIVE_PREFIX: Final = "sk_live_"
 API_KEY_PATTERN: Final = r"^sk_(live|test)_[A-Za-z0-9]{32,128}$"
 
+# Every timestamp the service writes: UTC, ISO 8601 with microseconds and a Z.
+TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
 MAX_ACCESS_TOKEN_CHARS: Final = 16_384
 MAX_DSN_CHARS: Final = 2_048
 

@@ -6,13 +6,13 @@ and `status` says the same thing to anyone who reads it).
 """
 
 import json
-from datetime import UTC, datetime
+import time
 
 import botocore.exceptions
 from aws_lambda_powertools.metrics import MetricUnit
 
 from .aws import aws_error_code, events_client
-from .models import StoredCredentials
+from .models import StoredCredentials, format_timestamp
 from .observability import logger, metrics
 from .settings import get_settings
 
@@ -29,12 +29,8 @@ def event_detail(row: StoredCredentials) -> dict[str, object]:
         "org_id": row.org_id,
         "provider": row.provider,
         "status": state.status,
-        "last_error": (
-            {"code": state.last_error_code, "message": state.last_error_message or ""}
-            if state.last_error_code
-            else None
-        ),
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "last_error": state.last_error,
+        "time": format_timestamp(time.time()),
     }
 
 

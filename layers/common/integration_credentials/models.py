@@ -1,13 +1,14 @@
 """Request bodies (validated by pydantic) and the stored credentials object."""
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
-from .constants import MAX_ACCESS_TOKEN_CHARS, MAX_DSN_CHARS, PROVIDER_PATTERN
+from .constants import MAX_ACCESS_TOKEN_CHARS, MAX_DSN_CHARS, PROVIDER_PATTERN, TIMESTAMP_FORMAT
 
 
 def _not_blank(value: str) -> str:
@@ -118,6 +119,13 @@ class RefreshState:
     refresh_due: int | None = None
     failures: int = 0
 
+    @property
+    def last_error(self) -> dict[str, str] | None:
+        """The public form of the last refresh error: `{"code", "message"}`, or None."""
+        if not self.last_error_code:
+            return None
+        return {"code": self.last_error_code, "message": self.last_error_message or ""}
+
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -162,11 +170,7 @@ def credentials_view(row: StoredCredentials, secret: CredentialsSecret) -> dict[
         "status": row.state.status,
         "expires_at": row.state.expires_at,
         "last_refreshed_at": row.state.last_refreshed_at,
-        "last_error": (
-            {"code": row.state.last_error_code, "message": row.state.last_error_message or ""}
-            if row.state.last_error_code
-            else None
-        ),
+        "last_error": row.state.last_error,
     }
 
 
@@ -181,6 +185,11 @@ class CredentialsResult:
     def etag(self) -> str:
         """Strong ETag of the row's version."""
         return etag_of(self.version)
+
+
+def format_timestamp(epoch: float) -> str:
+    """An epoch time as the service's UTC ISO 8601 timestamp."""
+    return datetime.fromtimestamp(epoch, UTC).strftime(TIMESTAMP_FORMAT)
 
 
 def etag_of(version: int) -> str:

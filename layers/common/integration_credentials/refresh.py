@@ -45,6 +45,7 @@ from .models import (
     CredentialsStatus,
     RefreshState,
     StoredCredentials,
+    format_timestamp,
 )
 from .observability import logger, metrics
 from .parameters import secure_parameter
@@ -73,17 +74,11 @@ MIN_INTERVALS: Mapping[str, int] = {"zoho": 60}
 # Most credentials per provider one scheduler run enqueues; REFRESH_PROVIDER_LIMITS overrides.
 DEFAULT_PROVIDER_LIMIT = 1000
 MAX_ERROR_MESSAGE_CHARS = 200
-_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _POLL_SECONDS = 0.1
 _STORE_ATTEMPTS = 5
 
 Clock = Callable[[], float]
 RefreshFunction = Callable[..., TokenRefresh]
-
-
-def iso(epoch: float) -> str:
-    """An epoch time as the API's UTC ISO 8601 timestamp."""
-    return datetime.fromtimestamp(epoch, UTC).strftime(_TIMESTAMP_FORMAT)
 
 
 def parse_time(value: object) -> float | None:
@@ -145,7 +140,7 @@ def scheduled_state(
         due = math.floor(max(due_at, now))
     return RefreshState(
         status=STATUS_ACTIVE,
-        expires_at=iso(expires),
+        expires_at=format_timestamp(expires),
         last_refreshed_at=last_refreshed_at,
         refresh_due=due,
     )
@@ -371,14 +366,14 @@ class TokenRefresher:
         # client stored for the previous token).
         expires_in = token.expires_in or lifetime(row.provider, self._settings)
         for _attempt in range(_STORE_ATTEMPTS):
-            new_secret = refreshed_secret(secret, token, iso(now + expires_in))
+            new_secret = refreshed_secret(secret, token, format_timestamp(now + expires_in))
             state = scheduled_state(
                 row.provider,
                 new_secret,
                 now=now,
                 settings=self._settings,
                 expires_in=expires_in,
-                last_refreshed_at=iso(now),
+                last_refreshed_at=format_timestamp(now),
             )
             updated = self._service.new_version(row, new_secret, state)
             try:
@@ -489,17 +484,9 @@ class RefreshMessage(BaseModel):
     id: str = Field(min_length=1)
 
 
-# Audit status of each worker outcome (the HTTP status the same outcome has on the refresh route).
-_OUTCOME_STATUS = {"refreshed": 200, "gone": 404, "not_refreshable": 409, "superseded": 409}
-_ERROR_STATUS = {
-    "ReauthorizationRequiredError": 409,
-    "ProviderRejectedError": 502,
-    "ProviderUnavailableError": 503,
-}
-
-
 def refresh_queued_message(body: str, message_id: str) -> str:
     """The worker's work for one SQS message: refresh if still due, audit what happened."""
+    from .api import error_response
     from .audit import AuditRecord, note_subject
     from .auth import Principal
 
@@ -518,7 +505,8 @@ def refresh_queued_message(body: str, message_id: str) -> str:
     )
     if outcome == "skipped":
         return outcome  # nothing happened to the credential: not an auditable action
-    status = _ERROR_STATUS.get(type(error).__name__, _OUTCOME_STATUS.get(outcome, 500))
+    # The audit status is the one the refresh route answers for the same outcome.
+    status = 200 if error is None else error_response(error).status_code
     note_subject(message.id, message.provider)
     record = AuditRecord(
         action="refresh",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .audit import note_subject
+from .constants import TIMESTAMP_FORMAT
 from .errors import (
     ConcurrentModificationError,
     CredentialsNotFoundError,
@@ -37,16 +38,15 @@ if TYPE_CHECKING:
 
 _UPDATE_ATTEMPTS = 10
 _BACKOFF_CAP_SECONDS = 0.2
-_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def utc_timestamp(after: str | None = None) -> str:
     """Now, in UTC ISO 8601 with a `Z`; strictly later than `after` when given."""
     now = datetime.now(UTC)
     if after is not None:
-        previous = datetime.strptime(after, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+        previous = datetime.strptime(after, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
         now = max(now, previous + timedelta(microseconds=1))
-    return now.strftime(_TIMESTAMP_FORMAT)
+    return now.strftime(TIMESTAMP_FORMAT)
 
 
 class CredentialsService:
