@@ -5,14 +5,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from integration_credentials.aws import sqs_client
-from integration_credentials.observability import logger, metrics, tracer
+from integration_credentials.observability import logger, metrics, traced
 from integration_credentials.repository import credentials_repository
 from integration_credentials.scheduler import enqueue_due
 from integration_credentials.settings import get_settings
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()

@@ -40,7 +40,7 @@ from .errors import (
     UnsupportedMediaTypeError,
 )
 from .models import CredentialsResult
-from .observability import logger, metrics, tracer
+from .observability import logger, metrics, traced
 from .settings import get_settings
 
 JSON = "application/json"
@@ -302,7 +302,7 @@ def make_handler(app: APIGatewayHttpResolver, action: str) -> LambdaHandler:
     @logger.inject_lambda_context(
         correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
     )
-    @tracer.capture_lambda_handler(capture_response=False)
+    @traced
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(action=action)

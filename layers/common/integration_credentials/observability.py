@@ -4,8 +4,12 @@ Never log an event, a header, a body or any credential value: log ids, codes and
 """
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 # At DEBUG these libraries log what must never reach a log: Powertools' resolver logs the
 # validated route arguments (the request body, tokens included), botocore logs request and
@@ -17,4 +21,25 @@ for _name in SILENCED_LIBRARY_LOGGERS:
 
 logger = Logger(service="integration-credentials")
 metrics = Metrics(namespace="IntegrationCredentials", service="integration-credentials")
-tracer = Tracer(service="integration-credentials")
+
+
+def _tracer() -> Tracer | None:
+    """The Tracer, only where it traces: on Lambda, not under `sam local`, unless
+    POWERTOOLS_TRACE_DISABLED (Powertools' own rule). A Tracer imports the X-Ray SDK even when it
+    is disabled, and outside Lambda (sam local, `make run`, tests, the benchmark) importing the SDK
+    builds a botocore session and two X-Ray clients for its centralized sampler: about 120 ms of
+    a cold start here, for traces that are never sent. On Lambda the SDK uses a local sampler."""
+    if Tracer._is_tracer_disabled():  # Powertools' own rule, private but kept in one place
+        return None
+    return Tracer(service="integration-credentials")
+
+
+tracer = _tracer()
+
+
+def traced(handler: Handler) -> Handler:
+    """`tracer.capture_lambda_handler` where tracing is on (never capturing the response: it holds
+    tokens); the handler unchanged where it is off."""
+    if tracer is None:
+        return handler
+    return cast(Handler, tracer.capture_lambda_handler(capture_response=False)(handler))
