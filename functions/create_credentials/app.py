@@ -3,6 +3,9 @@ An `Idempotency-Key` header makes retries safe: the same key and body return the
 
 from typing import Annotated
 
+# Loaded at init, not by the first request: every create encrypts and schedules a refresh.
+import integration_credentials.crypto
+import integration_credentials.refresh  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler

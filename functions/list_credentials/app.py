@@ -4,6 +4,8 @@
 from typing import Annotated
 from urllib.parse import urlencode
 
+# Loaded at init, not by the first request: every page decrypts.
+import integration_credentials.crypto  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from integration_credentials.api import create_resolver, current_org, json_response, make_handler

@@ -3,6 +3,8 @@
 from typing import Annotated
 from uuid import UUID
 
+# Loaded at init, not by the first request: every refresh decrypts and re-encrypts.
+import integration_credentials.crypto  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+# Loaded at init, not by the first request: every refresh decrypts and re-encrypts.
+import integration_credentials.crypto  # noqa: F401
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext

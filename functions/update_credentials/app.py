@@ -3,6 +3,9 @@
 from typing import Annotated
 from uuid import UUID
 
+# Loaded at init, not by the first request: every update re-encrypts and reschedules.
+import integration_credentials.crypto
+import integration_credentials.refresh  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler

@@ -1,5 +1,7 @@
 """What a cold start imports: each function's module, loaded in a fresh interpreter as Lambda
-loads it, pulls in only what its requests need (the figures are in `make bench`)."""
+loads it, imports what every one of its requests needs (at init, where Lambda's provisioned
+concurrency or SnapStart pay for it ahead of any request) and nothing else (the figures are in
+`make bench`)."""
 
 import json
 import os
@@ -9,70 +11,93 @@ import sys
 from credentials_tools.template import ROOT, function_directories, queue_triggers, schedule_triggers
 
 LAYER = ROOT / "layers" / "common"
-# Imported by a request that needs it, never by the module: X-Ray where tracing is off, the
-# Encryption SDK where a route does not encrypt or decrypt, pyjwt where no bearer token came.
-WATCHED = ("aws_xray_sdk.core", "aws_encryption_sdk", "jwt")
+XRAY, ESDK, JWT, OAUTH = "aws_xray_sdk.core", "aws_encryption_sdk", "jwt", "integration_credentials.providers"
+WATCHED = (XRAY, ESDK, JWT, OAUTH)
+# Every request of these encrypts or decrypts; delete never does, nor does the scheduler.
+ENCRYPTING = {
+    "create_credentials",
+    "list_credentials",
+    "get_credentials_by_provider",
+    "get_credentials",
+    "update_credentials",
+    "refresh_credentials",
+    "refresh_worker",
+}
+# These write a refresh schedule or refresh tokens: they need the OAuth refresh clients.
+REFRESHING = {"create_credentials", "update_credentials", "refresh_credentials", "refresh_worker"}
 
 _PROBE = """
 import importlib.util, json, sys
 sys.path.insert(0, {layer!r})
-loaded = {{}}
-for name, path in {functions!r}:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert callable(module.lambda_handler)
-    import integration_credentials.observability as observability
-    loaded[name] = {{
-        "modules": sorted(m for m in {watched!r} if m in sys.modules),
-        "tracer": type(observability.tracer).__name__,
-    }}
-print(json.dumps(loaded))
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+assert callable(module.lambda_handler)
+import integration_credentials.observability as observability
+print(json.dumps({{
+    "modules": sorted(m for m in {watched!r} if m in sys.modules),
+    "tracer": type(observability.tracer).__name__,
+}}))
 """
 
 
-def _import(functions: list[str], **environment: str | None) -> dict[str, dict[str, object]]:
-    """Import each function's app.py in one fresh interpreter, in order; what had been imported
-    after each, and which tracer the shared observability module built."""
+def all_functions() -> list[str]:
+    routes = function_directories()
+    triggered = {trigger.function.code_uri.name for trigger in [*schedule_triggers(), *queue_triggers()]}
+    return routes + sorted(triggered)
+
+
+def _import(functions: list[str], **environment: str) -> dict[str, dict[str, object]]:
+    """Import each function's app.py in a fresh interpreter of its own (all at once): what it
+    imported, and which tracer the shared observability module built."""
     env = {
         name: value for name, value in os.environ.items() if not name.startswith(("POWERTOOLS_", "LAMBDA_"))
     }
-    env["AWS_DEFAULT_REGION"] = "us-east-1"
-    for name, value in environment.items():
-        if value is not None:
-            env[name] = value
-    paths = [(f"app_{name}", str(ROOT / "functions" / name / "app.py")) for name in functions]
-    code = _PROBE.format(layer=str(LAYER), functions=paths, watched=WATCHED)
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result: dict[str, dict[str, object]] = json.loads(done.stdout.strip().splitlines()[-1])
-    return {name.removeprefix("app_"): value for name, value in result.items()}
+    env.update(AWS_DEFAULT_REGION="us-east-1", **environment)
+    running = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _PROBE.format(
+                    layer=str(LAYER), path=str(ROOT / "functions" / name / "app.py"), watched=WATCHED
+                ),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in functions
+    }
+    loaded: dict[str, dict[str, object]] = {}
+    for name, process in running.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, f"{name}: {err[-2000:]}"
+        loaded[name] = json.loads(out.strip().splitlines()[-1])
+    return loaded
 
 
-def test_no_function_imports_the_xray_sdk_pyjwt_or_the_encryption_sdk_where_tracing_is_off() -> None:
-    # Outside Lambda (sam local, make run, tests, the benchmark) tracing is off: importing the
-    # X-Ray SDK anyway would build a botocore session and two X-Ray clients for nothing.
-    functions = function_directories()  # the HTTP routes
-    functions += sorted(
-        {trigger.function.code_uri.name for trigger in [*schedule_triggers(), *queue_triggers()]}
-    )
+def test_each_function_imports_at_init_what_its_requests_need_and_nothing_more() -> None:
+    functions = all_functions()
     assert len(functions) == 9
     loaded = _import(functions)
-    assert loaded[functions[-1]]["modules"] == [], loaded
-    assert {entry["tracer"] for entry in loaded.values()} == {"NoneType"}
+    for name in functions:
+        expected = sorted({ESDK} if name in ENCRYPTING else set()) + ([OAUTH] if name in REFRESHING else [])
+        assert loaded[name] == {"modules": sorted(expected), "tracer": "NoneType"}, name
 
 
 def test_powertools_trace_disabled_keeps_the_xray_sdk_out_on_lambda_too() -> None:
-    loaded = _import(["get_credentials"], LAMBDA_TASK_ROOT=str(ROOT), POWERTOOLS_TRACE_DISABLED="true")
-    assert loaded["get_credentials"] == {"modules": [], "tracer": "NoneType"}
+    # Outside Lambda tracing is off anyway; on Lambda POWERTOOLS_TRACE_DISABLED turns it off. A
+    # Tracer would import the X-Ray SDK all the same (off Lambda, with a botocore session and two
+    # X-Ray clients for its sampler).
+    loaded = _import(["delete_credentials"], LAMBDA_TASK_ROOT=str(ROOT), POWERTOOLS_TRACE_DISABLED="true")
+    assert loaded["delete_credentials"] == {"modules": [], "tracer": "NoneType"}
 
 
 def test_on_lambda_the_handlers_are_traced() -> None:
     # On Lambda (LAMBDA_TASK_ROOT set) with tracing not disabled, the Tracer exists and wraps the
     # handlers (Tracing: Active in template.yaml).
-    loaded = _import(["get_credentials", "refresh_worker"], LAMBDA_TASK_ROOT=str(ROOT))
+    loaded = _import(["delete_credentials", "refresh_scheduler"], LAMBDA_TASK_ROOT=str(ROOT))
     for entry in loaded.values():
-        assert entry["tracer"] == "Tracer"
-        assert "aws_xray_sdk.core" in entry["modules"]  # type: ignore[operator]
+        assert entry == {"modules": [XRAY], "tracer": "Tracer"}

@@ -30,3 +30,5 @@ MAX_DSN_CHARS: Final = 2_048
 # how many partitions its due rows are spread over (the scheduler queries each one).
 REFRESH_INDEX_NAME: Final = "refresh-due"
 REFRESH_SHARDS: Final = 16
+# Most credentials per provider one scheduler run enqueues; REFRESH_PROVIDER_LIMITS overrides.
+DEFAULT_PROVIDER_LIMIT: Final = 1000

@@ -71,8 +71,6 @@ IDLE_MARGIN_SECONDS = 86400
 # On-demand refreshes closer together than this return the fresh token instead of asking again
 # (Zoho: at most 10 access tokens per refresh token per 10 minutes).
 MIN_INTERVALS: Mapping[str, int] = {"zoho": 60}
-# Most credentials per provider one scheduler run enqueues; REFRESH_PROVIDER_LIMITS overrides.
-DEFAULT_PROVIDER_LIMIT = 1000
 MAX_ERROR_MESSAGE_CHARS = 200
 _POLL_SECONDS = 0.1
 _STORE_ATTEMPTS = 5

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 
 from .aws import aws_error_code
-from .constants import REFRESH_SHARDS
+from .constants import DEFAULT_PROVIDER_LIMIT, REFRESH_SHARDS
 from .errors import DependencyUnavailableError
-from .refresh import DEFAULT_PROVIDER_LIMIT
 from .repository import CredentialsRepository
 from .settings import Settings
 

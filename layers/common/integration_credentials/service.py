@@ -29,7 +29,6 @@ from .models import (
     etag_of,
     if_match_allows,
 )
-from .refresh import not_refreshable_reason, scheduled_state
 from .repository import CredentialsRepository, credentials_repository
 from .settings import get_settings
 
@@ -86,6 +85,8 @@ class CredentialsService:
         secret = CredentialsSecret(
             dsn=request.dsn, access_token=request.access_token, metadata=request.metadata
         )
+        from .refresh import scheduled_state  # routes that never write do not load the OAuth clients
+
         row = replace(
             row,
             ciphertext=self._cipher.encrypt(secret, row.encryption_context),
@@ -208,6 +209,8 @@ def _state_after_update(
 ) -> RefreshState:
     """New tokens (access token, refresh token or the client's expires_at) make the credential
     active and rescheduled; other changes keep its state, unless they made it unrefreshable."""
+    from .refresh import not_refreshable_reason, scheduled_state
+
     tokens_changed = secret.access_token != previous.access_token or any(
         secret.metadata.get(key) != previous.metadata.get(key) for key in ("refresh_token", "expires_at")
     )
