@@ -663,14 +663,20 @@ class Bench:
         wall = median([s.wall for s in after]) / median([s.wall for s in before])
         cpu = median([s.cpu for s in after]) / median([s.cpu for s in before])
         bare_wall = median([s.wall for s in bare_after]) / median([s.wall for s in bare_before])
+        bare_cpu = median([s.cpu for s in bare_after]) / median([s.cpu for s in bare_before])
+        # The bare handler reads by the same key in the same table, interleaved: what it drifts
+        # by is the fake's and the machine's drift, not growth of the service's own.
+        relative = wall / bare_wall
         self.rows.append(
             Row(
                 "How cost grows",
-                f"get by provider with {rows:,} other orgs' rows in the table / without",
-                f"latency {wall:.2f}{X}, CPU {cpu:.2f}{X} (bare boto3: latency {bare_wall:.2f}{X}); "
-                f"DynamoDB {num(totals['dynamodb'])}, KMS {num(totals['kms'])} per request; median of {n}",
+                f"get by provider with {rows:,} other orgs' rows in the table / without, "
+                "against the bare handler's own ratio",
+                f"{relative:.2f}{X} (latency {wall:.2f}{X}, CPU {cpu:.2f}{X}; bare boto3: latency "
+                f"{bare_wall:.2f}{X}, CPU {bare_cpu:.2f}{X}); DynamoDB {num(totals['dynamodb'])}, "
+                f"KMS {num(totals['kms'])} per request; median of {n}",
                 f"≤ {FLAT_GOAL}{X} (flat), DynamoDB 1",
-                wall <= FLAT_GOAL and totals["dynamodb"] <= 1,
+                relative <= FLAT_GOAL and totals["dynamodb"] <= 1,
             )
         )
 
