@@ -36,7 +36,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import botocore.client
 from integration_credentials.constants import ID_MIRROR_PREFIX
+from integration_credentials.crypto import CredentialsCipher
 
 from .bench_aws import BenchAws
 from .bench_bare import ID_PREFIX as BARE_ID_PREFIX
@@ -81,6 +83,7 @@ PACKAGES = [
 ]
 # Goals of the issue.
 COLD_START_GOAL = 1.3
+CPU_ROUNDS = 4  # how many times the warm-CPU blocks of the routes come round
 WARM_CPU_GOAL = 1.5
 SIZE_GOAL_MB = 15.0
 FLAT_GOAL = 1.1
@@ -543,37 +546,46 @@ class Bench:
         n = self.sizes.cpu_iterations
         log(f"warm CPU per request: {n} interleaved pairs per route (service, bare boto3)")
         for function in FUNCTIONS:
+            if function == "delete_credentials":
+                continue
             org = ROUTE_ORG[function]
             expected = 201 if function == "create_credentials" else 200
-            if function != "delete_credentials":  # a few more warm-ups of both
-                for i in range(3):
-                    for bare in (False, True):
-                        run = self.theirs if bare else self.ours
-                        event = self.route_event(function, org, 1000 + i, bare=bare)
-                        _, body = run(function, event, expected)
-                        if function == "create_credentials":
-                            self.forget(body, bare=bare)
-            our_samples: list[Sample] = []
-            bare_samples: list[Sample] = []
-            for i in range(n):
-                if i % 20 == 0:
-                    self.aws.prune()
-                if function == "delete_credentials":  # made just before: the table stays small
-                    self.create(org, f"del{i + 10:05d}")
-                    self.create(org, f"del{i + 10:05d}", bare=True)
-                pair = [
-                    (our_samples, self.ours, self.route_event(function, org, i + 10), False),
-                    (bare_samples, self.theirs, self.route_event(function, org, i + 10, bare=True), True),
-                ]
-                for samples, run, event, bare in pair if i % 2 == 0 else reversed(pair):
-                    sample, body = run(function, event, expected)
-                    samples.append(sample)
+            for i in range(3):  # a few more warm-ups of both
+                for bare in (False, True):
+                    run = self.theirs if bare else self.ours
+                    _, body = run(function, self.route_event(function, org, 1000 + i, bare=bare), expected)
                     if function == "create_credentials":
                         self.forget(body, bare=bare)
-            our_cpu = median([s.cpu for s in our_samples])
-            bare_cpu = median([s.cpu for s in bare_samples])
+        samples: dict[tuple[str, bool], list[Sample]] = {
+            (f, bare): [] for f in FUNCTIONS for bare in (False, True)
+        }
+        # A warm Lambda instance serves one route again and again, so each route runs in a block of
+        # its own; the blocks come round CPU_ROUNDS times, so every route's pairs are spread over
+        # the whole phase and a slow or fast spell of the machine weighs on every route alike.
+        block = max(1, n // CPU_ROUNDS)
+        for start in range(0, n, block):
+            for function in FUNCTIONS:
+                org = ROUTE_ORG[function]
+                expected = 201 if function == "create_credentials" else 200
+                for i in range(start, min(start + block, n)):
+                    if i % 20 == 0:
+                        self.aws.prune()
+                    if function == "delete_credentials":  # made just before: the table stays small
+                        self.create(org, f"del{i + 10:05d}")
+                        self.create(org, f"del{i + 10:05d}", bare=True)
+                    pair = [(False, self.ours), (True, self.theirs)]
+                    for bare, run in pair if i % 2 == 0 else reversed(pair):
+                        event = self.route_event(function, org, i + 10, bare=bare)
+                        sample, body = run(function, event, expected)
+                        samples[(function, bare)].append(sample)
+                        if function == "create_credentials":
+                            self.forget(body, bare=bare)
+        for function in FUNCTIONS:
+            ours, theirs = samples[(function, False)], samples[(function, True)]
+            our_cpu = median([s.cpu for s in ours])
+            bare_cpu = median([s.cpu for s in theirs])
             ratio = our_cpu / bare_cpu
-            wall = median([s.wall for s in our_samples]) / median([s.wall for s in bare_samples])
+            wall = median([s.wall for s in ours]) / median([s.wall for s in theirs])
             self.rows.append(
                 Row(
                     "Warm CPU per request (service / bare boto3)",
@@ -582,6 +594,43 @@ class Bench:
                     f"median of {n}; bare makes {bare_counts[function]})",
                     f"≤ {WARM_CPU_GOAL}{X}",
                     ratio <= WARM_CPU_GOAL,
+                )
+            )
+
+    def cpu_breakdown(self) -> None:
+        """Where each route's warm CPU goes, for information: a separate pass (the wrappers that
+        split it cost a little), each route in a block, service and bare interleaved."""
+        n = max(10, self.sizes.cpu_iterations // 4)
+        log(f"warm CPU breakdown: {n} interleaved pairs per route")
+        for function in FUNCTIONS:
+            org = ROUTE_ORG[function]
+            expected = 201 if function == "create_credentials" else 200
+            totals = {False: CpuSpent(), True: CpuSpent()}
+            for i in range(n):
+                if function == "delete_credentials":  # made just before, as in warm_cpu
+                    self.create(org, f"del{5000 + i:05d}")
+                    self.create(org, f"del{5000 + i:05d}", bare=True)
+                for bare in (False, True) if i % 2 == 0 else (True, False):
+                    run = self.theirs if bare else self.ours
+                    event = self.route_event(function, org, 5000 + i, bare=bare)
+                    with cpu_split() as spent:
+                        sample, body = run(function, event, expected)
+                    spent.total = sample.cpu
+                    totals[bare].add(spent)
+                    if function == "create_credentials":
+                        self.forget(body, bare=bare)
+
+            ours, theirs = totals[False], totals[True]
+            rest = ours.total - ours.aws - ours.esdk
+            self.rows.append(
+                Row(
+                    "Where the warm CPU goes (per request)",
+                    ROUTE_NAMES[function],
+                    f"service {ms(ours.total / n)} = AWS calls {ms(ours.aws / n)} + Encryption SDK "
+                    f"{ms(ours.esdk / n)} + the rest {ms(rest / n)}; bare {ms(theirs.total / n)} = AWS calls "
+                    f"{ms(theirs.aws / n)} + the rest {ms((theirs.total - theirs.aws) / n)} (mean of {n})",
+                    "(for information)",
+                    None,
                 )
             )
 
@@ -713,6 +762,63 @@ class Bench:
             self.notes.append(
                 "Largest parts of the built layer (unzipped): " + largest_parts(layer / "python")
             )
+
+
+@dataclass
+class CpuSpent:
+    """Thread CPU seconds, split by where they went."""
+
+    total: float = 0.0
+    aws: float = 0.0  # in AWS API calls (botocore: build, sign, send, parse)
+    esdk: float = 0.0  # in the Encryption SDK's local work (less the KMS calls it makes)
+
+    def add(self, other: "CpuSpent") -> None:
+        self.total += other.total
+        self.aws += other.aws
+        self.esdk += other.esdk
+
+
+@contextlib.contextmanager
+def cpu_split() -> Iterator[CpuSpent]:
+    """Thread CPU spent, while the block runs, in AWS API calls and in the Encryption SDK's local
+    work (the cipher's encrypt and decrypt, less the KMS calls made inside them)."""
+    spent = CpuSpent()
+    inside_cipher = [0]
+    client_class = botocore.client.BaseClient
+    api_call = vars(client_class)["_make_api_call"]
+    encrypt, decrypt = CredentialsCipher.encrypt, CredentialsCipher.decrypt
+
+    def timed_call(client: Any, operation: str, params: Any) -> Any:
+        start = time.thread_time()
+        try:
+            return api_call(client, operation, params)
+        finally:
+            used = time.thread_time() - start
+            spent.aws += used
+            if inside_cipher[0]:
+                spent.esdk -= used
+
+    def timed_cipher(method: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            inside_cipher[0] += 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                inside_cipher[0] -= 1
+                spent.esdk += time.thread_time() - start
+
+        return timed
+
+    setattr(client_class, "_make_api_call", timed_call)  # noqa: B010 - a private method of botocore's
+    CredentialsCipher.encrypt = timed_cipher(encrypt)
+    CredentialsCipher.decrypt = timed_cipher(decrypt)
+    try:
+        yield spent
+    finally:
+        setattr(client_class, "_make_api_call", api_call)  # noqa: B010
+        CredentialsCipher.encrypt = encrypt
+        CredentialsCipher.decrypt = decrypt
 
 
 def cold_start_variants(cached: Path, empty: Path) -> dict[str, tuple[str, dict[str, str]]]:
@@ -929,6 +1035,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.make_bare(measured)
             bare_counts = bench.bare_calls()
             bench.warm_cpu(bare_counts)
+            bench.cpu_breakdown()
             bench.kms_reads()
             bench.list_growth()
             bench.other_orgs()
