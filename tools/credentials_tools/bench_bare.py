@@ -220,23 +220,36 @@ class BareService:
                     metadata[name] = value
             secret["metadata"] = metadata
         version = int(item["version"]["N"])
-        row = {
-            "org_id": {"S": org},
-            "provider": item["owner_provider"],
-            "id": item["id"],
+        changed: dict[str, Any] = {
             "version": {"N": str(version + 1)},
-            "created_at": item["created_at"],
             "updated_at": {"S": _now()},
             "secret": {"S": json.dumps(secret)},
         }
         context = {"org_id": org, "provider": item["owner_provider"]["S"], "id": item["id"]["S"]}
         edk = self._kms("update_credentials", item, context)
         if edk:
-            row["edk"] = {"B": edk}
+            changed["edk"] = {"B": edk}
+        # As the route does: UpdateItem entries (only what changes), under the version read.
         values = {":id": item["id"], ":version": {"N": str(version)}}
-        puts = self._puts(row, "id = :id AND version = :version", values)
-        self._dynamodb.transact_write_items(TransactItems=puts)
-        return _reply(200, self._view(row))
+        values.update({f":new_{name}": value for name, value in changed.items()})
+        expression = "SET " + ", ".join(f"{name} = :new_{name}" for name in changed)
+        updates: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": key,
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "id = :id AND version = :version",
+                    "ExpressionAttributeValues": values,
+                }
+            }
+            for key in (
+                {"org_id": {"S": org}, "provider": item["owner_provider"]},
+                {"org_id": item["org_id"], "provider": {"S": "ID"}},
+            )
+        ]
+        self._dynamodb.transact_write_items(TransactItems=updates)
+        return _reply(200, self._view({**item, **changed}))
 
     def delete(self, event: Event) -> Response:
         org, item, refused = self._by_id(event)
