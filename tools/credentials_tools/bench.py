@@ -811,14 +811,14 @@ def cpu_split() -> Iterator[CpuSpent]:
         return timed
 
     setattr(client_class, "_make_api_call", timed_call)  # noqa: B010 - a private method of botocore's
-    CredentialsCipher.encrypt = timed_cipher(encrypt)
-    CredentialsCipher.decrypt = timed_cipher(decrypt)
+    setattr(CredentialsCipher, "encrypt", timed_cipher(encrypt))  # noqa: B010 - patched for the block
+    setattr(CredentialsCipher, "decrypt", timed_cipher(decrypt))  # noqa: B010
     try:
         yield spent
     finally:
         setattr(client_class, "_make_api_call", api_call)  # noqa: B010
-        CredentialsCipher.encrypt = encrypt
-        CredentialsCipher.decrypt = decrypt
+        setattr(CredentialsCipher, "encrypt", encrypt)  # noqa: B010
+        setattr(CredentialsCipher, "decrypt", decrypt)  # noqa: B010
 
 
 def cold_start_variants(cached: Path, empty: Path) -> dict[str, tuple[str, dict[str, str]]]:
