@@ -117,6 +117,63 @@ class Sample:
 
 
 @dataclass
+class CpuSpent:
+    """Thread CPU seconds, split by where they went."""
+
+    total: float = 0.0
+    aws: float = 0.0  # in AWS API calls (botocore: build, sign, send, parse)
+    esdk: float = 0.0  # in the Encryption SDK's local work (less the KMS calls it makes)
+
+    def add(self, other: "CpuSpent") -> None:
+        self.total += other.total
+        self.aws += other.aws
+        self.esdk += other.esdk
+
+
+@contextlib.contextmanager
+def cpu_split() -> Iterator[CpuSpent]:
+    """Thread CPU spent, while the block runs, in AWS API calls and in the Encryption SDK's local
+    work (the cipher's encrypt and decrypt, less the KMS calls made inside them)."""
+    spent = CpuSpent()
+    inside_cipher = [0]
+    client_class = botocore.client.BaseClient
+    api_call = vars(client_class)["_make_api_call"]
+    encrypt, decrypt = CredentialsCipher.encrypt, CredentialsCipher.decrypt
+
+    def timed_call(client: Any, operation: str, params: Any) -> Any:
+        start = time.thread_time()
+        try:
+            return api_call(client, operation, params)
+        finally:
+            used = time.thread_time() - start
+            spent.aws += used
+            if inside_cipher[0]:
+                spent.esdk -= used
+
+    def timed_cipher(method: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            inside_cipher[0] += 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                inside_cipher[0] -= 1
+                spent.esdk += time.thread_time() - start
+
+        return timed
+
+    setattr(client_class, "_make_api_call", timed_call)  # noqa: B010 - a private method of botocore's
+    setattr(CredentialsCipher, "encrypt", timed_cipher(encrypt))  # noqa: B010 - patched for the block
+    setattr(CredentialsCipher, "decrypt", timed_cipher(decrypt))  # noqa: B010
+    try:
+        yield spent
+    finally:
+        setattr(client_class, "_make_api_call", api_call)  # noqa: B010
+        setattr(CredentialsCipher, "encrypt", encrypt)  # noqa: B010
+        setattr(CredentialsCipher, "decrypt", decrypt)  # noqa: B010
+
+
+@dataclass
 class Sizes:
     """Iteration counts (smaller with --quick)."""
 
@@ -350,6 +407,28 @@ class Bench:
             return self.event(function, org, bare=bare, path={"credentials_id": ids[(org, f"del{i:05d}")]})
         raise ValueError(function)
 
+    def run_pair(
+        self, function: str, i: int, *, split: bool = False
+    ) -> list[tuple[bool, Sample, CpuSpent | None]]:
+        """The i-th request of a route made by the service and by the bare handler, in an order
+        that alternates with i: (bare?, sample, where its CPU went when `split`) for each. Delete's
+        rows are made just before (the table stays small); create's rows are forgotten after."""
+        org = ROUTE_ORG[function]
+        expected = 201 if function == "create_credentials" else 200
+        if function == "delete_credentials":
+            self.create(org, f"del{i:05d}")
+            self.create(org, f"del{i:05d}", bare=True)
+        results: list[tuple[bool, Sample, CpuSpent | None]] = []
+        for bare in (False, True) if i % 2 == 0 else (True, False):
+            run = self.theirs if bare else self.ours
+            event = self.route_event(function, org, i, bare=bare)
+            with cpu_split() if split else contextlib.nullcontext() as spent:
+                sample, body = run(function, event, expected)
+            results.append((bare, sample, spent))
+            if function == "create_credentials":
+                self.forget(body, bare=bare)
+        return results
+
     # -- phases ------------------------------------------------------------------------------
 
     def cold_start(self) -> None:
@@ -565,21 +644,11 @@ class Bench:
         block = max(1, n // CPU_ROUNDS)
         for start in range(0, n, block):
             for function in FUNCTIONS:
-                org = ROUTE_ORG[function]
-                expected = 201 if function == "create_credentials" else 200
                 for i in range(start, min(start + block, n)):
                     if i % 20 == 0:
                         self.aws.prune()
-                    if function == "delete_credentials":  # made just before: the table stays small
-                        self.create(org, f"del{i + 10:05d}")
-                        self.create(org, f"del{i + 10:05d}", bare=True)
-                    pair = [(False, self.ours), (True, self.theirs)]
-                    for bare, run in pair if i % 2 == 0 else reversed(pair):
-                        event = self.route_event(function, org, i + 10, bare=bare)
-                        sample, body = run(function, event, expected)
+                    for bare, sample, _spent in self.run_pair(function, i + 10):
                         samples[(function, bare)].append(sample)
-                        if function == "create_credentials":
-                            self.forget(body, bare=bare)
         for function in FUNCTIONS:
             ours, theirs = samples[(function, False)], samples[(function, True)]
             our_cpu = median([s.cpu for s in ours])
@@ -603,22 +672,12 @@ class Bench:
         n = max(10, self.sizes.cpu_iterations // 4)
         log(f"warm CPU breakdown: {n} interleaved pairs per route")
         for function in FUNCTIONS:
-            org = ROUTE_ORG[function]
-            expected = 201 if function == "create_credentials" else 200
             totals = {False: CpuSpent(), True: CpuSpent()}
             for i in range(n):
-                if function == "delete_credentials":  # made just before, as in warm_cpu
-                    self.create(org, f"del{5000 + i:05d}")
-                    self.create(org, f"del{5000 + i:05d}", bare=True)
-                for bare in (False, True) if i % 2 == 0 else (True, False):
-                    run = self.theirs if bare else self.ours
-                    event = self.route_event(function, org, 5000 + i, bare=bare)
-                    with cpu_split() as spent:
-                        sample, body = run(function, event, expected)
+                for bare, sample, spent in self.run_pair(function, 5000 + i, split=True):
+                    assert spent is not None
                     spent.total = sample.cpu
                     totals[bare].add(spent)
-                    if function == "create_credentials":
-                        self.forget(body, bare=bare)
 
             ours, theirs = totals[False], totals[True]
             rest = ours.total - ours.aws - ours.esdk
@@ -762,63 +821,6 @@ class Bench:
             self.notes.append(
                 "Largest parts of the built layer (unzipped): " + largest_parts(layer / "python")
             )
-
-
-@dataclass
-class CpuSpent:
-    """Thread CPU seconds, split by where they went."""
-
-    total: float = 0.0
-    aws: float = 0.0  # in AWS API calls (botocore: build, sign, send, parse)
-    esdk: float = 0.0  # in the Encryption SDK's local work (less the KMS calls it makes)
-
-    def add(self, other: "CpuSpent") -> None:
-        self.total += other.total
-        self.aws += other.aws
-        self.esdk += other.esdk
-
-
-@contextlib.contextmanager
-def cpu_split() -> Iterator[CpuSpent]:
-    """Thread CPU spent, while the block runs, in AWS API calls and in the Encryption SDK's local
-    work (the cipher's encrypt and decrypt, less the KMS calls made inside them)."""
-    spent = CpuSpent()
-    inside_cipher = [0]
-    client_class = botocore.client.BaseClient
-    api_call = vars(client_class)["_make_api_call"]
-    encrypt, decrypt = CredentialsCipher.encrypt, CredentialsCipher.decrypt
-
-    def timed_call(client: Any, operation: str, params: Any) -> Any:
-        start = time.thread_time()
-        try:
-            return api_call(client, operation, params)
-        finally:
-            used = time.thread_time() - start
-            spent.aws += used
-            if inside_cipher[0]:
-                spent.esdk -= used
-
-    def timed_cipher(method: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.thread_time()
-            inside_cipher[0] += 1
-            try:
-                return method(*args, **kwargs)
-            finally:
-                inside_cipher[0] -= 1
-                spent.esdk += time.thread_time() - start
-
-        return timed
-
-    setattr(client_class, "_make_api_call", timed_call)  # noqa: B010 - a private method of botocore's
-    setattr(CredentialsCipher, "encrypt", timed_cipher(encrypt))  # noqa: B010 - patched for the block
-    setattr(CredentialsCipher, "decrypt", timed_cipher(decrypt))  # noqa: B010
-    try:
-        yield spent
-    finally:
-        setattr(client_class, "_make_api_call", api_call)  # noqa: B010
-        setattr(CredentialsCipher, "encrypt", encrypt)  # noqa: B010
-        setattr(CredentialsCipher, "decrypt", decrypt)  # noqa: B010
 
 
 def cold_start_variants(cached: Path, empty: Path) -> dict[str, tuple[str, dict[str, str]]]:
