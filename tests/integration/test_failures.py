@@ -1,22 +1,39 @@
-"""KMS, DynamoDB or SSM down, throttled or denied: 503 with Retry-After, nothing written,
-no plaintext fallback, no stack trace in the body."""
+"""KMS, DynamoDB or SSM failing, in two classes, with nothing written, no plaintext fallback and
+no stack trace in the body: down or throttled is 503 with Retry-After; denied, missing, invalid or
+disabled (a deployment problem) is 500 "misconfigured", logged at ERROR with its code and counted."""
+
+import io
+import json
 
 import pytest
+from integration_credentials.observability import logger as service_logger
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import bearer, reset_process_state
 
+MISCONFIGURED = {
+    "detail": (
+        "The service is misconfigured and cannot complete this request; retrying will not help "
+        "until its operator fixes the deployment"
+    )
+}
+# (code, HTTP status, retry-later?)
 KMS_FAULTS = [
-    ("KMSInternalException", 500),
-    ("ThrottlingException", 400),
-    ("AccessDeniedException", 400),
-    ("DisabledException", 400),
+    ("KMSInternalException", 500, True),
+    ("ThrottlingException", 400, True),
+    ("KeyUnavailableException", 500, True),
+    ("AccessDeniedException", 400, False),
+    ("DisabledException", 400, False),
+    ("NotFoundException", 400, False),
+    ("KMSInvalidStateException", 400, False),
 ]
 DYNAMODB_FAULTS = [
-    ("ProvisionedThroughputExceededException", 400),
-    ("InternalServerError", 500),
-    ("AccessDeniedException", 400),
-    ("ResourceNotFoundException", 400),
+    ("ProvisionedThroughputExceededException", 400, True),
+    ("ThrottlingException", 400, True),
+    ("InternalServerError", 500, True),
+    ("AccessDeniedException", 400, False),
+    ("ResourceNotFoundException", 400, False),
+    ("ValidationException", 400, False),
 ]
 
 
@@ -27,6 +44,20 @@ def assert_unavailable(reply, dependency):
     assert "Traceback" not in reply.raw
 
 
+def assert_misconfigured(reply):
+    assert reply.status == 500
+    assert "Retry-After" not in reply.headers
+    assert reply.json == MISCONFIGURED
+    assert "Traceback" not in reply.raw
+
+
+def assert_failed(reply, dependency, transient):
+    if transient:
+        assert_unavailable(reply, dependency)
+    else:
+        assert_misconfigured(reply)
+
+
 def rows_of(stack, org_id):
     return [
         item
@@ -35,21 +66,21 @@ def rows_of(stack, org_id):
     ]
 
 
-@pytest.mark.parametrize(("code", "status"), KMS_FAULTS)
-def test_create_when_kms_fails_is_503_and_writes_nothing(api, stack, org_id, org_headers, code, status):
+@pytest.mark.parametrize(("code", "status", "transient"), KMS_FAULTS)
+def test_create_when_kms_fails_writes_nothing(api, stack, org_id, org_headers, code, status, transient):
     stack.aws.fail("kms", code, status)
-    assert_unavailable(api.create(org_headers, SEED_BODIES["salesforce"]), "KMS")
+    assert_failed(api.create(org_headers, SEED_BODIES["salesforce"]), "KMS", transient)
     assert rows_of(stack, org_id) == []
 
 
-@pytest.mark.parametrize(("code", "status"), KMS_FAULTS)
-def test_reads_when_kms_fails_are_503_never_plaintext(api, stack, org_headers, code, status):
+@pytest.mark.parametrize(("code", "status", "transient"), KMS_FAULTS)
+def test_reads_when_kms_fails_never_give_plaintext(api, stack, org_headers, code, status, transient):
     created = api.create(org_headers, SEED_BODIES["salesforce"]).json
     reset_process_state()  # a cold instance: no cached data key
     stack.aws.fail("kms", code, status)
-    assert_unavailable(api.get(org_headers, created["id"]), "KMS")
-    assert_unavailable(api.get_by_provider(org_headers, "salesforce"), "KMS")
-    assert_unavailable(api.list(org_headers), "KMS")
+    assert_failed(api.get(org_headers, created["id"]), "KMS", transient)
+    assert_failed(api.get_by_provider(org_headers, "salesforce"), "KMS", transient)
+    assert_failed(api.list(org_headers), "KMS", transient)
 
 
 def test_update_when_kms_fails_changes_nothing(api, stack, org_headers):
@@ -61,13 +92,33 @@ def test_update_when_kms_fails_changes_nothing(api, stack, org_headers):
     assert api.get(org_headers, created["id"]).json == created
 
 
-@pytest.mark.parametrize(("code", "status"), DYNAMODB_FAULTS)
-def test_create_when_dynamodb_fails_is_503_and_writes_nothing(api, stack, org_id, org_headers, code, status):
+@pytest.mark.parametrize(("code", "status", "transient"), DYNAMODB_FAULTS)
+def test_create_when_dynamodb_fails_writes_nothing(api, stack, org_id, org_headers, code, status, transient):
     api.list(org_headers)  # warm the key cache so the failure hits the write itself
     stack.aws.fail("dynamodb", code, status, operations=["TransactWriteItems"])
-    assert_unavailable(api.create(org_headers, SEED_BODIES["salesforce"]), "DynamoDB")
+    assert_failed(api.create(org_headers, SEED_BODIES["salesforce"]), "DynamoDB", transient)
     stack.aws.heal()
     assert rows_of(stack, org_id) == []
+
+
+def test_a_misconfiguration_is_logged_at_error_with_its_code_and_counted(api, stack, org_headers, capsys):
+    api.list(org_headers)
+    stack.aws.fail("dynamodb", "AccessDeniedException", 400, operations=["TransactWriteItems"])
+    buffer = io.StringIO()
+    handler = service_logger.registered_handler
+    previous = handler.setStream(buffer)
+    try:
+        # Metrics are flushed to stdout, the service log to its handler's stream.
+        assert_misconfigured(api.create(org_headers, SEED_BODIES["salesforce"]))
+    finally:
+        handler.setStream(previous)
+    output = buffer.getvalue() + capsys.readouterr().out
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    errors = [line for line in lines if line.get("message") == "dependency misconfigured"]
+    assert [(e["level"], e["dependency"], e["code"]) for e in errors] == [
+        ("ERROR", "DynamoDB", "AccessDeniedException")
+    ]
+    assert any("DependencyMisconfigured" in line for line in lines)
 
 
 @pytest.mark.parametrize("function", ["list", "get_by_provider", "get", "update", "delete"])
@@ -94,8 +145,24 @@ def test_api_key_lookup_failure_is_503_not_401(api, stack):
 
 def test_jwt_secret_unavailable_is_503(api, stack, org_id):
     reset_process_state()  # no cached secret
-    stack.aws.fail("ssm", "AccessDeniedException", 400)
+    stack.aws.fail("ssm", "ThrottlingException", 400)
     assert_unavailable(api.list(bearer(org_id)), "SSM")
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ParameterNotFound"])
+def test_jwt_secret_denied_or_missing_is_misconfigured(api, stack, org_id, code):
+    reset_process_state()
+    stack.aws.fail("ssm", code, 400)
+    assert_misconfigured(api.list(bearer(org_id)))
+
+
+def test_a_connection_failure_is_503(api, stack, org_headers, monkeypatch):
+    created = api.create(org_headers, SEED_BODIES["salesforce"]).json
+    reset_process_state()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")  # nothing listens there
+    assert_unavailable(api.get(org_headers, created["id"]), "DynamoDB")
+    monkeypatch.undo()
+    reset_process_state()
 
 
 def test_service_recovers_when_the_dependency_does(api, stack, org_headers):

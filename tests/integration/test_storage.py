@@ -65,7 +65,7 @@ def test_a_ciphertext_copied_into_another_orgs_row_fails_to_decrypt(
     # Then reading org B's row is an error, never org A's secrets and never an empty value
     reply = api.get_by_provider(other_org_headers, "custom")
     assert reply.status == 500
-    assert reply.json == {"detail": "Stored credentials failed an integrity check"}
+    assert reply.json == {"detail": f"Stored credentials {victim['id']} failed an integrity check"}
     assert SECRETS["access_token"] not in reply.raw
     with pytest.raises(CredentialsIntegrityError):
         credentials_service().get_by_provider(victim["org_id"], "custom")

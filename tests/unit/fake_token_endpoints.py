@@ -4,12 +4,14 @@ import base64
 import contextlib
 import json
 import secrets
+import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,6 +43,10 @@ class Reply:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # Seconds between bytes: the answer trickles out one byte at a time (a slow-drip endpoint),
+    # from the status line on, or only the body when drip_headers is False.
+    drip: float = 0.0
+    drip_headers: bool = True
 
 
 Behaviour = Callable[[Received], Reply]
@@ -71,16 +77,38 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay:
             time.sleep(reply.delay)
         raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+        content_type = "application/json" if not isinstance(reply.body, bytes) else "text/html"
+        if reply.drip:
+            self._drip(reply, raw, content_type)
+            return
         # The client may have given up already (the timeout test): nothing to answer then.
         with contextlib.suppress(OSError):
             self.send_response(reply.status)
-            content_type = "application/json" if not isinstance(reply.body, bytes) else "text/html"
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(raw)))
             for key, value in reply.headers.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(raw)
+
+    def _drip(self, reply: Reply, raw: bytes, content_type: str) -> None:
+        lines = [
+            f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(raw)}",
+            *(f"{key}: {value}" for key, value in reply.headers.items()),
+        ]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.close_connection = True
+        # Until the client hangs up (a write then fails) or everything is out.
+        with contextlib.suppress(OSError):
+            stream = head + raw
+            if not reply.drip_headers:
+                self.wfile.write(head)
+                stream = raw
+            for index in range(len(stream)):
+                self.wfile.write(stream[index : index + 1])
+                time.sleep(reply.drip)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -102,15 +130,22 @@ class FakeEndpoint:
 
 
 @contextmanager
-def serve(behaviour: Behaviour) -> Iterator[FakeEndpoint]:
+def serve(
+    behaviour: Behaviour, *, tls: ssl.SSLContext | None = None, host_name: str | None = None
+) -> Iterator[FakeEndpoint]:
+    """The endpoint on 127.0.0.1; over HTTPS with `tls` (a server context), its URL naming
+    `host_name` instead of the address when given (a certificate's name)."""
     server = _Server(("127.0.0.1", 0), _Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.received = []
     server.behaviour = behaviour
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         host, port = server.server_address[:2]
-        yield FakeEndpoint(f"http://{host}:{port}", server.received)
+        scheme = "https" if tls is not None else "http"
+        yield FakeEndpoint(f"{scheme}://{host_name or host}:{port}", server.received)
     finally:
         server.shutdown()
         server.server_close()

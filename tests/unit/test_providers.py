@@ -1,8 +1,13 @@
 """OAuth token refresh per provider against fake token endpoints on 127.0.0.1."""
 
 import base64
+import datetime
+import ipaddress
 import socket
+import ssl
+import threading
 import time
+from contextlib import contextmanager
 from email.utils import formatdate
 
 import pytest
@@ -287,6 +292,213 @@ def test_timeout_is_transient():
     assert caught.value.code == "timeout"
     assert time.monotonic() - started < 1
     assert_no_secret(caught.value)
+
+
+# ---- timeout is a total deadline, not a per-read one -------------------------------------------
+
+DRIP_BODY = {"access_token": NEW_ACCESS_TOKEN, "expires_in": 60}
+
+
+def assert_timed_out_at_deadline(call, deadline: float) -> None:
+    started = time.monotonic()
+    with pytest.raises(TransientRefreshError) as caught:
+        call()
+    elapsed = time.monotonic() - started
+    assert caught.value.code == "timeout"
+    assert caught.value.message == "token endpoint timed out"
+    # Not before the deadline, and not much after it (generous for slow CI).
+    assert deadline - 0.1 <= elapsed < deadline + 1.5
+    assert_no_secret(caught.value)
+
+
+@pytest.mark.parametrize("drip_headers", [True, False], ids=["status-headers-and-body", "body-only"])
+def test_slow_drip_answer_cannot_outlast_the_deadline(drip_headers):
+    # Each byte comes well within any per-read timeout; the whole answer would take many seconds.
+    reply = Reply(200, DRIP_BODY, drip=0.2, drip_headers=drip_headers)
+    with fake.serve(fake.fixed(reply)) as server:
+        url = server.url(PATHS["hubspot"])
+        assert_timed_out_at_deadline(
+            lambda: refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=url, timeout=1.0), 1.0
+        )
+        assert len(server.received) == 1
+
+
+def test_slow_drip_error_answer_is_a_timeout_too():
+    reply = Reply(503, b"<html>Service Unavailable</html>" * 4, {"Retry-After": "5"}, drip=0.2)
+    with fake.serve(fake.fixed(reply)) as server:
+        url = server.url(PATHS["salesforce"])
+        assert_timed_out_at_deadline(
+            lambda: refresh("salesforce", METADATA["salesforce"], CLIENT, token_url=url, timeout=0.6), 0.6
+        )
+
+
+def test_quick_drip_within_the_deadline_still_works():
+    reply = Reply(200, DRIP_BODY, drip=0.001)
+    with fake.serve(fake.fixed(reply)) as server:
+        result = refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
+    assert result.access_token == NEW_ACCESS_TOKEN
+    assert result.expires_in == 60
+
+
+@contextmanager
+def silent_server(tls: bool = False):
+    """Accepts connections and never sends a byte (nor, over TLS, its half of the handshake)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{listener.getsockname()[1]}/token"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
+        assert accepted, "the client never connected"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_endpoint_that_never_answers_times_out_at_the_deadline(tls):
+    with silent_server(tls) as url:
+        assert_timed_out_at_deadline(
+            lambda: refresh("salesforce", METADATA["salesforce"], CLIENT, token_url=url, timeout=1.0), 1.0
+        )
+
+
+def test_slow_name_resolution_counts_against_the_deadline(monkeypatch):
+    real = socket.getaddrinfo
+
+    def slow(*args, **kwargs):
+        time.sleep(3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    assert_timed_out_at_deadline(
+        lambda: refresh(
+            "hubspot",
+            METADATA["hubspot"],
+            CLIENT,
+            token_url="http://token.invalid/oauth/v3/token",
+            timeout=0.5,
+        ),
+        0.5,
+    )
+
+
+def test_request_declares_host_length_and_close():
+    with fake.serve(fake.pipedrive()) as server:
+        refresh("pipedrive", METADATA["pipedrive"], CLIENT, token_url=server.url(PATHS["pipedrive"]))
+    [received] = server.received
+    assert received.headers["host"] == server.base_url.removeprefix("http://")
+    assert received.headers["content-length"] == str(len(received.body))
+    assert received.headers["connection"] == "close"
+    assert received.headers["accept"] == "application/json"
+
+
+def test_oversized_body_is_not_parsed():
+    body = {"access_token": NEW_ACCESS_TOKEN, "padding": "x" * 70_000}
+    with (
+        fake.serve(fake.fixed(Reply(200, body))) as server,
+        pytest.raises(TransientRefreshError) as caught,
+    ):
+        refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
+    assert caught.value.code == "invalid_response"
+
+
+# ---- HTTPS: certificates are verified ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A CA and a certificate it signed for localhost and 127.0.0.1."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (folder / "cert.pem").write_bytes(
+        certificate.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return folder
+
+
+def server_context(tls_files) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls_files / "cert.pem")
+    return context
+
+
+def test_https_refresh_with_a_trusted_certificate(tls_files, monkeypatch):
+    default_context = ssl.create_default_context
+
+    def trusting_test_ca(*args, **kwargs):
+        context = default_context(*args, **kwargs)
+        context.load_verify_locations(tls_files / "ca.pem")
+        return context
+
+    monkeypatch.setattr(ssl, "create_default_context", trusting_test_ca)
+    with fake.serve(fake.hubspot(), tls=server_context(tls_files), host_name="localhost") as server:
+        result = refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
+    assert result.access_token == NEW_ACCESS_TOKEN
+    [received] = server.received
+    assert received.headers["host"] == server.base_url.removeprefix("https://")
+
+
+def test_https_certificate_is_verified(tls_files):
+    with (
+        fake.serve(fake.hubspot(), tls=server_context(tls_files), host_name="localhost") as server,
+        pytest.raises(TransientRefreshError) as caught,
+    ):
+        refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]), timeout=2)
+    assert caught.value.code == "connection_error"
+    assert server.received == []
 
 
 def test_connection_refused_is_transient():

@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import re
 
-    from integration_credentials.errors import DependencyUnavailableError
+    from integration_credentials.errors import DependencyError
 
     repository = repository_from_environment()
     try:
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 0
-    except DependencyUnavailableError as error:
+    except DependencyError as error:
         print(f"cannot reach the credentials table: {error}", file=sys.stderr)
         return 2
 

@@ -2,6 +2,7 @@
 one place where domain errors become HTTP responses."""
 
 import base64
+import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from .errors import (
     CredentialsError,
     CredentialsIntegrityError,
     CredentialsNotFoundError,
+    DependencyMisconfiguredError,
     DependencyUnavailableError,
     IdempotencyConflictError,
     InvalidRequestError,
@@ -42,18 +44,24 @@ from .errors import (
 from .models import CredentialsResult
 from .observability import logger, metrics, traced
 from .settings import get_settings
+from .validation import JsonRuleError, strict_json_loads
 
 JSON = "application/json"
 RETRY_AFTER_SECONDS = "2"
+MISCONFIGURED_DETAIL = (
+    "The service is misconfigured and cannot complete this request; retrying will not help "
+    "until its operator fixes the deployment"
+)
 _PRINCIPAL = "principal"
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response[str]:
-    """A JSON response (non-ASCII kept as is, as the client sent it)."""
+    """A JSON response (non-ASCII kept as is, as the client sent it), strict JSON: `NaN` or
+    `Infinity` would raise here rather than reach a client (stored values are checked on read)."""
     return Response(
         status_code=status,
         content_type=JSON,
-        body=json.dumps(payload, ensure_ascii=False),
+        body=json.dumps(payload, ensure_ascii=False, allow_nan=False),
         headers=dict(headers or {}),
     )
 
@@ -107,8 +115,15 @@ def error_response(error: CredentialsError) -> Response[str]:
             {"detail": f"Service temporarily unavailable ({error.dependency}); retry later"},
             {"Retry-After": RETRY_AFTER_SECONDS},
         )
+    if isinstance(error, DependencyMisconfiguredError):
+        # Not "retry later": a deployment problem no retry fixes (the log has the AWS code).
+        return json_response(500, {"detail": MISCONFIGURED_DETAIL})
     if isinstance(error, CredentialsIntegrityError):
-        return json_response(500, {"detail": "Stored credentials failed an integrity check"})
+        if error.credentials_id:
+            detail = f"Stored credentials {error.credentials_id} failed an integrity check"
+        else:
+            detail = "Stored credentials failed an integrity check"
+        return json_response(500, {"detail": detail})
     return json_response(500, {"detail": "Internal server error"})
 
 
@@ -117,8 +132,14 @@ def _log_error(error: CredentialsError) -> None:
     if isinstance(error, DependencyUnavailableError):
         logger.warning("dependency unavailable", extra={"dependency": error.dependency, "code": error.code})
         metrics.add_metric(name="DependencyUnavailable", unit=MetricUnit.Count, value=1)
+    elif isinstance(error, DependencyMisconfiguredError):
+        logger.error("dependency misconfigured", extra={"dependency": error.dependency, "code": error.code})
+        metrics.add_metric(name="DependencyMisconfigured", unit=MetricUnit.Count, value=1)
     elif isinstance(error, CredentialsIntegrityError):
-        logger.error("integrity check failed", extra={"reason": str(error)})
+        logger.error(
+            "integrity check failed", extra={"reason": str(error), "credentials_id": error.credentials_id}
+        )
+        metrics.add_metric(name="IntegrityError", unit=MetricUnit.Count, value=1)
     else:
         logger.info("request rejected", extra={"reason": type(error).__name__})
 
@@ -153,7 +174,9 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
         if field and not _FIELD_NAME.fullmatch(field):
             # Only name fields that look like fields: a key made of request data is not echoed.
             field, kind = "request body", "unknown_field" if kind == "extra_forbidden" else kind
-        if kind == "json_invalid":
+        if kind == "json_rule":
+            message = str((error.get("ctx") or {}).get("problem", "request body is invalid"))
+        elif kind == "json_invalid":
             message = "request body is not valid JSON"
         elif not field or kind in {"model_attributes_type", "model_type"}:
             message = "request body must be a JSON object"
@@ -172,9 +195,17 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(messages)
 
 
+def _strict_body(text: str | bytes | bytearray) -> Any:
+    # Powertools' body deserializer: a body breaking a JSON rule is a 400 naming the rule.
+    try:
+        return strict_json_loads(text)
+    except JsonRuleError as error:
+        raise InvalidRequestError(str(error)) from None
+
+
 def create_resolver() -> APIGatewayHttpResolver:
-    """A resolver with body validation and the error mapping installed."""
-    app = APIGatewayHttpResolver(enable_validation=True, debug=False)
+    """A resolver with strict JSON bodies, body validation and the error mapping installed."""
+    app = APIGatewayHttpResolver(enable_validation=True, debug=False, json_body_deserializer=_strict_body)
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(error: RequestValidationError) -> Response[str]:
@@ -258,7 +289,11 @@ def _check_body(event: Mapping[str, Any]) -> None:
     if media_type and media_type != JSON:
         # Form and multipart parsers would turn a JSON text into field names (echoed back) or fail.
         raise UnsupportedMediaTypeError("Content-Type must be application/json")
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else str(body).encode()
+    try:
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else str(body).encode("utf-8")
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        # A lone surrogate in the event's body text has no UTF-8 form; base64 that is not base64.
+        raise InvalidRequestError("request body is not valid JSON (not UTF-8)") from None
     limit = get_settings().max_body_bytes
     if len(raw) > limit:
         raise PayloadTooLargeError(f"Request body is {len(raw)} bytes; the limit is {limit} bytes")

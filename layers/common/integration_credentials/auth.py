@@ -17,7 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from .constants import API_KEY_PATTERN, ORG_ID_PATTERN
-from .errors import AuthenticationError, DependencyUnavailableError
+from .errors import AuthenticationError, DependencyMisconfiguredError, DependencyUnavailableError
 from .parameters import secure_parameter
 from .repository import ApiKeyRepository, api_key_repository
 from .settings import Settings, get_settings
@@ -120,7 +120,7 @@ class JwtVerifier:
         settings = self._settings
         if settings.jwt_algorithm == "RS256":
             if settings.jwt_jwks_url is None:
-                raise AuthenticationError("RS256 configured without JWT_JWKS_URL")
+                raise DependencyMisconfiguredError("JWT", "JwksUrlNotConfigured")
             if self._jwks is None:
                 self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300, timeout=5)
             try:
@@ -130,7 +130,7 @@ class JwtVerifier:
             except jwt.exceptions.PyJWTError as error:
                 raise AuthenticationError(f"no signing key: {type(error).__name__}") from None
         if settings.jwt_secret_parameter is None:
-            raise AuthenticationError("HS256 configured without JWT_SECRET_PARAMETER")
+            raise DependencyMisconfiguredError("JWT", "SecretParameterNotConfigured")
         secret = secure_parameter(settings.jwt_secret_parameter, settings.jwt_secret_cache_seconds)
         return secret.encode()
 

@@ -6,12 +6,14 @@ which is how the local stack and the tests point them at embedded AWS.
 
 import os
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import boto3
 import botocore.exceptions
 import botocore.session
 from botocore.config import Config
+
+from .errors import DependencyError, DependencyMisconfiguredError, DependencyUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -28,11 +30,68 @@ if TYPE_CHECKING:
 CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, parameter_validation=False)
 
 
-def aws_error_code(error: Exception) -> str:
+def aws_error_code(error: BaseException) -> str:
     """The AWS error code of a botocore error (the exception's class name when it has none)."""
     if isinstance(error, botocore.exceptions.ClientError):
         return str(error.response.get("Error", {}).get("Code", "ClientError"))
     return type(error).__name__
+
+
+# Error codes that say "try again": throttling, the service's own failures, timeouts, contention.
+TRANSIENT_CODES: Final = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+        "InternalServerError",
+        "InternalServerException",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "KMSInternalException",
+        "KeyUnavailableException",
+        "DependencyTimeoutException",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "ReplicatedWriteConflictException",
+        "TransactionConflict",
+    }
+)
+# botocore's own errors that no retry fixes: the function has no credentials, region or endpoint.
+_CONFIGURATION_ERRORS: Final = (
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.NoRegionError,
+    botocore.exceptions.UnknownServiceError,
+    botocore.exceptions.ParamValidationError,
+)
+
+
+def dependency_error(dependency: str, code: str, status: int | None = None) -> DependencyError:
+    """The domain error of a failed AWS call: unavailable (retry later) for the transient codes
+    and any 5xx, misconfigured for the rest (denied, not found, invalid, disabled)."""
+    if code in TRANSIENT_CODES or code.startswith("TransactionCanceled") or (status or 0) >= 500:
+        return DependencyUnavailableError(dependency, code)
+    return DependencyMisconfiguredError(dependency, code)
+
+
+def dependency_error_of(dependency: str, error: BaseException) -> DependencyError:
+    """`dependency_error` of a botocore exception: a ClientError by its code and HTTP status;
+    missing credentials or region as misconfigured; connection failures and timeouts as
+    unavailable."""
+    if isinstance(error, botocore.exceptions.ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return dependency_error(dependency, aws_error_code(error), status)
+    if isinstance(error, _CONFIGURATION_ERRORS):
+        return DependencyMisconfiguredError(dependency, type(error).__name__)
+    return DependencyUnavailableError(dependency, type(error).__name__)
 
 
 @cache

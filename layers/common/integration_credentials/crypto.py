@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from functools import cache
+from typing import Any
 
 import aws_encryption_sdk
 import botocore.exceptions
@@ -26,22 +27,53 @@ from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
 from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
 from cryptography.exceptions import InvalidTag
 
-from .aws import botocore_session
-from .errors import CredentialsIntegrityError, DependencyUnavailableError
+from .aws import botocore_session, dependency_error, dependency_error_of
+from .errors import CredentialsIntegrityError, DependencyError, DependencyMisconfiguredError
 from .models import CredentialsSecret
 from .settings import get_settings
+from .validation import JsonRuleError, strict_json_loads
 
 ALGORITHM = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 # (SHA-256 of a ciphertext, the encryption context it was verified under)
 _VerifiedKey = tuple[bytes, tuple[tuple[str, str], ...]]
+# KMS answers that mean "this ciphertext is not ours to decrypt", not an outage or a bad deployment.
+_FOREIGN_CIPHERTEXT_CODES = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
+
+
+class _KmsCalls(threading.local):
+    """The KMS failures seen by this thread while `failures` is a list. The SDK folds every
+    KMS failure on decrypt into one `DecryptKeyError` and drops its cause, so the cipher hears
+    what KMS answered from botocore's call events instead."""
+
+    failures: list[DependencyError] | None = None
+
+
+_kms_calls = _KmsCalls()
+
+
+def _on_kms_call(
+    http_response: Any = None, parsed: Any = None, exception: BaseException | None = None, **_: Any
+) -> None:
+    failures = _kms_calls.failures
+    if failures is None:
+        return
+    if exception is not None:
+        failures.append(dependency_error_of("KMS", exception))
+    elif http_response is not None and http_response.status_code >= 300:
+        code = str(((parsed or {}).get("Error") or {}).get("Code", "KMSError"))
+        failures.append(dependency_error("KMS", code, http_response.status_code))
 
 
 class CredentialsCipher:
     """Encrypts and decrypts `CredentialsSecret` under one KMS key, bound to an encryption context."""
 
     def __init__(self, kms_key_arn: str, *, cache_seconds: float, cache_capacity: int) -> None:
+        session = botocore_session()
+        # Before the SDK makes its KMS client: a client copies the session's handlers when made.
+        session.register("after-call.kms", _on_kms_call, unique_id="credentials-cipher-kms")
+        session.register("after-call-error.kms", _on_kms_call, unique_id="credentials-cipher-kms-error")
         provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
-            key_ids=[kms_key_arn], botocore_session=botocore_session()
+            key_ids=[kms_key_arn], botocore_session=session
         )
         self._materials = CachingCryptoMaterialsManager(
             master_key_provider=provider,
@@ -80,11 +112,12 @@ class CredentialsCipher:
             return entry[1]
 
     def encrypt(self, secret: CredentialsSecret, context: dict[str, str]) -> bytes:
-        """Encrypt the secret fields; raises `DependencyUnavailableError` when KMS fails."""
+        """Encrypt the secret fields; a `DependencyError` when KMS fails."""
         plaintext = json.dumps(
             {"dsn": secret.dsn, "access_token": secret.access_token, "metadata": secret.metadata},
             ensure_ascii=False,
             separators=(",", ":"),
+            allow_nan=False,
         ).encode()
         try:
             ciphertext, _header = self._client.encrypt(
@@ -98,49 +131,72 @@ class CredentialsCipher:
             botocore.exceptions.BotoCoreError,
             botocore.exceptions.ClientError,
         ) as error:
-            raise DependencyUnavailableError("KMS", _error_code(error)) from error
+            raise _kms_error(error) from error
         self._remember(bytes(ciphertext), context, plaintext)
         return bytes(ciphertext)
 
     def decrypt(self, ciphertext: bytes, context: dict[str, str]) -> CredentialsSecret:
-        """Decrypt and check the message's context is exactly the row's; a mismatch is an error."""
+        """Decrypt and check the message's context is exactly the row's; a mismatch, a message
+        under another key, or a plaintext that is not strict JSON is a `CredentialsIntegrityError`,
+        a KMS failure a `DependencyError`."""
+        credentials_id = context.get("id")
         remembered = self._recall(ciphertext, context)
         if remembered is not None:
-            return _secret(remembered)
+            return _secret(remembered, credentials_id, checked=True)
+        _kms_calls.failures = []
         try:
             plaintext, header = self._client.decrypt(source=ciphertext, materials_manager=self._materials)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-            raise DependencyUnavailableError("KMS", _error_code(error)) from error
+            raise _kms_error(error) from error
         except aws_encryption_sdk.exceptions.DecryptKeyError as error:
-            # The SDK folds every KMS failure (throttled, denied, disabled key) into this one.
-            raise DependencyUnavailableError("KMS", _error_code(error)) from error
+            failures = _kms_calls.failures or []
+            foreign = [f for f in failures if f.code in _FOREIGN_CIPHERTEXT_CODES]
+            if failures and not foreign:
+                raise failures[-1] from error
+            # No KMS call failed (the message names no key of ours) or KMS refused the ciphertext.
+            raise CredentialsIntegrityError(
+                "stored ciphertext is not decryptable under this service's key", credentials_id
+            ) from error
         except (AWSEncryptionSDKClientError, InvalidTag) as error:
             # A tampered body fails its GCM tag inside the SDK, which lets InvalidTag through as is.
-            raise CredentialsIntegrityError("stored ciphertext could not be decrypted") from error
+            raise CredentialsIntegrityError(
+                "stored ciphertext could not be decrypted", credentials_id
+            ) from error
+        finally:
+            _kms_calls.failures = None
         if dict(header.encryption_context) != context:
-            raise CredentialsIntegrityError("stored ciphertext belongs to another credential")
+            raise CredentialsIntegrityError("stored ciphertext belongs to another credential", credentials_id)
+        secret = _secret(bytes(plaintext), credentials_id)
         self._remember(ciphertext, context, bytes(plaintext))
-        return _secret(bytes(plaintext))
+        return secret
 
 
-def _secret(plaintext: bytes) -> CredentialsSecret:
-    # A fresh object per read: callers may hold or change what they get.
-    document = json.loads(plaintext)
-    return CredentialsSecret(
-        dsn=document["dsn"], access_token=document["access_token"], metadata=document["metadata"]
-    )
+def _secret(plaintext: bytes, credentials_id: str | None, *, checked: bool = False) -> CredentialsSecret:
+    # A fresh object per read: callers may hold or change what they get. Strict: a value stored
+    # before the input rules (NaN, a lone surrogate...) is refused here, not sent as broken JSON.
+    # A remembered plaintext was checked when it was remembered (or written strictly by encrypt).
+    try:
+        document = json.loads(plaintext) if checked else strict_json_loads(plaintext)
+        secret = CredentialsSecret(
+            dsn=document["dsn"], access_token=document["access_token"], metadata=document["metadata"]
+        )
+    except (JsonRuleError, KeyError, TypeError):
+        raise CredentialsIntegrityError("stored credentials are not strict JSON", credentials_id) from None
+    return secret
 
 
-def _error_code(error: BaseException) -> str:
-    """The AWS error code behind an SDK error, for logs (never a message that could echo data)."""
+def _kms_error(error: BaseException) -> DependencyError:
+    """The domain error behind an SDK error, from the botocore error it wraps (never a message
+    that could echo data); an SDK error of its own (a malformed key ARN) is a misconfiguration."""
     current: BaseException | None = error
     while current is not None:
-        if isinstance(current, botocore.exceptions.ClientError):
-            return str(current.response.get("Error", {}).get("Code", "ClientError"))
-        if isinstance(current, botocore.exceptions.BotoCoreError):
-            return type(current).__name__
+        if isinstance(current, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
+            return dependency_error_of("KMS", current)
         current = current.__cause__ or current.__context__
-    return type(error).__name__
+    failures = _kms_calls.failures
+    if failures:
+        return failures[-1]
+    return DependencyMisconfiguredError("KMS", type(error).__name__)
 
 
 @cache

@@ -50,17 +50,32 @@ class PayloadTooLargeError(CredentialsError):
     """The request body is over the documented limit."""
 
 
-class DependencyUnavailableError(CredentialsError):
-    """DynamoDB, KMS or SSM failed, throttled or denied: the request is failed whole."""
+class DependencyError(CredentialsError):
+    """DynamoDB, KMS or SSM failed: the request is failed whole, nothing written.
+    `aws.dependency_error` tells the two kinds below apart by the AWS error code."""
 
     def __init__(self, dependency: str, code: str) -> None:
         self.dependency = dependency
         self.code = code
-        super().__init__(f"{dependency} unavailable ({code})")
+        super().__init__(f"{dependency} failed ({code})")
+
+
+class DependencyUnavailableError(DependencyError):
+    """Throttled, a 5xx, a timeout, a transaction that kept conflicting: retrying can succeed."""
+
+
+class DependencyMisconfiguredError(DependencyError):
+    """Denied, a missing table, key or parameter, a disabled key, a request the service refused:
+    the deployment is wrong, and retrying cannot help until an operator fixes it."""
 
 
 class CredentialsIntegrityError(CredentialsError):
-    """A stored ciphertext does not belong to the row it was read from."""
+    """A stored row cannot be read back: its ciphertext does not decrypt, belongs to another row,
+    or holds a value that is not strict JSON."""
+
+    def __init__(self, reason: str, credentials_id: str | None = None) -> None:
+        self.credentials_id = credentials_id
+        super().__init__(reason)
 
 
 class PreconditionFailedError(CredentialsError):

@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
+import botocore.exceptions
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -22,8 +23,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .aws import dynamodb_client
-from .errors import CredentialsNotFoundError, DependencyUnavailableError, IdempotencyConflictError
+from .aws import dependency_error_of, dynamodb_client
+from .errors import (
+    CredentialsNotFoundError,
+    DependencyMisconfiguredError,
+    DependencyUnavailableError,
+    IdempotencyConflictError,
+)
 from .models import CredentialsCreate, CredentialsResult
 from .parameters import service_hmac
 from .service import credentials_service
@@ -53,7 +59,7 @@ def _config() -> IdempotencyConfig:
 def _idempotent_create() -> Callable[..., dict[str, Any]]:
     settings = get_settings()
     if not settings.idempotency_table_name:
-        raise DependencyUnavailableError("DynamoDB", "IdempotencyTableNotConfigured")
+        raise DependencyMisconfiguredError("DynamoDB", "IdempotencyTableNotConfigured")
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.idempotency_table_name, boto3_client=dynamodb_client()
     )
@@ -99,7 +105,7 @@ def create_idempotently(
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyConflictError("A request with this Idempotency-Key is still in progress") from None
     except IdempotencyPersistenceLayerError as error:
-        raise DependencyUnavailableError("DynamoDB", "IdempotencyPersistence") from error
+        raise _persistence_error(error) from error
     finally:
         _run.reset(token)
     if fresh:
@@ -110,6 +116,17 @@ def create_idempotently(
         raise IdempotencyConflictError(
             "The credentials created with this Idempotency-Key have since been deleted"
         ) from None
+
+
+def _persistence_error(error: Exception) -> Exception:
+    """The domain error behind a failed idempotency record read or write (Powertools wraps the
+    botocore error; its own errors without one count as DynamoDB being unavailable)."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
+            return dependency_error_of("DynamoDB", current)
+        current = current.__cause__ or current.__context__
+    return DependencyUnavailableError("DynamoDB", "IdempotencyPersistence")
 
 
 def reset() -> None:

@@ -9,11 +9,31 @@ from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from .constants import MAX_ACCESS_TOKEN_CHARS, MAX_DSN_CHARS, PROVIDER_PATTERN, TIMESTAMP_FORMAT
+from .validation import metadata_problem, text_problem
 
 
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
+    return value
+
+
+def _rule_error(problem: str) -> PydanticCustomError:
+    # `json_rule`: the message is the problem, already naming the field (api.validation_message).
+    return PydanticCustomError("json_rule", "{problem}", {"problem": problem})
+
+
+def _utf8_text(value: str, info: Any) -> str:
+    problem = text_problem(value, str(info.field_name))
+    if problem is not None:
+        raise _rule_error(problem)
+    return value
+
+
+def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    problem = metadata_problem(value)
+    if problem is not None:
+        raise _rule_error(problem)
     return value
 
 
@@ -47,14 +67,18 @@ Dsn = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_DSN_CHARS),
     AfterValidator(_not_blank),
+    AfterValidator(_utf8_text),
     _NOT_BLANK_SCHEMA,
 ]
 AccessToken = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_ACCESS_TOKEN_CHARS),
     AfterValidator(_not_blank),
+    AfterValidator(_utf8_text),
     _NOT_BLANK_SCHEMA,
 ]
+# Any JSON object, within the bounds of `validation` (depth, keys, finite numbers, UTF-8).
+Metadata = Annotated[dict[str, Any], AfterValidator(_storable_metadata)]
 
 
 class CredentialsCreate(BaseModel):
@@ -65,7 +89,7 @@ class CredentialsCreate(BaseModel):
     provider: ProviderId
     dsn: Dsn
     access_token: AccessToken
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class CredentialsUpdate(BaseModel):
@@ -76,7 +100,7 @@ class CredentialsUpdate(BaseModel):
 
     dsn: Dsn | None = _optional()
     access_token: AccessToken | None = _optional()
-    metadata: dict[str, Any] | None = _optional()
+    metadata: Metadata | None = _optional()
 
     @field_validator("dsn", "access_token", "metadata", mode="before")
     @classmethod

@@ -9,8 +9,8 @@ import botocore.exceptions
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from .aws import ssm_client
-from .errors import DependencyUnavailableError
+from .aws import dependency_error_of, ssm_client
+from .errors import DependencyMisconfiguredError, DependencyUnavailableError
 from .settings import get_settings
 
 
@@ -21,17 +21,17 @@ def ssm_provider() -> SSMProvider:
 
 
 def secure_parameter(name: str, max_age: int) -> str:
-    """A SecureString's value; `DependencyUnavailableError` when SSM fails or it is empty."""
+    """A SecureString's value; a `DependencyError` when SSM fails (misconfigured when the
+    parameter is missing, denied or empty)."""
     try:
         value = ssm_provider().get(name, decrypt=True, max_age=max_age)
     except GetParameterError as error:
         cause = error.__cause__ or error.__context__
-        code = "GetParameterError"
-        if isinstance(cause, botocore.exceptions.ClientError):
-            code = str(cause.response.get("Error", {}).get("Code", code))
-        raise DependencyUnavailableError("SSM", code) from error
+        if isinstance(cause, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
+            raise dependency_error_of("SSM", cause) from error
+        raise DependencyUnavailableError("SSM", "GetParameterError") from error
     if not isinstance(value, str) or not value:
-        raise DependencyUnavailableError("SSM", "EmptyParameter")
+        raise DependencyMisconfiguredError("SSM", "EmptyParameter")
     return value
 
 
@@ -39,6 +39,6 @@ def service_hmac(data: bytes) -> str:
     """HMAC-SHA256 of `data` under the service's key (HMAC_KEY_PARAMETER), hex."""
     settings = get_settings()
     if not settings.hmac_key_parameter:
-        raise DependencyUnavailableError("SSM", "HmacKeyNotConfigured")
+        raise DependencyMisconfiguredError("SSM", "HmacKeyNotConfigured")
     key = secure_parameter(settings.hmac_key_parameter, settings.jwt_secret_cache_seconds)
     return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()

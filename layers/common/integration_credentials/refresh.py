@@ -14,6 +14,7 @@ lease, which the same write releases. A holder that dies leaves a lease that exp
 import json
 import math
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,7 +30,7 @@ from .errors import (
     ConcurrentModificationError,
     CredentialsError,
     CredentialsNotFoundError,
-    DependencyUnavailableError,
+    DependencyError,
     NotRefreshableError,
     ProviderRejectedError,
     ProviderUnavailableError,
@@ -79,21 +80,48 @@ Clock = Callable[[], float]
 RefreshFunction = Callable[..., TokenRefresh]
 
 
+# Epoch numbers at or above this (year 5138 in seconds) are milliseconds, as clients often send.
+EPOCH_MILLISECONDS_FROM = 100_000_000_000
+# The last second a timestamp of ours can name (9999-12-31T23:59:59Z).
+MAX_EPOCH_SECONDS = 253_402_300_799
+# After a refresh the next one is at least this far away, whatever lifetime the provider states.
+MIN_REFRESH_SPACING_SECONDS = 60
+_EPOCH_NUMBER = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,9})?$")
+
+
 def parse_time(value: object) -> float | None:
-    """Epoch seconds from an ISO 8601 timestamp (with Z or an offset) or an epoch number."""
+    """Epoch seconds of a time a client stored: an ISO 8601 timestamp (with Z or any offset), epoch
+    seconds or epoch milliseconds (a number, or a string of digits). None for anything else,
+    including times before 1970 or after 9999: such a value is kept as sent, never scheduled by."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, str) and _EPOCH_NUMBER.fullmatch(value.strip()):
+        value = float(value.strip())
     if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) and value > 0 else None
+        if not math.isfinite(value) or value <= 0:
+            return None
+        seconds = value / 1000 if value >= EPOCH_MILLISECONDS_FROM else float(value)
+        return seconds if seconds <= MAX_EPOCH_SECONDS else None
     if not isinstance(value, str) or not value.strip():
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        seconds = parsed.timestamp()
+    except (ValueError, OverflowError, OSError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    return seconds if 0 < seconds <= MAX_EPOCH_SECONDS else None
+
+
+def moved_expiry(stored: object, expires: float) -> object:
+    """The client's `metadata.expires_at` moved to `expires`, in the form the client used (epoch
+    seconds, epoch milliseconds, or an ISO timestamp); a value the service cannot read stays."""
+    if parse_time(stored) is None:
+        return stored
+    if isinstance(stored, int | float) and not isinstance(stored, bool):
+        return math.floor(expires * 1000) if stored >= EPOCH_MILLISECONDS_FROM else math.floor(expires)
+    return format_timestamp(expires)
 
 
 def not_refreshable_reason(provider: str, metadata: Mapping[str, Any]) -> str | None:
@@ -121,7 +149,9 @@ def scheduled_state(
     expires_in: int | None = None,
     last_refreshed_at: str | None = None,
 ) -> RefreshState:
-    """An active credential's state: when its access token expires and when to refresh it."""
+    """An active credential's state: when its access token expires and when to refresh it.
+    Right after a refresh (`last_refreshed_at` given), the next one is at least
+    MIN_REFRESH_SPACING_SECONDS away, so a token the provider says is short-lived is no loop."""
     stored = parse_time(secret.metadata.get("expires_at"))
     if expires_in is not None:
         expires = now + expires_in
@@ -135,7 +165,8 @@ def scheduled_state(
         idle = IDLE_REFRESH_TOKEN_SECONDS.get(provider)
         if idle is not None:
             due_at = min(due_at, now + idle - IDLE_MARGIN_SECONDS)
-        due = math.floor(max(due_at, now))
+        earliest = now + MIN_REFRESH_SPACING_SECONDS if last_refreshed_at is not None else now
+        due = math.floor(max(due_at, earliest))
     return RefreshState(
         status=STATUS_ACTIVE,
         expires_at=format_timestamp(expires),
@@ -172,7 +203,7 @@ def oauth_client(provider: str, metadata: Mapping[str, Any], settings: Settings)
         raise not_configured
     try:
         raw = secure_parameter(prefix + provider, settings.oauth_client_cache_seconds)
-    except DependencyUnavailableError as error:
+    except DependencyError as error:
         if error.code == "ParameterNotFound":
             raise not_configured from None
         raise
@@ -191,15 +222,15 @@ def oauth_client(provider: str, metadata: Mapping[str, Any], settings: Settings)
     return configured
 
 
-def refreshed_secret(secret: CredentialsSecret, token: TokenRefresh, expires_at: str) -> CredentialsSecret:
+def refreshed_secret(secret: CredentialsSecret, token: TokenRefresh, expires: float) -> CredentialsSecret:
     """The secret after a refresh: the new access token; the new refresh token if one came (the
     stored one is kept otherwise); provider-sent metadata (instance_url, api_domain); and the
-    client's own `expires_at`, when it keeps one, moved to the new expiry."""
+    client's own `expires_at`, when it keeps one the service can read, moved to the new expiry."""
     metadata = {**secret.metadata, **token.metadata_updates}
     if token.refresh_token:
         metadata["refresh_token"] = token.refresh_token
     if "expires_at" in metadata:
-        metadata["expires_at"] = expires_at
+        metadata["expires_at"] = moved_expiry(metadata["expires_at"], expires)
     return CredentialsSecret(dsn=secret.dsn, access_token=token.access_token, metadata=metadata)
 
 
@@ -364,7 +395,7 @@ class TokenRefresher:
         # client stored for the previous token).
         expires_in = token.expires_in or lifetime(row.provider, self._settings)
         for _attempt in range(_STORE_ATTEMPTS):
-            new_secret = refreshed_secret(secret, token, format_timestamp(now + expires_in))
+            new_secret = refreshed_secret(secret, token, now + expires_in)
             state = scheduled_state(
                 row.provider,
                 new_secret,
@@ -448,7 +479,7 @@ class TokenRefresher:
     def _release(self, row: StoredCredentials, owner: str) -> None:
         try:
             self._repository.release_lease(row.org_id, row.provider, owner)
-        except DependencyUnavailableError:
+        except DependencyError:
             # The lease expires by itself; the outcome of the refresh is already decided.
             logger.warning("lease not released", extra={"credentials_id": row.id})
 

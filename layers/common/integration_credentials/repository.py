@@ -15,17 +15,18 @@ and `refresh_due` (epoch seconds) — the keys of the sparse `refresh-due` index
 UpdateItem actions that name the attributes they change, so a user's PUT never drops a lease.
 """
 
+import contextlib
 import hashlib
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import botocore.exceptions
 
-from .aws import dynamodb_client
+from .aws import aws_error_code, dependency_error_of, dynamodb_client
 from .constants import (
     API_KEY_PREFIX,
     API_KEY_SORT_KEY,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 
 Item = Mapping[str, "AttributeValueTypeDef"]
 T = TypeVar("T")
-_TRANSACTION_ATTEMPTS = 4
 
 
 def credentials_key(org_id: str, provider: str) -> dict[str, "AttributeValueTypeDef"]:
@@ -67,17 +67,70 @@ def api_key_key(key_hash: str) -> dict[str, "AttributeValueTypeDef"]:
     return {"org_id": {"S": API_KEY_PREFIX + key_hash}, "provider": {"S": API_KEY_SORT_KEY}}
 
 
+class ConditionFailedError(Exception):
+    """A single-item write's `ConditionExpression` was false: an expected outcome, never an
+    outage. `item` is the item as it was (ReturnValuesOnConditionCheckFailure), if asked for."""
+
+    def __init__(self, item: Mapping[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+class TransactionCancelledError(Exception):
+    """A transaction was cancelled: one reason code per item (`ConditionalCheckFailed`,
+    `TransactionConflict`, `None`...), and whether the first item's condition failed on an
+    item that does not exist."""
+
+    def __init__(self, codes: list[str], first_old_item_missing: bool) -> None:
+        super().__init__(",".join(codes))
+        self.codes = codes
+        self.first_old_item_missing = first_old_item_missing
+
+
 @contextmanager
 def dynamodb_errors() -> Iterator[None]:
-    """Turn DynamoDB outages, throttling and denials into `DependencyUnavailableError`."""
+    """Expected outcomes as their own types (`ConditionFailedError`, `TransactionCancelledError`);
+    every other DynamoDB failure as a `DependencyError` (unavailable or misconfigured)."""
     try:
         yield
     except botocore.exceptions.ClientError as error:
-        raise DependencyUnavailableError(
-            "DynamoDB", str(error.response.get("Error", {}).get("Code"))
-        ) from error
+        code = aws_error_code(error)
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailedError(cast("Mapping[str, Any] | None", error.response.get("Item"))) from None
+        if code == "TransactionCanceledException":
+            reasons = error.response.get("CancellationReasons", [])
+            first = reasons[0] if reasons else {}
+            old_item_missing = first.get("Code") == "ConditionalCheckFailed" and not first.get("Item")
+            raise TransactionCancelledError(_cancellation_codes(error), old_item_missing) from None
+        raise dependency_error_of("DynamoDB", error) from error
     except botocore.exceptions.BotoCoreError as error:
-        raise DependencyUnavailableError("DynamoDB", type(error).__name__) from error
+        raise dependency_error_of("DynamoDB", error) from error
+
+
+# DynamoDB cancels a write that meets another transaction on the same item (a single-item write
+# gets TransactionConflictException, a transaction a `TransactionConflict` reason); botocore does
+# not retry either. Bounded, full-jitter backoff; then the request fails with a 503.
+CONFLICT_ATTEMPTS: Final = 5
+_CONFLICT_BACKOFF_BASE_SECONDS: Final = 0.02
+_CONFLICT_BACKOFF_CAP_SECONDS: Final = 0.25
+
+
+def conflict_backoff(attempt: int) -> float:
+    """Seconds to wait before retry `attempt` (1, 2, ...) of a write that met a transaction."""
+    step = min(_CONFLICT_BACKOFF_CAP_SECONDS, _CONFLICT_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return random.uniform(step / 2, step)  # noqa: S311 - jitter, not crypto
+
+
+def retry_conflicts(call: Callable[[], T]) -> T:
+    """Run a single-item write, retrying it while it meets a transaction on its item."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return call()
+        except DependencyUnavailableError as error:
+            if error.code != "TransactionConflictException" or attempt == CONFLICT_ATTEMPTS:
+                raise
+        time.sleep(conflict_backoff(attempt))
+    raise AssertionError("unreachable")
 
 
 def refresh_shard(credentials_id: str) -> str:
@@ -340,9 +393,10 @@ class CredentialsRepository:
         if due_by is not None:
             condition += " AND refresh_due <= :due"
             values[":due"] = {"N": str(due_by)}
-        try:
+
+        def take() -> Any:
             with dynamodb_errors():
-                response = self._client.update_item(
+                return self._client.update_item(
                     TableName=self._table,
                     Key=credentials_key(org_id, provider),
                     UpdateExpression="SET lease_owner = :owner, lease_until = :until",
@@ -352,13 +406,11 @@ class CredentialsRepository:
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except DependencyUnavailableError as error:
-            if error.code != "ConditionalCheckFailedException":
-                raise
-            cause = error.__cause__
-            old: Any = (
-                cause.response.get("Item") if isinstance(cause, botocore.exceptions.ClientError) else None
-            )
+
+        try:
+            response = retry_conflicts(take)
+        except ConditionFailedError as failed:
+            old: Any = failed.item
             if not isinstance(old, dict) or old.get("id", {}).get("S") != credentials_id:
                 raise CredentialsNotFoundError(credentials_id=credentials_id) from None
             return None
@@ -366,7 +418,8 @@ class CredentialsRepository:
 
     def release_lease(self, org_id: str, provider: str, owner: str) -> None:
         """Give the lease back if `owner` still holds it (a lost lease is not an error)."""
-        try:
+
+        def release() -> None:
             with dynamodb_errors():
                 self._client.update_item(
                     TableName=self._table,
@@ -375,9 +428,9 @@ class CredentialsRepository:
                     ConditionExpression="lease_owner = :owner",
                     ExpressionAttributeValues={":owner": {"S": owner}},
                 )
-        except DependencyUnavailableError as error:
-            if error.code != "ConditionalCheckFailedException":
-                raise
+
+        with contextlib.suppress(ConditionFailedError):
+            retry_conflicts(release)
 
     def due_for_refresh(
         self, shard: str, due_by: int, limit: int, after: Mapping[str, Any] | None = None
@@ -459,47 +512,22 @@ class CredentialsRepository:
         missing: Callable[[], Exception] | None = None,
     ) -> None:
         """Run a write transaction; retry only DynamoDB's own transaction conflicts."""
-        for attempt in range(_TRANSACTION_ATTEMPTS):
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                with _transaction_errors():
+                with dynamodb_errors():
                     self._client.transact_write_items(TransactItems=items)
                 return
-            except _TransactionCancelledError as cancelled:
+            except TransactionCancelledError as cancelled:
                 codes = cancelled.codes
                 if "ConditionalCheckFailed" in codes:
                     if missing is not None and cancelled.first_old_item_missing:
                         raise missing() from None
                     raise on_condition_failed(codes) from None
-                if "TransactionConflict" not in codes or attempt == _TRANSACTION_ATTEMPTS - 1:
+                if "TransactionConflict" not in codes or attempt == CONFLICT_ATTEMPTS:
                     raise DependencyUnavailableError(
                         "DynamoDB", "TransactionCanceled:" + ",".join(codes)
                     ) from None
-                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 - jitter, not crypto
-
-
-class _TransactionCancelledError(Exception):
-    def __init__(self, codes: list[str], first_old_item_missing: bool) -> None:
-        super().__init__(",".join(codes))
-        self.codes = codes
-        self.first_old_item_missing = first_old_item_missing
-
-
-@contextmanager
-def _transaction_errors() -> Iterator[None]:
-    try:
-        with dynamodb_errors():
-            yield
-    except DependencyUnavailableError as error:
-        cause = error.__cause__
-        if (
-            isinstance(cause, botocore.exceptions.ClientError)
-            and error.code == "TransactionCanceledException"
-        ):
-            reasons = cause.response.get("CancellationReasons", [])
-            first = reasons[0] if reasons else {}
-            old_item_missing = first.get("Code") == "ConditionalCheckFailed" and not first.get("Item")
-            raise _TransactionCancelledError(_cancellation_codes(cause), old_item_missing) from None
-        raise
+            time.sleep(conflict_backoff(attempt))
 
 
 class ApiKeyRepository:
@@ -562,10 +590,8 @@ class ApiKeyRepository:
                     ConditionExpression="attribute_exists(org_id) AND attribute_not_exists(revoked_at)",
                     ExpressionAttributeValues={":now": {"S": revoked_at}},
                 )
-        except DependencyUnavailableError as error:
-            if error.code == "ConditionalCheckFailedException":
-                return False
-            raise
+        except ConditionFailedError:
+            return False
         return True
 
 

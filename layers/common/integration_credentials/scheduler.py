@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
-from .aws import aws_error_code
+from .aws import dependency_error_of
 from .constants import DEFAULT_PROVIDER_LIMIT, REFRESH_SHARDS
 from .errors import DependencyUnavailableError
 from .repository import CredentialsRepository
@@ -103,7 +103,7 @@ def _send(sqs: "SQSClient", queue_url: str, messages: list[dict[str, str]]) -> N
         try:
             response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)  # type: ignore[arg-type]
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-            raise DependencyUnavailableError("SQS", aws_error_code(error)) from error
+            raise dependency_error_of("SQS", error) from error
         failed = {entry["Id"] for entry in response.get("Failed", [])}
         if not failed:
             return

@@ -31,6 +31,7 @@ from .models import (
 )
 from .repository import CredentialsRepository, credentials_repository
 from .settings import get_settings
+from .validation import metadata_problem
 
 if TYPE_CHECKING:
     from .crypto import CredentialsCipher
@@ -143,6 +144,11 @@ class CredentialsService:
                     else current.metadata
                 ),
             )
+            if request.metadata is not None:
+                # The patch was checked; the merged whole must be within the bounds too (keys).
+                problem = metadata_problem(secret.metadata)
+                if problem is not None:
+                    raise InvalidRequestError(problem)
             updated = self.new_version(row, secret, _state_after_update(row, current, secret))
             try:
                 self._repository.replace(row, updated)

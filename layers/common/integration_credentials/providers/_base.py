@@ -75,9 +75,20 @@ def https_host(value: str | None) -> str | None:
     return host.lower()
 
 
+def is_utf8(text: str) -> bool:
+    """False for a string with a lone surrogate ("\\ud800" in JSON): it could not be stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def copy_strings(body: Mapping[str, Any], *keys: str) -> dict[str, Any]:
-    """The response fields among `keys` that are non-empty strings."""
-    return {key: body[key] for key in keys if isinstance(body.get(key), str) and body[key]}
+    """The response fields among `keys` that are non-empty UTF-8 strings."""
+    return {
+        key: body[key] for key in keys if isinstance(body.get(key), str) and body[key] and is_utf8(body[key])
+    }
 
 
 def missing(code: str, message: str) -> PermanentRefreshError:

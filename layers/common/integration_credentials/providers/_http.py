@@ -1,16 +1,24 @@
-"""One POST to a token endpoint with the standard library, and the parsing every provider shares."""
+"""One POST to a token endpoint with the standard library, and the parsing every provider shares.
+
+`post`'s `timeout` is a total deadline for the whole exchange (DNS, connect, TLS, request, status
+line, headers and body), not urllib's per-socket-operation timeout: a token endpoint that drips
+its answer a byte at a time must not hold a refresh past it, because once the provider has
+answered there must still be time to store the rotated refresh token before Lambda stops us.
+"""
 
 import base64
+import contextlib
 import email.utils
 import http.client
 import json
 import re
 import socket
+import ssl
+import sys
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +31,7 @@ _REDACTED = "[redacted]"
 # secrets, JWTs, trace ids. Plain words and provider error codes are shorter or have no digit.
 _TOKEN_LIKE = re.compile(r"[A-Za-z0-9._~+/=!*%:-]{20,}")
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_USER_AGENT = "Python-urllib/{}.{}".format(*sys.version_info[:2])  # what urllib sent before
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,23 +51,6 @@ class TokenResponse:
     status: int
     body: dict[str, Any] | None
     retry_after: float | None
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A token request carries secrets: never replay it to another location.
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -104,47 +96,239 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def post(request: TokenRequest, timeout: float) -> TokenResponse:
-    """POST the request; HTTP error statuses are returned, transport failures raised as transient."""
-    scheme = urllib.parse.urlsplit(request.url).scheme.lower()
+    """POST the request; HTTP error statuses are returned, transport failures raised as transient.
+
+    `timeout` is a total deadline in seconds for the whole exchange, DNS to the last body byte,
+    so that the caller keeps the rest of its time budget for storing a rotated refresh token.
+    Redirects are never followed (a token request carries secrets): a 3xx is returned as is.
+    """
+    parts = urllib.parse.urlsplit(request.url)
+    scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
         raise ValueError("token URL must be http or https")
-    url = request.url
+    query = parts.query
     if request.query:
-        separator = "&" if urllib.parse.urlsplit(url).query else "?"
-        url = f"{url}{separator}{urllib.parse.urlencode(request.query)}"
-    headers = {"Accept": "application/json"}
+        query = f"{query}&" if query else ""
+        query += urllib.parse.urlencode(request.query)
+    target = (parts.path or "/") + (f"?{query}" if query else "")
+    headers = {
+        "Accept": "application/json",
+        # As urllib did: the body of a POST, even an empty one (Zoho), is declared as a form.
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": _USER_AGENT,
+        "Connection": "close",
+    }
     data = b""
     if request.form is not None:
         data = urllib.parse.urlencode(request.form).encode("ascii")
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
     if request.basic_auth is not None:
         user, password = request.basic_auth
         pair = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
-    http_request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
+
+    watchdog = _Watchdog(timeout)
+    sent = False
     try:
-        with _OPENER.open(http_request, timeout=timeout) as response:
-            status = int(response.status)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raw = response.read(MAX_RESPONSE_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        status = error.code
-        retry_after = parse_retry_after(error.headers.get("Retry-After") if error.headers else None)
+        host, port = _host_and_port(parts, scheme)
+        tls = ssl.create_default_context() if scheme == "https" else None
+        if tls is not None:
+            tls.set_alpn_protocols(["http/1.1"])
+        connection = _Connection(host, port, watchdog, tls)
+        response: http.client.HTTPResponse | None = None
         try:
-            raw = error.read(MAX_RESPONSE_BYTES + 1)
-        except (OSError, http.client.HTTPException):
-            raw = b""
+            watchdog.start()
+            # http.client adds Host (with the port when it is not the scheme's) and Content-Length.
+            connection.request("POST", target, body=data, headers=headers)
+            sent = True
+            response = connection.getresponse()
+            status = response.status
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            try:
+                raw = _read_capped(response, watchdog)
+            except (OSError, http.client.HTTPException):
+                if watchdog.expired() or 200 <= status < 300:
+                    raise
+                raw = b""  # an error status stands even when its body cannot be read
         finally:
-            error.close()
-    except urllib.error.URLError as error:
-        if isinstance(error.reason, TimeoutError | socket.timeout):
-            raise TransientRefreshError("timeout", "token endpoint timed out") from None
-        raise TransientRefreshError("connection_error", "could not reach the token endpoint") from None
-    except TimeoutError:
+            watchdog.stop()
+            if response is not None:
+                response.close()
+            connection.close()
+    except (_DeadlineExceededError, TimeoutError):
         raise TransientRefreshError("timeout", "token endpoint timed out") from None
     except (OSError, http.client.HTTPException):
+        # After a shutdown by the watchdog a blocked call fails as a reset, an EOF or a bad
+        # status line: the deadline is what happened.
+        if watchdog.expired():
+            raise TransientRefreshError("timeout", "token endpoint timed out") from None
+        if not sent:
+            raise TransientRefreshError("connection_error", "could not reach the token endpoint") from None
         raise TransientRefreshError("connection_error", "token endpoint connection failed") from None
+    if watchdog.expired():
+        # The watchdog may have cut the body short (an EOF that is not the server's).
+        raise TransientRefreshError("timeout", "token endpoint timed out")
     return TokenResponse(status=status, body=_json_object(raw), retry_after=retry_after)
+
+
+class _DeadlineExceededError(Exception):
+    pass
+
+
+class _Watchdog:
+    """The deadline of one exchange: a timer that shuts the connection's socket down when it
+    passes, so that a blocked connect, handshake, send or recv returns at once however slowly
+    the peer drips bytes. Only the owning thread closes the socket (a close from the timer
+    thread could race it and, with the descriptor reused, hit another socket)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._fired = False
+        self._stopped = False
+        self._timer: threading.Timer | None = None
+
+    def start(self) -> None:
+        self._timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._socket = None
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def expired(self) -> bool:
+        return self._fired or time.monotonic() >= self.deadline
+
+    def remaining(self) -> float:
+        """Seconds left; raises _DeadlineExceededError when there are none."""
+        left = self.deadline - time.monotonic()
+        if left <= 0 or self._fired:
+            raise _DeadlineExceededError
+        return left
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut `sock` down at the deadline (it replaces any socket watched before)."""
+        with self._lock:
+            if self._fired:
+                raise _DeadlineExceededError
+            self._socket = sock
+
+    def release(self, sock: socket.socket) -> None:
+        """Close `sock`, a connection attempt that failed, without racing the timer."""
+        with self._lock:
+            if self._socket is sock:
+                self._socket = None
+            sock.close()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._fired = True
+            if self._socket is not None:
+                with contextlib.suppress(OSError):
+                    # socket.socket's own shutdown, also for an SSLSocket: no TLS close_notify
+                    # from this thread, and the SSL object stays with the thread that uses it.
+                    socket.socket.shutdown(self._socket, socket.SHUT_RDWR)
+
+
+class _Connection(http.client.HTTPConnection):
+    """An HTTP/1.1 connection whose connect and TLS handshake keep to the watchdog's deadline."""
+
+    def __init__(self, host: str, port: int, watchdog: _Watchdog, tls: ssl.SSLContext | None) -> None:
+        super().__init__(host, port)
+        self._watchdog = watchdog
+        self._tls = tls
+        if tls is not None:
+            self.default_port = http.client.HTTPS_PORT  # the Host header omits the usual port
+
+    def connect(self) -> None:
+        sys.audit("http.client.connect", self, self.host, self.port)
+        sock = _open_socket(self.host, self.port, self._watchdog)
+        self.sock = sock
+        if self._tls is not None:
+            # The handshake is watched too: wrap first, then shake hands on the watched socket.
+            tls_sock = self._tls.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+            self.sock = tls_sock
+            self._watchdog.watch(tls_sock)
+            tls_sock.settimeout(self._watchdog.remaining())
+            tls_sock.do_handshake()
+
+
+def _host_and_port(parts: urllib.parse.SplitResult, scheme: str) -> tuple[str, int]:
+    try:
+        port = parts.port
+    except ValueError:
+        raise http.client.InvalidURL("invalid port") from None
+    if not parts.hostname:
+        raise http.client.InvalidURL("no host")
+    return parts.hostname, port or (http.client.HTTPS_PORT if scheme == "https" else http.client.HTTP_PORT)
+
+
+def _open_socket(host: str, port: int, watchdog: _Watchdog) -> socket.socket:
+    """A TCP connection to the first address that answers, each try within the time left."""
+    last_error: OSError | None = None
+    for family, kind, proto, _, address in _resolve(host, port, watchdog):
+        sock = socket.socket(family, kind, proto)
+        try:
+            watchdog.watch(sock)
+            sock.settimeout(watchdog.remaining())
+            sock.connect(address)
+        except OSError as error:
+            watchdog.release(sock)
+            if isinstance(error, TimeoutError) or watchdog.expired():
+                raise
+            last_error = error
+            continue
+        except BaseException:
+            watchdog.release(sock)
+            raise
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise last_error or OSError("no address for the token endpoint")
+
+
+# family, type, proto, canonical name, socket address (whose shape depends on the family)
+_Address = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+
+
+def _resolve(host: str, port: int, watchdog: _Watchdog) -> Sequence[_Address]:
+    """getaddrinfo within the time left: it cannot be interrupted, so it runs in a daemon thread
+    that is abandoned (and ends with the resolver's own timeout) when the deadline passes."""
+    outcome: list[Sequence[_Address] | Exception] = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except Exception as error:  # handed to the caller below
+            outcome.append(error)
+
+    thread = threading.Thread(target=lookup, name="token-endpoint-dns", daemon=True)
+    thread.start()
+    thread.join(watchdog.remaining())
+    if not outcome:
+        raise _DeadlineExceededError
+    result = outcome[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _read_capped(response: http.client.HTTPResponse, watchdog: _Watchdog) -> bytes:
+    """The body, at most MAX_RESPONSE_BYTES + 1 bytes of it, checking the deadline between reads."""
+    raw = bytearray()
+    while len(raw) <= MAX_RESPONSE_BYTES:
+        watchdog.remaining()
+        chunk = response.read1(MAX_RESPONSE_BYTES + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
+    return bytes(raw)
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:

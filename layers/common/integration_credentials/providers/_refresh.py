@@ -1,11 +1,12 @@
 """The shared refresh flow: resolve the endpoint, POST, classify the answer."""
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from . import dynamics, hubspot, pipedrive, salesforce, zoho
-from ._base import Provider, missing
+from ._base import Provider, is_utf8, missing
 from ._http import TokenResponse, error_fields, post, redact, safe_code
 from .errors import PermanentRefreshError, TransientRefreshError
 from .models import OAuthClient, TokenRefresh
@@ -15,6 +16,9 @@ _PROVIDERS: dict[str, Provider] = {
 }
 REFRESHABLE_PROVIDERS: frozenset[str] = frozenset(_PROVIDERS)
 TOKEN_URL_ENV_PREFIX = "OAUTH_TOKEN_URL_"
+# No CRM here issues access tokens for longer than a day; a bigger `expires_in` is read as a day,
+# so a provider's mistake (milliseconds, say) costs an early refresh, never a stale token.
+MAX_EXPIRES_IN_SECONDS = 86_400
 
 
 def token_url_env_name(provider: str) -> str:
@@ -60,7 +64,7 @@ def _result(spec: Provider, response: TokenResponse, secrets: tuple[str, ...]) -
     status = response.status
     if 200 <= status < 300 and body is not None and body.get("error") in (None, ""):
         access_token = _field(body, "access_token")
-        if isinstance(access_token, str) and access_token:
+        if isinstance(access_token, str) and access_token and is_utf8(access_token):
             return _token_refresh(spec, body, access_token)
         raise TransientRefreshError("invalid_response", "token response has no access_token")
     if body is not None:
@@ -92,7 +96,9 @@ def _token_refresh(spec: Provider, body: Mapping[str, Any], access_token: str) -
     scope = body.get("scope")
     return TokenRefresh(
         access_token=access_token,
-        refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
+        refresh_token=refresh_token
+        if isinstance(refresh_token, str) and refresh_token and is_utf8(refresh_token)
+        else None,
         expires_in=_seconds(_field(body, "expires_in")),
         metadata_updates=spec.metadata_updates(body),
         token_type=token_type if isinstance(token_type, str) else None,
@@ -109,14 +115,17 @@ def _field(body: Mapping[str, Any], name: str) -> object:
 
 
 def _seconds(value: object) -> int | None:
+    """A lifetime in whole seconds, capped at MAX_EXPIRES_IN_SECONDS; None when absent, not a
+    number (a string of one is read), not finite, or not positive: the usual lifetime applies."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, float | str):
+    if isinstance(value, str):
         try:
-            seconds = int(float(value))
+            value = float(value.strip())
         except ValueError:
             return None
-        return seconds if seconds > 0 else None
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 1:
+            return None
+        return int(min(value, MAX_EXPIRES_IN_SECONDS))
     return None
