@@ -58,7 +58,10 @@ app = create_resolver()
     ),
 )
 def refresh_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
-    result = token_refresher().refresh_now(current_org(app), str(credentials_id))
+    context = app.lambda_context
+    result = token_refresher().refresh_now(
+        current_org(app), str(credentials_id), lambda: context.get_remaining_time_in_millis() / 1000
+    )
     return credentials_response(200, result)
 
 

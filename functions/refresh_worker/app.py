@@ -10,12 +10,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from integration_credentials.observability import logger, metrics, traced
 from integration_credentials.refresh import refresh_queued_message
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed still answers with its item failures: only those messages
+# come back (a raised error would say the function failed, and retry the batch as a whole).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def record_handler(record: SQSRecord) -> str:
-    # Raises only when DynamoDB, KMS or SSM fail: the message is retried, then dead-lettered.
-    return refresh_queued_message(record.body, record.message_id)
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
+    # Raises only when DynamoDB, KMS or SSM fail, or when too little time is left to start a
+    # refresh: the message comes back (and is dead-lettered after the queue's receive limit).
+    return refresh_queued_message(
+        record.body, record.message_id, lambda: lambda_context.get_remaining_time_in_millis() / 1000
+    )
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

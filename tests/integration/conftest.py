@@ -18,7 +18,12 @@ import pytest
 from credentials_tools.admin import create_api_key
 from credentials_tools.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
 from credentials_tools.lambda_runtime import FakeLambdaContext
-from credentials_tools.template import ROOT, function_directories, function_environment
+from credentials_tools.template import (
+    ROOT,
+    function_directories,
+    function_environment,
+    function_timeout_of_directory,
+)
 from integration_credentials import (
     auth,
     crypto,
@@ -31,6 +36,8 @@ from integration_credentials import (
 )
 from integration_credentials.aws import reset_clients
 from integration_credentials.repository import ApiKeyRepository
+
+from tests.unit import fake_token_endpoints as fake
 
 JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
 TABLE_NAME = "integration-credentials-test"
@@ -158,9 +165,12 @@ class Api:
             if content_type:
                 event["headers"]["content-type"] = content_type
         event["requestContext"]["requestId"] = str(uuid.uuid4())
-        response = self._modules[function].lambda_handler(
-            event, FakeLambdaContext(function_name=function, aws_request_id=str(uuid.uuid4()))
+        context = FakeLambdaContext(
+            function_name=function,
+            aws_request_id=str(uuid.uuid4()),
+            timeout_seconds=function_timeout_of_directory(function),
         )
+        response = self._modules[function].lambda_handler(event, context)
         return Reply(response["statusCode"], response.get("headers") or {}, response.get("body") or "")
 
     # Shorthands for the six routes.
@@ -245,3 +255,20 @@ def tuned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.undo()
     settings.get_settings.cache_clear()
     refresh.reset()
+
+
+@pytest.fixture
+def salesforce_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Serve a Salesforce behaviour and point the salesforce refresh at it."""
+    servers: list[Any] = []
+
+    def start(behaviour: fake.Behaviour) -> fake.FakeEndpoint:
+        context = fake.serve(behaviour)
+        endpoint = context.__enter__()
+        servers.append(context)
+        monkeypatch.setenv("OAUTH_TOKEN_URL_SALESFORCE", endpoint.url("/services/oauth2/token"))
+        return endpoint
+
+    yield start
+    for context in servers:
+        context.__exit__(None, None, None)

@@ -9,9 +9,12 @@ and timestamps in every form clients store. The oracle below decides, independen
 service's code, which answer each body must get.
 """
 
+import hashlib
 import json
 import math
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -202,9 +205,28 @@ odd_timestamps = st.one_of(
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def fresh_org(stack) -> tuple[str, dict[str, str]]:
+@contextmanager
+def fresh_org(stack) -> Iterator[tuple[str, dict[str, str]]]:
+    """An org and its API key for one example, removed afterwards with all it holds: the shared
+    table stays small (moto copies every table on each transaction, so its cost grows with them)."""
     org_id = f"org-{uuid.uuid4()}"
-    return org_id, {"X-API-Key": mint_key(stack, org_id)}
+    key = mint_key(stack, org_id)
+    try:
+        yield org_id, {"X-API-Key": key}
+    finally:
+        table = stack.resources.table_name
+        keys = [
+            {
+                "org_id": {"S": f"APIKEY#{hashlib.sha256(key.encode()).hexdigest()}"},
+                "provider": {"S": "APIKEY"},
+            }
+        ]
+        keys.append({"org_id": {"S": f"ORGCOUNT#{org_id}"}, "provider": {"S": "COUNT"}})
+        for item in org_rows(stack, org_id):
+            keys.append({"org_id": item["org_id"], "provider": item["provider"]})
+            keys.append({"org_id": {"S": "ID#" + item["id"]["S"]}, "provider": {"S": "ID"}})
+        for item_key in keys:
+            stack.dynamodb.delete_item(TableName=table, Key=item_key)
 
 
 def org_rows(stack, org_id: str) -> list[dict[str, Any]]:
@@ -254,34 +276,34 @@ def body_text(provider: str, metadata: Any) -> str:
 @example(metadata={f"k{i}": i for i in range(MAX_KEYS + 1)}, idempotent=False)
 @example(metadata={f"k{i}": i for i in range(MAX_KEYS)}, idempotent=False)
 def test_create_is_refused_whole_or_round_trips_exactly(api, stack, metadata, idempotent):
-    org_id, headers = fresh_org(stack)
-    text = body_text("custom", metadata)
-    ok, keys = acceptable(metadata)
-    ok = ok and keys <= MAX_KEYS
-    extra = {"Idempotency-Key": f"key-{uuid.uuid4()}"} if idempotent else None
+    with fresh_org(stack) as (org_id, headers):
+        text = body_text("custom", metadata)
+        ok, keys = acceptable(metadata)
+        ok = ok and keys <= MAX_KEYS
+        extra = {"Idempotency-Key": f"key-{uuid.uuid4()}"} if idempotent else None
 
-    reply = api.call("create_credentials", headers=headers, raw_body=text, headers_extra=extra)
+        reply = api.call("create_credentials", headers=headers, raw_body=text, headers_extra=extra)
 
-    if len(text.encode("utf-8", "surrogatepass")) > BODY_LIMIT:
-        assert_refused(reply, 413)
-        ok = False
-    elif not ok:
-        assert_refused(reply)
-    if not ok:
-        assert org_rows(stack, org_id) == []
-        assert assert_list_is_strict_json(api, headers) == []
-        return
-    assert reply.status == 201, reply.raw[:300]
-    created = strict_loads(reply.raw)
-    assert created["metadata"] == expected_value(metadata)
-    read = api.get(headers, created["id"])
-    assert strict_loads(read.raw)["metadata"] == expected_value(metadata)
-    assert [item["metadata"] for item in assert_list_is_strict_json(api, headers)] == [
-        expected_value(metadata)
-    ]
-    if idempotent:
-        again = api.call("create_credentials", headers=headers, raw_body=text, headers_extra=extra)
-        assert (again.status, strict_loads(again.raw)) == (201, created)
+        if len(text.encode("utf-8", "surrogatepass")) > BODY_LIMIT:
+            assert_refused(reply, 413)
+            ok = False
+        elif not ok:
+            assert_refused(reply)
+        if not ok:
+            assert org_rows(stack, org_id) == []
+            assert assert_list_is_strict_json(api, headers) == []
+            return
+        assert reply.status == 201, reply.raw[:300]
+        created = strict_loads(reply.raw)
+        assert created["metadata"] == expected_value(metadata)
+        read = api.get(headers, created["id"])
+        assert strict_loads(read.raw)["metadata"] == expected_value(metadata)
+        assert [item["metadata"] for item in assert_list_is_strict_json(api, headers)] == [
+            expected_value(metadata)
+        ]
+        if idempotent:
+            again = api.call("create_credentials", headers=headers, raw_body=text, headers_extra=extra)
+            assert (again.status, strict_loads(again.raw)) == (201, created)
 
 
 @EXAMPLES
@@ -292,43 +314,48 @@ def test_create_is_refused_whole_or_round_trips_exactly(api, stack, metadata, id
 @example(patch={"a\udc00": "x"}, field="metadata")
 @example(patch={"v": "\ud800"}, field="dsn")
 def test_update_is_refused_whole_or_round_trips_exactly(api, stack, patch, field):
-    org_id, headers = fresh_org(stack)
-    original = {"keep": "me", "nested": {"a": 1}}
-    created = api.create(
-        headers,
-        {"provider": "custom", "dsn": "https://x.example.com", "access_token": "tok", "metadata": original},
-    ).json
-    before = org_rows(stack, org_id)
-    if field == "metadata":
-        text = '{"metadata": ' + to_json(patch) + "}"
-        ok, keys = acceptable(patch)
-        ok = ok and keys <= MAX_KEYS
-    else:
-        # A hostile string (from the patch's first value, or a key) as dsn / access_token.
-        value = next(iter(patch.values()), "plain") if patch else "plain"
-        value = value if isinstance(value, str) else next(iter(patch), "plain")
-        text = "{" + json.dumps(field) + ": " + to_json(value) + "}"
-        ok = bool(value.strip()) and _encodable(value)
+    with fresh_org(stack) as (org_id, headers):
+        original = {"keep": "me", "nested": {"a": 1}}
+        created = api.create(
+            headers,
+            {
+                "provider": "custom",
+                "dsn": "https://x.example.com",
+                "access_token": "tok",
+                "metadata": original,
+            },
+        ).json
+        before = org_rows(stack, org_id)
+        if field == "metadata":
+            text = '{"metadata": ' + to_json(patch) + "}"
+            ok, keys = acceptable(patch)
+            ok = ok and keys <= MAX_KEYS
+        else:
+            # A hostile string (from the patch's first value, or a key) as dsn / access_token.
+            value = next(iter(patch.values()), "plain") if patch else "plain"
+            value = value if isinstance(value, str) else next(iter(patch), "plain")
+            text = "{" + json.dumps(field) + ": " + to_json(value) + "}"
+            ok = bool(value.strip()) and _encodable(value)
 
-    reply = api.call(
-        "update_credentials",
-        headers=headers,
-        path_parameters={"credentials_id": created["id"]},
-        raw_body=text,
-    )
+        reply = api.call(
+            "update_credentials",
+            headers=headers,
+            path_parameters={"credentials_id": created["id"]},
+            raw_body=text,
+        )
 
-    if not ok:
-        assert_refused(reply)
-        assert org_rows(stack, org_id) == before
-        assert assert_list_is_strict_json(api, headers) == [created]
-        return
-    assert reply.status == 200, reply.raw[:300]
-    updated = strict_loads(reply.raw)
-    if field == "metadata":
-        assert updated["metadata"] == merge_patch(original, expected_value(patch))
-    else:
-        assert updated[field] == value
-    assert assert_list_is_strict_json(api, headers) == [updated]
+        if not ok:
+            assert_refused(reply)
+            assert org_rows(stack, org_id) == before
+            assert assert_list_is_strict_json(api, headers) == [created]
+            return
+        assert reply.status == 200, reply.raw[:300]
+        updated = strict_loads(reply.raw)
+        if field == "metadata":
+            assert updated["metadata"] == merge_patch(original, expected_value(patch))
+        else:
+            assert updated[field] == value
+        assert assert_list_is_strict_json(api, headers) == [updated]
 
 
 # ---- expires_at in every form ----------------------------------------------------------------
@@ -341,25 +368,25 @@ def test_update_is_refused_whole_or_round_trips_exactly(api, stack, patch, field
 @example(expires_at="0001-01-01T00:00:00+01:00", provider="custom")
 @example(expires_at="9999-12-31T23:59:59-01:00", provider="salesforce")
 def test_any_stored_expires_at_is_kept_as_sent_and_never_crashes(api, stack, expires_at, provider):
-    org_id, headers = fresh_org(stack)
-    metadata = {"expires_at": expires_at, "refresh_token": "rt-123"}
-    ok, _ = acceptable(metadata)
+    with fresh_org(stack) as (org_id, headers):
+        metadata = {"expires_at": expires_at, "refresh_token": "rt-123"}
+        ok, _ = acceptable(metadata)
 
-    reply = api.call("create_credentials", headers=headers, raw_body=body_text(provider, metadata))
+        reply = api.call("create_credentials", headers=headers, raw_body=body_text(provider, metadata))
 
-    if not ok:  # a lone surrogate in a generated string
-        assert_refused(reply)
-        return
-    assert reply.status == 201, reply.raw[:300]
-    created = strict_loads(reply.raw)
-    assert created["metadata"]["expires_at"] == expires_at
-    assert isinstance(created["expires_at"], str) and created["expires_at"].endswith("Z")
-    # Never due before it was stored (a due time in the past would be refreshed at once, and again).
-    (row,) = org_rows(stack, org_id)
-    if "refresh_due" in row:
-        created_at = datetime.strptime(created["created_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        assert int(row["refresh_due"]["N"]) >= math.floor(created_at.timestamp())
-    assert assert_list_is_strict_json(api, headers)[0]["metadata"]["expires_at"] == expires_at
+        if not ok:  # a lone surrogate in a generated string
+            assert_refused(reply)
+            return
+        assert reply.status == 201, reply.raw[:300]
+        created = strict_loads(reply.raw)
+        assert created["metadata"]["expires_at"] == expires_at
+        assert isinstance(created["expires_at"], str) and created["expires_at"].endswith("Z")
+        # Never due before it was stored (a due time in the past would be refreshed at once, and again).
+        (row,) = org_rows(stack, org_id)
+        if "refresh_due" in row:
+            created_at = datetime.strptime(created["created_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            assert int(row["refresh_due"]["N"]) >= math.floor(created_at.timestamp())
+        assert assert_list_is_strict_json(api, headers)[0]["metadata"]["expires_at"] == expires_at
 
 
 @pytest.mark.parametrize(
@@ -372,17 +399,17 @@ def test_any_stored_expires_at_is_kept_as_sent_and_never_crashes(api, stack, exp
     ],
 )
 def test_expires_at_in_seconds_milliseconds_or_iso_is_understood(api, stack, stored, expected):
-    _, headers = fresh_org(stack)
-    body = {"provider": "custom", "dsn": "d", "access_token": "t", "metadata": {"expires_at": stored}}
-    created = api.create(headers, body).json
-    assert (created["expires_at"], created["metadata"]["expires_at"]) == (expected, stored)
+    with fresh_org(stack) as (_, headers):
+        body = {"provider": "custom", "dsn": "d", "access_token": "t", "metadata": {"expires_at": stored}}
+        created = api.create(headers, body).json
+        assert (created["expires_at"], created["metadata"]["expires_at"]) == (expected, stored)
 
 
 @pytest.mark.parametrize("stored", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", 1e300, "soon"])
 def test_an_expires_at_out_of_range_or_garbage_is_ignored_for_scheduling(api, stack, stored):
-    _, headers = fresh_org(stack)
-    body = {"provider": "hubspot", "dsn": "d", "access_token": "t", "metadata": {"expires_at": stored}}
-    created = api.create(headers, body).json
-    # The usual lifetime (HubSpot: 30 min) applies; the value stays as the client sent it.
-    assert created["metadata"]["expires_at"] == stored
-    assert created["expires_at"] > created["created_at"]
+    with fresh_org(stack) as (_, headers):
+        body = {"provider": "hubspot", "dsn": "d", "access_token": "t", "metadata": {"expires_at": stored}}
+        created = api.create(headers, body).json
+        # The usual lifetime (HubSpot: 30 min) applies; the value stays as the client sent it.
+        assert created["metadata"]["expires_at"] == stored
+        assert created["expires_at"] > created["created_at"]

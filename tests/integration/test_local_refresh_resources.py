@@ -39,7 +39,7 @@ def test_the_refresh_queue_redrives_to_its_dead_letter_queue(stack: Stack) -> No
     dead = sqs.get_queue_attributes(QueueUrl=urls["RefreshDeadLetterQueue"], AttributeNames=["All"])[
         "Attributes"
     ]
-    assert queue["VisibilityTimeout"] == "360"
+    assert queue["VisibilityTimeout"] == "1080"
     assert queue["SqsManagedSseEnabled"] == "true"
     assert json.loads(queue["RedrivePolicy"]) == {
         "deadLetterTargetArn": dead["QueueArn"],

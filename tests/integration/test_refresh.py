@@ -41,23 +41,6 @@ def salesforce_body(**metadata: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def salesforce_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Serve a Salesforce behaviour and point the salesforce refresh at it."""
-    servers: list[Any] = []
-
-    def start(behaviour: fake.Behaviour) -> fake.FakeEndpoint:
-        context = fake.serve(behaviour)
-        endpoint = context.__enter__()
-        servers.append(context)
-        monkeypatch.setenv("OAUTH_TOKEN_URL_SALESFORCE", endpoint.url("/services/oauth2/token"))
-        return endpoint
-
-    yield start
-    for context in servers:
-        context.__exit__(None, None, None)
-
-
 def item(stack: Any, org_id: str, provider: str) -> dict[str, Any]:
     key = {"org_id": {"S": org_id}, "provider": {"S": provider}}
     found: dict[str, Any] = stack.dynamodb.get_item(

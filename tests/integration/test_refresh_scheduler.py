@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from credentials_tools.lambda_runtime import FakeLambdaContext
-from credentials_tools.template import ROOT, function_environment
+from credentials_tools.template import ROOT, function_environment, function_timeout_of_directory
 from integration_credentials.constants import REFRESH_SHARDS
 from integration_credentials.refresh import TokenRefresher
 from integration_credentials.repository import CredentialsRepository, refresh_shard
@@ -381,8 +381,10 @@ def fake_salesforce(tuned: Any) -> Iterator[Any]:
         yield endpoint
 
 
-def context(name: str) -> FakeLambdaContext:
-    return FakeLambdaContext(function_name=name, aws_request_id=str(uuid.uuid4()))
+def context(name: str, timeout: float | None = None) -> FakeLambdaContext:
+    """A fresh invocation's context of functions/<name>, with its template Timeout (or `timeout`)."""
+    seconds = timeout if timeout is not None else function_timeout_of_directory(name)
+    return FakeLambdaContext(function_name=name, aws_request_id=str(uuid.uuid4()), timeout_seconds=seconds)
 
 
 # ---- 3. the scheduler handler ---------------------------------------------------------------------------

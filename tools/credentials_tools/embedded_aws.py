@@ -50,11 +50,14 @@ _SIGNED_SERVICE = re.compile(r"Credential=[^/,]+/[^/,]+/[^/,]+/([^/,]+)/aws4_req
 
 @dataclass
 class Fault:
-    """An injected failure: every matching request gets this AWS error."""
+    """An injected failure: every matching request (the next `times` of them, when given) gets
+    this AWS error, with `fields` in its body (for example CancellationReasons)."""
 
     status: int
     code: str
     operations: set[str] | None = None
+    times: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,10 +74,48 @@ class _QuietHandler(WSGIRequestHandler):
         return
 
 
+def _back_up_each_table_once() -> None:
+    """moto 5.2 backs a table up for a transaction once per item of it (a deepcopy of the whole
+    table inside the loop over the items), so a 3-item TransactWriteItems copied the table three
+    times and cost ~0.3 s at a few hundred items: concurrent tests ran into client timeouts. One
+    snapshot per table is the same backup; only Table objects are memoised, only in that call."""
+    import moto.dynamodb.models
+
+    models: Any = moto.dynamodb.models
+    original = models.DynamoDBBackend.transact_write_items
+    if getattr(original, "_backs_up_once", False):
+        return
+    real_copy = models.copy
+
+    class _CopyOnce:
+        memo: dict[int, Any] | None = None
+
+        def deepcopy(self, value: Any) -> Any:
+            if self.memo is None or type(value).__name__ != "Table":
+                return real_copy.deepcopy(value)
+            if id(value) not in self.memo:
+                self.memo[id(value)] = real_copy.deepcopy(value)
+            return self.memo[id(value)]
+
+    shim = _CopyOnce()
+
+    def transact_write_items(backend: Any, transact_items: Any) -> Any:
+        shim.memo = {}  # requests reach the backend one at a time (EmbeddedAws._app)
+        try:
+            return original(backend, transact_items)
+        finally:
+            shim.memo = None
+
+    transact_write_items._backs_up_once = True  # type: ignore[attr-defined]
+    models.copy = shim
+    setattr(models.DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010
+
+
 class EmbeddedAws:
     """moto server on 127.0.0.1 with serialisation, call counting and fault injection."""
 
     def __init__(self, port: int = 0) -> None:
+        _back_up_each_table_once()
         self._state = _State()
         self._backend = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer = make_server(
@@ -108,11 +149,47 @@ class EmbeddedAws:
             self._state.calls.clear()
 
     def fail(
-        self, service: str, code: str, status: int = 400, operations: Iterable[str] | None = None
+        self,
+        service: str,
+        code: str,
+        status: int = 400,
+        operations: Iterable[str] | None = None,
+        *,
+        times: int | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> None:
         """Make every request to `service` ("dynamodb", "kms", "ssm", "sqs", "events") fail with an
-        AWS error (only `operations`, when given: "SendMessageBatch", "PutEvents"...)."""
-        self._state.faults[service] = Fault(status, code, set(operations) if operations else None)
+        AWS error (only `operations`, when given: "SendMessageBatch", "PutEvents"...; only the next
+        `times` matching requests, when given; `fields` added to the error body)."""
+        self._state.faults[service] = Fault(
+            status, code, set(operations) if operations else None, times, dict(fields or {})
+        )
+
+    def conflict(self, operations: Iterable[str], times: int, items: int = 2) -> None:
+        """What DynamoDB answers under contention on one item, for the next `times` requests of
+        `operations`: a transaction is cancelled with a `TransactionConflict` reason (on its first
+        item of `items`), a single-item write gets TransactionConflictException. The embedded AWS
+        serialises every request, so without this the retry paths would never run."""
+        transactional = {"TransactWriteItems", "TransactGetItems"}
+        names = set(operations)
+        if names & transactional:
+            reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+            reasons += [{"Code": "None"}] * (items - 1)
+            self.fail(
+                "dynamodb",
+                "TransactionCanceledException",
+                operations=names,
+                times=times,
+                fields={"CancellationReasons": reasons},
+            )
+        else:
+            self.fail("dynamodb", "TransactionConflictException", operations=names, times=times)
+
+    def faults_left(self, service: str) -> int | None:
+        """How many more requests an injected fault of `service` will fail (None: every one; 0: none)."""
+        with self._state.lock:
+            fault = self._state.faults.get(service)
+            return 0 if fault is None else fault.times
 
     def heal(self) -> None:
         """Remove every injected fault."""
@@ -120,9 +197,17 @@ class EmbeddedAws:
 
     def _app(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         service, operation = _service_and_operation(environ)
-        fault = self._state.faults.get(service)
-        if fault is not None and (fault.operations is None or operation in fault.operations):
-            body = json.dumps({"__type": fault.code, "message": "injected fault"}).encode()
+        with self._state.lock:
+            fault = self._state.faults.get(service)
+            if fault is not None and (fault.operations is None or operation in fault.operations):
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        del self._state.faults[service]
+            else:
+                fault = None
+        if fault is not None:
+            body = json.dumps({"__type": fault.code, "message": "injected fault", **fault.fields}).encode()
             start_response(
                 f"{fault.status} Injected",
                 [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", fault.code)],

@@ -9,34 +9,42 @@ import queue
 import signal
 import sys
 import threading
+import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from .template import function_timeout
+
 
 @dataclass
 class FakeLambdaContext:
-    """What Powertools reads from a Lambda context."""
+    """What Powertools reads from a Lambda context; its clock starts when it is made, and runs
+    out after `timeout_seconds` (the function's `Timeout`), as the invocation's does."""
 
     function_name: str
     aws_request_id: str
     memory_limit_in_mb: int = 512
     function_version: str = "$LATEST"
+    timeout_seconds: float = 10.0
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def _worker_main(
-    conn: Connection, code_dir: str, handler: str, function_name: str, env: dict[str, str]
+    conn: Connection, code_dir: str, handler: str, function_name: str, env: dict[str, str], timeout: float
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
     os.environ.update(env)
@@ -51,7 +59,9 @@ def _worker_main(
             return
         if event is None:
             return
-        context = FakeLambdaContext(function_name=function_name, aws_request_id=str(uuid.uuid4()))
+        context = FakeLambdaContext(
+            function_name=function_name, aws_request_id=str(uuid.uuid4()), timeout_seconds=timeout
+        )
         try:
             conn.send(("ok", entry(event, context)))
         except Exception as error:  # an unhandled error: Lambda logs it and API Gateway says 500
@@ -61,12 +71,18 @@ def _worker_main(
 
 class _Instance:
     def __init__(
-        self, ctx: Any, code_dir: Path, handler: str, function_name: str, env: dict[str, str]
+        self,
+        ctx: Any,
+        code_dir: Path,
+        handler: str,
+        function_name: str,
+        env: dict[str, str],
+        timeout: float,
     ) -> None:
         self.conn, child = multiprocessing.Pipe()
         self.process = ctx.Process(
             target=_worker_main,
-            args=(child, str(code_dir), handler, function_name, env),
+            args=(child, str(code_dir), handler, function_name, env, timeout),
             name=f"lambda-{function_name}",
             daemon=True,
         )
@@ -95,7 +111,7 @@ class FunctionPool:
         self, name: str, code_dir: Path, handler: str, env: dict[str, str], max_instances: int = 8
     ) -> None:
         self.name = name
-        self._args = (code_dir, handler, name, env)
+        self._args = (code_dir, handler, name, env, function_timeout(name))
         self._ctx = multiprocessing.get_context("spawn")
         self._idle: queue.LifoQueue[_Instance] = queue.LifoQueue()
         self._all: list[_Instance] = []

@@ -133,6 +133,21 @@ def function_environment(
     return {name: resolve(value, refs, attributes) for name, value in variables.items()}
 
 
+def function_timeout(function: str) -> float:
+    """A function's `Timeout` in seconds (its own, else the Globals'; Lambda's default is 3)."""
+    template = load_template()
+    props = resources_of_type("AWS::Serverless::Function")[function]["Properties"]
+    return float(props.get("Timeout", template["Globals"]["Function"].get("Timeout", 3)))
+
+
+def function_timeout_of_directory(directory: str) -> float:
+    """`function_timeout` of the function whose code is in functions/<directory>."""
+    for name, resource in resources_of_type("AWS::Serverless::Function").items():
+        if Path(resource["Properties"]["CodeUri"]).name == directory:
+            return function_timeout(name)
+    raise KeyError(directory)
+
+
 def own_environment_names(function: str) -> set[str]:
     """The variables a function sets itself (`Environment.Variables`), on top of the Globals."""
     props = resources_of_type("AWS::Serverless::Function")[function]["Properties"]

@@ -38,7 +38,9 @@ from .errors import (
     ProviderRejectedError,
     ProviderUnavailableError,
     ReauthorizationRequiredError,
+    RefreshDeferredError,
     RefreshInProgressError,
+    TooManyCredentialsError,
     UnsupportedMediaTypeError,
 )
 from .models import CredentialsResult
@@ -98,6 +100,10 @@ def error_response(error: CredentialsError) -> Response[str]:
         return json_response(409, {"detail": str(error)})
     if isinstance(error, RefreshInProgressError):
         return json_response(409, {"detail": str(error)}, {"Retry-After": "1"})
+    if isinstance(error, RefreshDeferredError):
+        return json_response(503, {"detail": str(error)}, {"Retry-After": "1"})
+    if isinstance(error, TooManyCredentialsError):
+        return json_response(409, {"detail": str(error)})
     if isinstance(error, NotRefreshableError):
         # The credentials' current state (no refresh token, no refresh client) conflicts with it.
         return json_response(409, {"detail": str(error)})

@@ -16,6 +16,9 @@ ID_MIRROR_PREFIX: Final = "ID#"
 ID_MIRROR_SORT_KEY: Final = "ID"
 API_KEY_PREFIX: Final = "APIKEY#"
 API_KEY_SORT_KEY: Final = "APIKEY"
+# How many credentials an org holds, kept in the create and delete transactions.
+ORG_COUNT_PREFIX: Final = "ORGCOUNT#"
+ORG_COUNT_SORT_KEY: Final = "COUNT"
 
 API_KEY_LIVE_PREFIX: Final = "sk_live_"
 API_KEY_PATTERN: Final = r"^sk_(live|test)_[A-Za-z0-9]{32,128}$"

@@ -139,3 +139,25 @@ class ProviderRejectedError(CredentialsError):
         self.provider = provider
         self.code = code
         super().__init__(f"The {provider} token endpoint rejected the refresh request ({code})")
+
+
+class RefreshDeferredError(CredentialsError):
+    """Too little time is left in this invocation to call the provider and store what it issues:
+    the refresh is not started (a rotated refresh token must never be issued and then lost)."""
+
+    def __init__(self, credentials_id: str) -> None:
+        self.credentials_id = credentials_id
+        super().__init__(
+            f"Not enough time left to refresh integration credentials {credentials_id} safely; retry"
+        )
+
+
+class TooManyCredentialsError(CredentialsError):
+    """The org already holds MAX_CREDENTIALS_PER_ORG credentials."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"The organization already holds the maximum of {limit} integration credentials; "
+            "delete some before storing more"
+        )

@@ -35,6 +35,7 @@ from .errors import (
     ProviderRejectedError,
     ProviderUnavailableError,
     ReauthorizationRequiredError,
+    RefreshDeferredError,
     RefreshInProgressError,
 )
 from .models import (
@@ -51,6 +52,7 @@ from .models import (
 from .observability import logger, metrics
 from .parameters import secure_parameter
 from .providers import OAuthClient, PermanentRefreshError, RefreshError, TokenRefresh, TransientRefreshError
+from .repository import conflict_backoff
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -74,10 +76,23 @@ IDLE_MARGIN_SECONDS = 86400
 MIN_INTERVALS: Mapping[str, int] = {"zoho": 60}
 MAX_ERROR_MESSAGE_CHARS = 200
 _POLL_SECONDS = 0.1
-_STORE_ATTEMPTS = 5
+_STORE_ATTEMPTS = 8
 
 Clock = Callable[[], float]
 RefreshFunction = Callable[..., TokenRefresh]
+# Seconds left in the invocation (Lambda's context.get_remaining_time_in_millis() / 1000).
+TimeLeft = Callable[[], float]
+# Slack on top of the provider deadline and the write budget before a refresh is started.
+START_MARGIN_SECONDS = 1.0
+
+
+def refresh_budget_seconds(settings: Settings) -> float:
+    """The time a refresh needs left before it may start: the provider call's total deadline,
+    storing what the provider issued, and a margin. template.yaml's timeouts, batch size and
+    lease are chosen against it (tests/unit/test_budgets.py states the inequalities)."""
+    return (
+        settings.refresh_http_timeout_seconds + settings.refresh_write_budget_seconds + START_MARGIN_SECONDS
+    )
 
 
 # Epoch numbers at or above this (year 5138 in seconds) are milliseconds, as clients often send.
@@ -254,29 +269,35 @@ class TokenRefresher:
 
     # ---- entry points ------------------------------------------------------------------------
 
-    def refresh_now(self, org_id: str, credentials_id: str) -> CredentialsResult:
+    def refresh_now(
+        self, org_id: str, credentials_id: str, time_left: TimeLeft | None = None
+    ) -> CredentialsResult:
         """Refresh now (a sync job just got a 401). A refresh already in flight is waited for
         and its outcome returned, never repeated; one that ended within the provider's minimum
-        interval is returned as is."""
+        interval is returned as is. With `time_left`, the wait ends while a refresh still fits."""
         row = self._service.owned_row(org_id, credentials_id)
         deadline = self._clock() + self._settings.refresh_wait_seconds
+        if time_left is not None:
+            deadline = min(deadline, self._clock() + time_left() - refresh_budget_seconds(self._settings))
         while True:
             owner = str(uuid.uuid4())
             leased = self._acquire(row, owner)
             if leased is not None:
-                return self._refresh_leased(leased, owner, on_demand=True)
+                return self._refresh_leased(leased, owner, on_demand=True, time_left=time_left)
             released = self._wait_for_release(row, deadline)
             if released is not None:
                 return self._outcome(released)
             # The holder's lease expired (it died): take it over.
 
     def refresh_if_due(
-        self, org_id: str, provider: str, credentials_id: str
+        self, org_id: str, provider: str, credentials_id: str, time_left: TimeLeft | None = None
     ) -> tuple[str, CredentialsError | None]:
         """Refresh a credential the scheduler found due: an outcome word (refreshed, failed,
         skipped: not due any more or leased, gone, not_refreshable, superseded) and the error.
         Refresh failures are recorded on the credential, not raised: only DynamoDB/KMS/SSM
-        outages raise, so the queue retries the message."""
+        outages raise, so the queue retries the message, and `RefreshDeferredError` when
+        `time_left` does not cover a whole refresh (the message comes back; nothing was started)."""
+        self._check_time(credentials_id, time_left)
         stub = StoredCredentials(credentials_id, org_id, provider, 0, "", "", b"")
         owner = str(uuid.uuid4())
         try:
@@ -286,7 +307,7 @@ class TokenRefresher:
         if leased is None:
             return "skipped", None
         try:
-            self._refresh_leased(leased, owner, on_demand=False)
+            self._refresh_leased(leased, owner, on_demand=False, time_left=time_left)
         except (NotRefreshableError, CredentialsNotFoundError) as error:
             return "not_refreshable", error
         except (ReauthorizationRequiredError, ProviderRejectedError, ProviderUnavailableError) as error:
@@ -339,7 +360,16 @@ class TokenRefresher:
 
     # ---- one refresh -------------------------------------------------------------------------
 
-    def _refresh_leased(self, row: StoredCredentials, owner: str, *, on_demand: bool) -> CredentialsResult:
+    def _check_time(self, credentials_id: str, time_left: TimeLeft | None) -> None:
+        """`RefreshDeferredError` unless the invocation has time for a whole refresh left."""
+        if time_left is not None and time_left() < refresh_budget_seconds(self._settings):
+            logger.warning("refresh deferred: not enough time left", extra={"credentials_id": credentials_id})
+            metrics.add_metric(name="Refresh.deferred", unit=MetricUnit.Count, value=1)
+            raise RefreshDeferredError(credentials_id)
+
+    def _refresh_leased(
+        self, row: StoredCredentials, owner: str, *, on_demand: bool, time_left: TimeLeft | None = None
+    ) -> CredentialsResult:
         released = False
         try:
             if on_demand:
@@ -357,6 +387,9 @@ class TokenRefresher:
             used_refresh_token = str(secret.metadata["refresh_token"])
             try:
                 client = oauth_client(row.provider, secret.metadata, self._settings)
+                # Last check before the provider may rotate the refresh token: from here on, its
+                # deadline and the write must fit in what is left of the invocation.
+                self._check_time(row.id, time_left)
                 token = self._refresh_function(
                     row.provider,
                     secret.metadata,
@@ -389,12 +422,18 @@ class TokenRefresher:
         token: TokenRefresh,
     ) -> CredentialsResult:
         """Write the new tokens on top of the latest version, unless the credential was
-        reconnected meanwhile (its refresh token changed: that grant wins) or deleted."""
+        reconnected meanwhile (its refresh token changed: that grant wins) or deleted.
+
+        The provider may already have retired the refresh token this refresh presented (rotation):
+        the tokens it issued are written even when the lease expired meanwhile, or another holder
+        took it over, as long as the stored refresh token is still the one presented. Every write
+        is conditional on the version read, so nothing newer is ever overwritten."""
         now = self._clock()
         # The new token's lifetime: the provider's, else the usual one (never an expiry the
         # client stored for the previous token).
         expires_in = token.expires_in or lifetime(row.provider, self._settings)
-        for _attempt in range(_STORE_ATTEMPTS):
+        holding = True
+        for attempt in range(1, _STORE_ATTEMPTS + 1):
             new_secret = refreshed_secret(secret, token, now + expires_in)
             state = scheduled_state(
                 row.provider,
@@ -406,26 +445,34 @@ class TokenRefresher:
             )
             updated = self._service.new_version(row, new_secret, state)
             try:
-                self._repository.replace(row, updated, lease_owner=owner, release_lease=True)
+                self._repository.replace(
+                    row, updated, lease_owner=owner if holding else None, release_lease=holding
+                )
             except ConcurrentModificationError:
                 current = self._repository.get_by_provider(row.org_id, row.provider)
                 if current is None or current.id != row.id:
                     raise CredentialsNotFoundError(credentials_id=row.id) from None
-                if current.lease is not None and current.lease.owner != owner:
-                    # Only if this process stalled past the lease: the new tokens cannot be stored.
-                    logger.error("refresh lease lost before the write", extra={"credentials_id": row.id})
-                    raise
                 current_secret = self._service.decrypt(current)
                 if current_secret.metadata.get("refresh_token") != used_refresh_token:
                     logger.info("credentials reconnected during refresh", extra={"credentials_id": row.id})
                     self._release(current, owner)
                     return self._service.result_of(current)
+                holding = current.lease is None or current.lease.owner == owner
+                if not holding:
+                    # This process outlived its lease: the issued tokens are still stored, on top of
+                    # whatever the new holder wrote, and its lease is left alone.
+                    logger.warning("refresh lease lost before the write", extra={"credentials_id": row.id})
+                    metrics.add_metric(name="Refresh.lease_lost", unit=MetricUnit.Count, value=1)
                 row, secret = current, current_secret
+                time.sleep(conflict_backoff(attempt))
                 continue
             if row.state.status != STATUS_ACTIVE:
                 events.publish(events.RECOVERED, updated)
             logger.info("token refreshed", extra={"credentials_id": row.id, "provider": row.provider})
             return self._service.result_of(updated)
+        # Issued tokens that could not be stored: the next refresh presents the old refresh token.
+        logger.error("refreshed tokens not stored", extra={"credentials_id": row.id})
+        metrics.add_metric(name="Refresh.not_stored", unit=MetricUnit.Count, value=1)
         self._release(row, owner)
         raise ConcurrentModificationError(f"credentials {row.id} kept changing during the refresh")
 
@@ -513,8 +560,10 @@ class RefreshMessage(BaseModel):
     id: str = Field(min_length=1)
 
 
-def refresh_queued_message(body: str, message_id: str) -> str:
-    """The worker's work for one SQS message: refresh if still due, audit what happened."""
+def refresh_queued_message(body: str, message_id: str, time_left: TimeLeft | None = None) -> str:
+    """The worker's work for one SQS message: refresh if still due, audit what happened.
+    Raises (so the message comes back) on DynamoDB/KMS/SSM failures and when `time_left` does
+    not cover a whole refresh."""
     from .api import error_response
     from .audit import AuditRecord, note_subject
     from .auth import Principal
@@ -526,7 +575,9 @@ def refresh_queued_message(body: str, message_id: str) -> str:
         logger.error("refresh message rejected", extra={"message_id": message_id})
         metrics.add_metric(name="Refresh.invalid", unit=MetricUnit.Count, value=1)
         return "invalid"
-    outcome, error = token_refresher().refresh_if_due(message.org_id, message.provider, message.id)
+    outcome, error = token_refresher().refresh_if_due(
+        message.org_id, message.provider, message.id, time_left=time_left
+    )
     metrics.add_metric(name=f"Refresh.{outcome}", unit=MetricUnit.Count, value=1)
     logger.info(
         "refresh outcome",

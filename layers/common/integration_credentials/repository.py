@@ -4,6 +4,7 @@ Layout (partition `org_id`, sort `provider`):
 - credentials:  (<org_id>, <provider>)       id, version, created_at, updated_at, ciphertext
 - id mirror:    ("ID#<id>", "ID")            the same attributes plus owner_org_id, owner_provider
 - API key:      ("APIKEY#<sha256>", "APIKEY") key_id, key_org_id, created_at, revoked_at
+- org count:    ("ORGCOUNT#<org_id>", "COUNT") credentials_count (MAX_CREDENTIALS_PER_ORG)
 
 A credential and its mirror are written together in one transaction, so by-id routes read the
 mirror with one strongly consistent GetItem (no eventually consistent index on the happy path).
@@ -32,6 +33,8 @@ from .constants import (
     API_KEY_SORT_KEY,
     ID_MIRROR_PREFIX,
     ID_MIRROR_SORT_KEY,
+    ORG_COUNT_PREFIX,
+    ORG_COUNT_SORT_KEY,
     REFRESH_INDEX_NAME,
     REFRESH_SHARDS,
 )
@@ -40,6 +43,7 @@ from .errors import (
     CredentialsAlreadyExistError,
     CredentialsNotFoundError,
     DependencyUnavailableError,
+    TooManyCredentialsError,
 )
 from .models import Lease, RefreshState, StoredCredentials
 from .settings import get_settings
@@ -60,6 +64,11 @@ def credentials_key(org_id: str, provider: str) -> dict[str, "AttributeValueType
 def id_mirror_key(credentials_id: str) -> dict[str, "AttributeValueTypeDef"]:
     """Key of the id mirror of a credentials row."""
     return {"org_id": {"S": ID_MIRROR_PREFIX + credentials_id}, "provider": {"S": ID_MIRROR_SORT_KEY}}
+
+
+def org_count_key(org_id: str) -> dict[str, "AttributeValueTypeDef"]:
+    """Key of the item that counts an org's credentials."""
+    return {"org_id": {"S": ORG_COUNT_PREFIX + org_id}, "provider": {"S": ORG_COUNT_SORT_KEY}}
 
 
 def api_key_key(key_hash: str) -> dict[str, "AttributeValueTypeDef"]:
@@ -250,13 +259,29 @@ class CredentialsRepository:
         self._table = table_name
         self._client = client
 
-    def create(self, row: StoredCredentials) -> None:
-        """Insert a row and its id mirror; `CredentialsAlreadyExistError` if the provider is taken."""
+    def create(self, row: StoredCredentials, *, limit: int) -> None:
+        """Insert a row and its id mirror, and count it: `CredentialsAlreadyExistError` if the
+        provider is taken, `TooManyCredentialsError` if the org already holds `limit`."""
         items = self._row_and_mirror_puts(row, "attribute_not_exists(org_id)")
+        items.append(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": org_count_key(row.org_id),
+                    "UpdateExpression": "ADD credentials_count :one",
+                    "ConditionExpression": (
+                        "attribute_not_exists(credentials_count) OR credentials_count < :limit"
+                    ),
+                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(limit)}},
+                }
+            }
+        )
 
         def on_condition_failed(codes: list[str]) -> Exception:
             if codes and codes[0] == "ConditionalCheckFailed":
                 return CredentialsAlreadyExistError(row.provider)
+            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+                return TooManyCredentialsError(limit)
             return ConcurrentModificationError("credentials id collision")
 
         self._transact(items, on_condition_failed)
@@ -477,6 +502,17 @@ class CredentialsRepository:
                     "TableName": self._table,
                     "Key": id_mirror_key(row.id),
                     "ConditionExpression": "attribute_exists(org_id)",
+                }
+            },
+            {
+                # Atomic, in the transaction that deletes the row: the count cannot drift.
+                "Update": {
+                    "TableName": self._table,
+                    "Key": org_count_key(row.org_id),
+                    "UpdateExpression": (
+                        "SET credentials_count = if_not_exists(credentials_count, :one) - :one"
+                    ),
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
                 }
             },
         ]

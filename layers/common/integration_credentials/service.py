@@ -93,7 +93,7 @@ class CredentialsService:
             ciphertext=self._cipher.encrypt(secret, row.encryption_context),
             state=scheduled_state(row.provider, secret, now=time.time(), settings=get_settings()),
         )
-        self._repository.create(row)
+        self._repository.create(row, limit=get_settings().max_credentials_per_org)
         note_subject(row.id, row.provider)
         return CredentialsResult(credentials_view(row, secret), row.version)
 

@@ -27,6 +27,8 @@ class Settings(BaseModel):
     data_key_cache_seconds: float = Field(default=300.0, gt=0)
     data_key_cache_capacity: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=65_536, ge=1024)
+    # Bounds the work of a cold list (one KMS call per credential) and of an org's partition.
+    max_credentials_per_org: int = Field(default=100, ge=1)
     # OAuth token refresh (issue 4): where the OAuth apps' client credentials live, where events go,
     # and how far ahead of expiry, how often and how patiently tokens are refreshed.
     oauth_client_parameter_prefix: str | None = None
@@ -35,8 +37,11 @@ class Settings(BaseModel):
     refresh_queue_url: str | None = None
     refresh_margin_seconds: int = Field(default=900, ge=0)
     refresh_lease_seconds: int = Field(default=60, ge=5)
+    # The provider call's total deadline, and what storing its tokens may take after it (KMS data
+    # key, the conditional write and its retries): together, the time a refresh needs left.
     refresh_http_timeout_seconds: float = Field(default=10.0, gt=0)
-    refresh_wait_seconds: float = Field(default=15.0, ge=0)
+    refresh_write_budget_seconds: float = Field(default=5.0, gt=0)
+    refresh_wait_seconds: float = Field(default=10.0, ge=0)
     refresh_min_interval_seconds: int = Field(default=10, ge=0)
     refresh_backoff_base_seconds: int = Field(default=60, ge=1)
     refresh_backoff_cap_seconds: int = Field(default=3600, ge=1)
@@ -62,6 +67,7 @@ _ENV_NAMES = {
     "data_key_cache_seconds": "DATA_KEY_CACHE_SECONDS",
     "data_key_cache_capacity": "DATA_KEY_CACHE_CAPACITY",
     "max_body_bytes": "MAX_BODY_BYTES",
+    "max_credentials_per_org": "MAX_CREDENTIALS_PER_ORG",
     "oauth_client_parameter_prefix": "OAUTH_CLIENT_PARAMETER_PREFIX",
     "oauth_client_cache_seconds": "OAUTH_CLIENT_CACHE_SECONDS",
     "event_bus_name": "EVENT_BUS_NAME",
@@ -69,6 +75,7 @@ _ENV_NAMES = {
     "refresh_margin_seconds": "REFRESH_MARGIN_SECONDS",
     "refresh_lease_seconds": "REFRESH_LEASE_SECONDS",
     "refresh_http_timeout_seconds": "REFRESH_HTTP_TIMEOUT_SECONDS",
+    "refresh_write_budget_seconds": "REFRESH_WRITE_BUDGET_SECONDS",
     "refresh_wait_seconds": "REFRESH_WAIT_SECONDS",
     "refresh_min_interval_seconds": "REFRESH_MIN_INTERVAL_SECONDS",
     "refresh_backoff_base_seconds": "REFRESH_BACKOFF_BASE_SECONDS",
