@@ -413,3 +413,34 @@ def test_an_expires_at_out_of_range_or_garbage_is_ignored_for_scheduling(api, st
         # The usual lifetime (HubSpot: 30 min) applies; the value stays as the client sent it.
         assert created["metadata"]["expires_at"] == stored
         assert created["expires_at"] > created["created_at"]
+
+
+def test_a_row_stored_before_the_rules_is_an_integrity_error_naming_it_not_broken_json(api, stack):
+    from integration_credentials.crypto import ALGORITHM, credentials_cipher
+
+    with fresh_org(stack) as (org_id, headers):
+        # Given a row whose secret holds NaN (written before the input rules, or by hand)
+        created = api.create(headers, {"provider": "custom", "dsn": "d", "access_token": "t"}).json
+        cipher = credentials_cipher()
+        context = {"org_id": org_id, "provider": "custom", "id": created["id"]}
+        poisoned, _ = cipher._client.encrypt(
+            source=b'{"dsn":"d","access_token":"t","metadata":{"v":NaN}}',
+            materials_manager=cipher._materials,
+            encryption_context=context,
+            algorithm=ALGORITHM,
+        )
+        table = stack.resources.table_name
+        for key in (
+            {"org_id": {"S": org_id}, "provider": {"S": "custom"}},
+            {"org_id": {"S": "ID#" + created["id"]}, "provider": {"S": "ID"}},
+        ):
+            stack.dynamodb.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET ciphertext = :c",
+                ExpressionAttributeValues={":c": {"B": bytes(poisoned)}},
+            )
+        # When it is read, alone or in the list, Then the answer is strict JSON naming the row
+        expected = {"detail": f"Stored credentials {created['id']} failed an integrity check"}
+        for reply in (api.get(headers, created["id"]), api.list(headers)):
+            assert (reply.status, strict_loads(reply.raw)) == (500, expected)
