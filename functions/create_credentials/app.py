@@ -36,10 +36,15 @@ app = create_resolver()
             400: {
                 "missing_field": "Validation error: provider field is required",
                 "not_json": "Validation error: request body is not valid JSON",
+                "too_deep": "Validation error: metadata nests deeper than 32 levels",
             },
             409: {
                 "exists": "Integration credentials for provider 'salesforce' already exist",
                 "idempotency_key_reused": "Idempotency-Key was already used with a different request body",
+                "too_many": (
+                    "The organization already holds the maximum of 100 integration credentials; "
+                    "delete some before storing more"
+                ),
             },
         },
     ),

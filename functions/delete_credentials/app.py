@@ -6,6 +6,7 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from integration_credentials.api import create_resolver, current_org, json_response, make_handler
+from integration_credentials.constants import IF_MATCH_PATTERN
 from integration_credentials.openapi import EXAMPLE_ID, TAG, deleted_ok, responses
 from integration_credentials.service import credentials_service
 
@@ -20,15 +21,24 @@ app = create_resolver()
     operation_id="deleteCredentials",
     responses=responses(
         (200, deleted_ok("Deleted")),
+        400,
         403,
         404,
         412,
-        examples={404: {"not_found": f"Integration credentials {EXAMPLE_ID} not found"}},
+        examples={
+            400: {"bad_if_match": 'Validation error: If-Match must be * or a list of ETags (such as "3")'},
+            404: {"not_found": f"Integration credentials {EXAMPLE_ID} not found"},
+        },
     ),
 )
 def delete_credentials(
     credentials_id: Annotated[UUID, Path()],
-    if_match: Annotated[str | None, Header(description="Delete only at this ETag (412 otherwise)")] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            pattern=IF_MATCH_PATTERN, description="Delete only at one of these ETags, or `*` (412 otherwise)"
+        ),
+    ] = None,
 ) -> Response[str]:
     credentials_service().delete(current_org(app), str(credentials_id), if_match=if_match)
     return json_response(200, {"message": f"Integration credentials {credentials_id} deleted successfully"})

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from integration_credentials.api import create_resolver, current_org, json_response, make_handler
 from integration_credentials.openapi import TAG, credentials_list_ok, responses
-from integration_credentials.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from integration_credentials.pagination import CURSOR_PATTERN, MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from integration_credentials.service import credentials_service
 
 app = create_resolver()
@@ -39,7 +39,10 @@ app = create_resolver()
 @app.get("/integration-credentials", include_in_schema=False)
 def list_credentials(
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="From the `Link` header of the previous page"),
+    ] = None,
 ) -> Response[str]:
     after = decode_cursor(cursor) if cursor is not None else None
     items, next_after = credentials_service().list(current_org(app), limit=limit, after_provider=after)

@@ -9,6 +9,7 @@ import integration_credentials.refresh  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
+from integration_credentials.constants import IF_MATCH_PATTERN
 from integration_credentials.models import CredentialsUpdate
 from integration_credentials.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
 from integration_credentials.service import credentials_service
@@ -39,6 +40,8 @@ app = create_resolver()
             400: {
                 "provider_change": "Validation error: provider cannot be changed",
                 "empty_update": ("Validation error: at least one of dsn, access_token, metadata is required"),
+                "bad_if_match": 'Validation error: If-Match must be * or a list of ETags (such as "3")',
+                "nan": "Validation error: request body is not valid JSON (NaN is not a JSON number)",
             },
             404: {"not_found": f"Integration credentials {EXAMPLE_ID} not found"},
             409: {"concurrent": "Integration credentials were modified concurrently; retry the request"},
@@ -48,7 +51,12 @@ app = create_resolver()
 def update_credentials(
     credentials_id: Annotated[UUID, Path()],
     body: CredentialsUpdate,
-    if_match: Annotated[str | None, Header(description="Update only at this ETag (412 otherwise)")] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            pattern=IF_MATCH_PATTERN, description="Update only at one of these ETags, or `*` (412 otherwise)"
+        ),
+    ] = None,
 ) -> Response[str]:
     result = credentials_service().update(current_org(app), str(credentials_id), body, if_match=if_match)
     return credentials_response(200, result)

@@ -30,7 +30,7 @@ def test_put_with_a_current_if_match_updates(api, org_headers, if_match):
     assert reply.json["access_token"] == "new"
 
 
-@pytest.mark.parametrize("if_match", ['"2"', 'W/"1"', "1", '"0"'])
+@pytest.mark.parametrize("if_match", ['"2"', 'W/"1"', '"0"', '"7", "8"'])
 def test_put_with_a_stale_if_match_is_412_and_changes_nothing(api, org_headers, if_match):
     created = api.create(org_headers, SEED_BODIES["hubspot"]).json
     reply = api.update(
@@ -39,6 +39,30 @@ def test_put_with_a_stale_if_match_is_412_and_changes_nothing(api, org_headers, 
     assert reply.status == 412
     assert reply.json["detail"].startswith("Precondition failed")
     assert reply.headers["ETag"] == '"1"'
+    assert api.get(org_headers, created["id"]).json == created
+
+
+def test_an_empty_if_match_is_no_precondition(api, org_headers):
+    created = api.create(org_headers, SEED_BODIES["hubspot"]).json
+    reply = api.update(org_headers, created["id"], {"access_token": "new"}, headers_extra={"If-Match": ""})
+    assert (reply.status, reply.json["access_token"]) == (200, "new")
+
+
+@pytest.mark.parametrize("if_match", ["1", '"unterminated', "**", "abc"])
+def test_a_malformed_if_match_is_400_and_changes_nothing(api, org_headers, if_match):
+    created = api.create(org_headers, SEED_BODIES["hubspot"]).json
+    for reply in (
+        api.update(org_headers, created["id"], {"access_token": "new"}, headers_extra={"If-Match": if_match}),
+        api.call(
+            "delete_credentials",
+            headers={**org_headers, "If-Match": if_match},
+            path_parameters={"credentials_id": created["id"]},
+        ),
+    ):
+        assert (reply.status, reply.json) == (
+            400,
+            {"detail": 'Validation error: If-Match must be * or a list of ETags (such as "3")'},
+        )
     assert api.get(org_headers, created["id"]).json == created
 
 
@@ -151,9 +175,9 @@ def test_without_limit_the_whole_list_and_no_link(api, org_with_seven):
         ({"limit": "0"}, "Validation error: limit must be at least 1"),
         ({"limit": "101"}, "Validation error: limit must be at most 100"),
         ({"limit": "ten"}, "Validation error: limit must be an integer"),
-        ({"cursor": "not-a-cursor"}, "Validation error: cursor is not valid"),
+        ({"cursor": "Not a cursor"}, "Validation error: cursor is not valid"),
         (
-            {"cursor": "eyJhZnRlciI6ICIuLi9ldGMifQ"},
+            {"cursor": "0" * 400},
             "Validation error: cursor is not valid",
         ),  # {"after": "../etc"}
     ],

@@ -24,7 +24,7 @@ STATUSES = {
     ("get", BY_PROVIDER): {200, 400, 401, 404, 500, 503},
     ("get", BY_ID): {200, 401, 403, 404, 500, 503},
     ("put", BY_ID): {200, 400, 401, 403, 404, 409, 412, 413, 415, 500, 503},
-    ("delete", BY_ID): {200, 401, 403, 404, 412, 500, 503},
+    ("delete", BY_ID): {200, 400, 401, 403, 404, 412, 500, 503},
     ("post", REFRESH): {200, 401, 403, 404, 409, 500, 502, 503},
 }
 # What the seed documents say per route: status -> its error text (None: a success body).

@@ -170,6 +170,14 @@ _FIELD_MESSAGES = {
 }
 
 
+# Patterns that are not the provider id's, by parameter.
+_PATTERN_MESSAGES = {
+    "cursor": "cursor is not valid",
+    "if-match": 'If-Match must be * or a list of ETags (such as "3")',
+    "idempotency-key": "Idempotency-Key must be printable ASCII without spaces",
+}
+
+
 def validation_message(errors: list[dict[str, Any]]) -> str:
     """One readable sentence per problem, naming the field (never echoing the input)."""
     messages: list[str] = []
@@ -192,6 +200,8 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
             message = f"{field} must not be empty"
         elif kind == "extra_forbidden" and field == "provider":
             message = "provider cannot be changed"
+        elif kind == "string_pattern_mismatch" and field in _PATTERN_MESSAGES:
+            message = _PATTERN_MESSAGES[field]
         elif kind in _FIELD_MESSAGES:
             message = _FIELD_MESSAGES[kind].format(field=field, **(error.get("ctx") or {}))
         else:

@@ -23,6 +23,13 @@ ORG_COUNT_SORT_KEY: Final = "COUNT"
 API_KEY_LIVE_PREFIX: Final = "sk_live_"
 API_KEY_PATTERN: Final = r"^sk_(live|test)_[A-Za-z0-9]{32,128}$"
 
+# If-Match (RFC 9110): "*" or a list of entity tags, strong ("3") or weak (W/"3"), with optional
+# white space (space and tab only: what HTTP allows in a header). An empty value is accepted and
+# means no precondition, as an absent header does.
+IF_MATCH_PATTERN: Final = (
+    r'^[ \t]*(|\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)[ \t]*$'
+)
+
 # Every timestamp the service writes: UTC, ISO 8601 with microseconds and a Z.
 TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 

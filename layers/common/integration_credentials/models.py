@@ -222,8 +222,9 @@ def etag_of(version: int) -> str:
 
 
 def if_match_allows(if_match: str | None, version: int) -> bool:
-    """RFC 9110 If-Match with strong comparison: absent, `*`, or a list naming this version."""
-    if if_match is None:
+    """RFC 9110 If-Match with strong comparison: absent (or empty), `*`, or a list naming this
+    version."""
+    if if_match is None or not if_match.strip():
         return True
     tags = {tag.strip() for tag in if_match.split(",")}
     return "*" in tags or etag_of(version) in tags

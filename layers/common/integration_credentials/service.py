@@ -125,6 +125,7 @@ class CredentialsService:
         other; with it, any other version (before or during the update) is a precondition failure."""
         if request.dsn is None and request.access_token is None and request.metadata is None:
             raise InvalidRequestError("at least one of dsn, access_token, metadata is required")
+        if_match = _precondition(if_match)
         for attempt in range(_UPDATE_ATTEMPTS):
             if attempt:
                 # Full jitter, capped: overlapping writers spread out instead of colliding again.
@@ -166,6 +167,7 @@ class CredentialsService:
     def delete(self, org_id: str, credentials_id: str, *, if_match: str | None = None) -> None:
         """Delete credentials by id, conditional on the row still being the one checked (and on
         its version, with `if_match`)."""
+        if_match = _precondition(if_match)
         row = self.owned_row(org_id, credentials_id)
         if not if_match_allows(if_match, row.version):
             raise PreconditionFailedError(etag_of(row.version))
@@ -208,6 +210,11 @@ class CredentialsService:
         if row.org_id != org_id:
             raise PermissionDeniedError(credentials_id)
         return row
+
+
+def _precondition(if_match: str | None) -> str | None:
+    """An empty If-Match names no precondition, as an absent one."""
+    return if_match if if_match is not None and if_match.strip() else None
 
 
 def _state_after_update(
