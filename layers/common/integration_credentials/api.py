@@ -174,7 +174,7 @@ _FIELD_MESSAGES = {
 _PATTERN_MESSAGES = {
     "cursor": "cursor is not valid",
     "if-match": 'If-Match must be * or a list of ETags (such as "3")',
-    "idempotency-key": "Idempotency-Key must be printable ASCII without spaces",
+    "idempotency-key": "idempotency-key must be printable ASCII without spaces (at most 255)",
 }
 
 
