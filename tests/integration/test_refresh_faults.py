@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from integration_credentials.refresh import token_refresher
+from integration_credentials.refresh import refresh_budget_seconds, token_refresher
 from integration_credentials.repository import credentials_repository
 from integration_credentials.settings import get_settings
 
@@ -24,8 +24,7 @@ def due_body() -> dict[str, Any]:
 
 
 def budget() -> float:
-    settings = get_settings()
-    return settings.refresh_http_timeout_seconds + settings.refresh_write_budget_seconds + 1
+    return refresh_budget_seconds(get_settings())
 
 
 def test_a_worker_with_too_little_time_left_starts_no_refresh(

@@ -193,9 +193,6 @@ def _kms_error(error: BaseException) -> DependencyError:
         if isinstance(current, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
             return dependency_error_of("KMS", current)
         current = current.__cause__ or current.__context__
-    failures = _kms_calls.failures
-    if failures:
-        return failures[-1]
     return DependencyMisconfiguredError("KMS", type(error).__name__)
 
 
