@@ -10,7 +10,7 @@ SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
 
 help:
 	@echo "make run    serve the API on http://127.0.0.1:$(PORT) over embedded AWS (moto)"
-	@echo "make test   ruff, mypy, cfn-lint, sam validate --lint, unit + integration + e2e tests"
+	@echo "make test   ruff, import contracts, mypy, cfn-lint, sam validate --lint, unit + integration + e2e tests"
 	@echo "make openapi   regenerate openapi.json from the functions (make test fails while it is stale)"
 	@echo "make build / make deploy   sam build / sam deploy (real AWS account)"
 
@@ -21,9 +21,11 @@ setup:
 run: setup
 	PORT=$(PORT) $(UV) run credentials-local
 
+# lint-imports holds the shared package's one-way layers (contracts in pyproject.toml).
 lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports
 
 typecheck: setup
 	$(UV) run mypy layers/common/integration_credentials tools/credentials_tools

@@ -3,15 +3,16 @@ An `Idempotency-Key` header makes retries safe: the same key and body return the
 
 from typing import Annotated
 
-# Loaded at init, not by the first request: every create encrypts and schedules a refresh.
-import integration_credentials.crypto
-import integration_credentials.refresh  # noqa: F401
+# Loaded at init, not by the first request: every create encrypts.
+import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
-from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
-from integration_credentials.idempotency import create_idempotently
-from integration_credentials.models import CredentialsCreate
-from integration_credentials.openapi import TAG, credentials_ok, responses
+from integration_credentials.core.models import CredentialsCreate
+from integration_credentials.http.handler import make_handler
+from integration_credentials.http.openapi import TAG, credentials_ok, responses
+from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.responses import credentials_response
+from integration_credentials.logic.idempotency import create_idempotently
 
 app = create_resolver()
 
@@ -63,7 +64,10 @@ def create_credentials(
     ] = None,
 ) -> Response[str]:
     return credentials_response(
-        201, create_idempotently(current_org(app), body, idempotency_key, app.lambda_context)
+        201,
+        create_idempotently(
+            current_org(app), body, idempotency_key, app.lambda_context, audit=current_audit(app)
+        ),
     )
 
 

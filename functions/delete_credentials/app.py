@@ -5,10 +5,12 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-from integration_credentials.api import create_resolver, current_org, json_response, make_handler
-from integration_credentials.constants import IF_MATCH_PATTERN
-from integration_credentials.openapi import EXAMPLE_ID, TAG, deleted_ok, responses
-from integration_credentials.service import credentials_service
+from integration_credentials.core.constants import IF_MATCH_PATTERN
+from integration_credentials.http.handler import make_handler
+from integration_credentials.http.openapi import EXAMPLE_ID, TAG, deleted_ok, responses
+from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.responses import json_response
+from integration_credentials.logic.credentials import credentials_service
 
 app = create_resolver()
 
@@ -40,7 +42,9 @@ def delete_credentials(
         ),
     ] = None,
 ) -> Response[str]:
-    credentials_service().delete(current_org(app), str(credentials_id), if_match=if_match)
+    credentials_service().delete(
+        current_org(app), str(credentials_id), if_match=if_match, audit=current_audit(app)
+    )
     return json_response(200, {"message": f"Integration credentials {credentials_id} deleted successfully"})
 
 

@@ -4,12 +4,14 @@ from typing import Annotated
 from uuid import UUID
 
 # Loaded at init, not by the first request: every answer decrypts.
-import integration_credentials.crypto  # noqa: F401
+import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
-from integration_credentials.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
-from integration_credentials.service import credentials_service
+from integration_credentials.http.handler import make_handler
+from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
+from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.responses import credentials_response
+from integration_credentials.logic.credentials import credentials_service
 
 app = create_resolver()
 
@@ -28,7 +30,8 @@ app = create_resolver()
     ),
 )
 def get_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
-    return credentials_response(200, credentials_service().get_by_id(current_org(app), str(credentials_id)))
+    result = credentials_service().get_by_id(current_org(app), str(credentials_id), audit=current_audit(app))
+    return credentials_response(200, result)
 
 
 lambda_handler = make_handler(app, action="get")

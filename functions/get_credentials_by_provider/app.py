@@ -3,13 +3,15 @@
 from typing import Annotated
 
 # Loaded at init, not by the first request: every answer decrypts.
-import integration_credentials.crypto  # noqa: F401
+import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
-from integration_credentials.constants import PROVIDER_PATTERN
-from integration_credentials.openapi import TAG, credentials_ok, responses
-from integration_credentials.service import credentials_service
+from integration_credentials.core.constants import PROVIDER_PATTERN
+from integration_credentials.http.handler import make_handler
+from integration_credentials.http.openapi import TAG, credentials_ok, responses
+from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.responses import credentials_response
+from integration_credentials.logic.credentials import credentials_service
 
 app = create_resolver()
 
@@ -36,7 +38,8 @@ app = create_resolver()
     ),
 )
 def get_credentials_by_provider(provider: Annotated[str, Path(pattern=PROVIDER_PATTERN)]) -> Response[str]:
-    return credentials_response(200, credentials_service().get_by_provider(current_org(app), provider))
+    result = credentials_service().get_by_provider(current_org(app), provider, audit=current_audit(app))
+    return credentials_response(200, result)
 
 
 lambda_handler = make_handler(app, action="get_by_provider")

@@ -5,13 +5,20 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 # Loaded at init, not by the first request: every page decrypts.
-import integration_credentials.crypto  # noqa: F401
+import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from integration_credentials.api import create_resolver, current_org, json_response, make_handler
-from integration_credentials.openapi import TAG, credentials_list_ok, responses
-from integration_credentials.pagination import CURSOR_PATTERN, MAX_PAGE_SIZE, decode_cursor, encode_cursor
-from integration_credentials.service import credentials_service
+from integration_credentials.http.handler import make_handler
+from integration_credentials.http.openapi import TAG, credentials_list_ok, responses
+from integration_credentials.http.resolver import create_resolver, current_org
+from integration_credentials.http.responses import json_response
+from integration_credentials.logic.credentials import credentials_service
+from integration_credentials.policy.pagination import (
+    CURSOR_PATTERN,
+    MAX_PAGE_SIZE,
+    decode_cursor,
+    encode_cursor,
+)
 
 app = create_resolver()
 

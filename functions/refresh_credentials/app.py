@@ -4,12 +4,14 @@ from typing import Annotated
 from uuid import UUID
 
 # Loaded at init, not by the first request: every refresh decrypts and re-encrypts.
-import integration_credentials.crypto  # noqa: F401
+import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
-from integration_credentials.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
-from integration_credentials.refresh import token_refresher
+from integration_credentials.http.handler import make_handler
+from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
+from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.responses import credentials_response
+from integration_credentials.logic.refresh import token_refresher
 
 app = create_resolver()
 
@@ -60,7 +62,10 @@ app = create_resolver()
 def refresh_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
     context = app.lambda_context
     result = token_refresher().refresh_now(
-        current_org(app), str(credentials_id), lambda: context.get_remaining_time_in_millis() / 1000
+        current_org(app),
+        str(credentials_id),
+        lambda: context.get_remaining_time_in_millis() / 1000,
+        audit=current_audit(app),
     )
     return credentials_response(200, result)
 

@@ -4,11 +4,11 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from integration_credentials.aws import sqs_client
-from integration_credentials.observability import logger, metrics, traced
-from integration_credentials.repository import credentials_repository
-from integration_credentials.scheduler import enqueue_due
-from integration_credentials.settings import get_settings
+from integration_credentials.adapters.aws import sqs_client
+from integration_credentials.adapters.observability import logger, metrics, traced
+from integration_credentials.adapters.storage.refresh_index import refresh_index
+from integration_credentials.core.settings import get_settings
+from integration_credentials.logic.scheduler import enqueue_due
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)
@@ -19,7 +19,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not settings.refresh_queue_url:
         raise RuntimeError("REFRESH_QUEUE_URL is not set")
     run = enqueue_due(
-        credentials_repository(), sqs_client(), settings.refresh_queue_url, now=time.time(), settings=settings
+        refresh_index(), sqs_client(), settings.refresh_queue_url, now=time.time(), settings=settings
     )
     summary = run.summary()
     logger.info("refresh run", extra=summary)

@@ -3,12 +3,13 @@
 from typing import Any
 
 # Loaded at init, not by the first request: every refresh decrypts and re-encrypts.
-import integration_credentials.crypto  # noqa: F401
+import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from integration_credentials.observability import logger, metrics, traced
-from integration_credentials.refresh import refresh_queued_message
+from integration_credentials.adapters.observability import logger, metrics, traced
+from integration_credentials.http.errors import audit_status
+from integration_credentials.logic.worker import refresh_queued_message
 
 # A batch whose every record failed still answers with its item failures: only those messages
 # come back (a raised error would say the function failed, and retry the batch as a whole).
@@ -19,7 +20,10 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
     # Raises only when DynamoDB, KMS or SSM fail, or when too little time is left to start a
     # refresh: the message comes back (and is dead-lettered after the queue's receive limit).
     return refresh_queued_message(
-        record.body, record.message_id, lambda: lambda_context.get_remaining_time_in_millis() / 1000
+        record.body,
+        record.message_id,
+        lambda: lambda_context.get_remaining_time_in_millis() / 1000,
+        audit_status=audit_status,
     )
 
 

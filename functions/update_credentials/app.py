@@ -3,16 +3,17 @@
 from typing import Annotated
 from uuid import UUID
 
-# Loaded at init, not by the first request: every update re-encrypts and reschedules.
-import integration_credentials.crypto
-import integration_credentials.refresh  # noqa: F401
+# Loaded at init, not by the first request: every update re-encrypts.
+import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-from integration_credentials.api import create_resolver, credentials_response, current_org, make_handler
-from integration_credentials.constants import IF_MATCH_PATTERN
-from integration_credentials.models import CredentialsUpdate
-from integration_credentials.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
-from integration_credentials.service import credentials_service
+from integration_credentials.core.constants import IF_MATCH_PATTERN
+from integration_credentials.core.models import CredentialsUpdate
+from integration_credentials.http.handler import make_handler
+from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
+from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.responses import credentials_response
+from integration_credentials.logic.credentials import credentials_service
 
 app = create_resolver()
 
@@ -58,7 +59,9 @@ def update_credentials(
         ),
     ] = None,
 ) -> Response[str]:
-    result = credentials_service().update(current_org(app), str(credentials_id), body, if_match=if_match)
+    result = credentials_service().update(
+        current_org(app), str(credentials_id), body, if_match=if_match, audit=current_audit(app)
+    )
     return credentials_response(200, result)
 
 

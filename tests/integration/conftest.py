@@ -24,18 +24,14 @@ from credentials_tools.template import (
     function_environment,
     function_timeout_of_directory,
 )
-from integration_credentials import (
-    auth,
-    crypto,
-    idempotency,
-    parameters,
-    refresh,
-    repository,
-    service,
-    settings,
-)
-from integration_credentials.aws import reset_clients
-from integration_credentials.repository import ApiKeyRepository
+from integration_credentials.adapters import auth, parameters
+from integration_credentials.adapters.aws import reset_clients
+from integration_credentials.adapters.crypto import cipher
+from integration_credentials.adapters.storage import api_keys, credentials, leases, refresh_index
+from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
+from integration_credentials.core import settings
+from integration_credentials.logic import credentials as service
+from integration_credentials.logic import idempotency, refresh
 
 from tests.unit import fake_token_endpoints as fake
 
@@ -48,14 +44,20 @@ def reset_process_state() -> None:
     """Forget every per-process cache (settings, clients, cipher, key cache), as a cold start."""
     settings.get_settings.cache_clear()
     reset_clients()
-    crypto.credentials_cipher.cache_clear()
-    repository.credentials_repository.cache_clear()
-    repository.api_key_repository.cache_clear()
-    auth.authenticator.cache_clear()
-    parameters.ssm_provider.cache_clear()
-    idempotency.reset()
-    service._service = None
-    refresh.reset()
+    for singleton in (
+        cipher.credentials_cipher,
+        credentials.credentials_repository,
+        leases.refresh_leases,
+        refresh_index.refresh_index,
+        api_keys.api_key_repository,
+        auth.authenticator,
+        parameters.ssm_provider,
+        idempotency._idempotent_create,
+        idempotency._config,
+        service.credentials_service,
+        refresh.token_refresher,
+    ):
+        singleton.cache_clear()
 
 
 @dataclass
@@ -249,12 +251,12 @@ def tuned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         settings.get_settings.cache_clear()
-        refresh.reset()
+        refresh.token_refresher.cache_clear()
 
     yield tune
     monkeypatch.undo()
     settings.get_settings.cache_clear()
-    refresh.reset()
+    refresh.token_refresher.cache_clear()
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import json
 import uuid
 
 import pytest
-from integration_credentials.audit import MARKER
-from integration_credentials.auth import api_key_id, hash_api_key
+from integration_credentials.adapters.audit import MARKER
+from integration_credentials.adapters.auth import api_key_id, hash_api_key
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import JWT_SECRET, bearer, mint_key

@@ -13,10 +13,16 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from integration_credentials.auth import ApiKeyVerifier, Authenticator, JwtVerifier, api_key_id, hash_api_key
-from integration_credentials.errors import AuthenticationError, DependencyUnavailableError
-from integration_credentials.repository import ApiKeyRepository
-from integration_credentials.settings import Settings
+from integration_credentials.adapters.auth import (
+    ApiKeyVerifier,
+    Authenticator,
+    JwtVerifier,
+    api_key_id,
+    hash_api_key,
+)
+from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
+from integration_credentials.core.errors import AuthenticationError, DependencyUnavailableError
+from integration_credentials.core.settings import Settings
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import FUNCTIONS, JWT_SECRET, bearer, mint_key, reset_process_state

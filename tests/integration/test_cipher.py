@@ -3,9 +3,9 @@
 import time
 
 import pytest
-from integration_credentials.crypto import CredentialsCipher
-from integration_credentials.errors import CredentialsIntegrityError
-from integration_credentials.models import CredentialsSecret
+from integration_credentials.adapters.crypto.cipher import CredentialsCipher
+from integration_credentials.core.errors import CredentialsIntegrityError
+from integration_credentials.core.models import CredentialsSecret
 
 SECRET = CredentialsSecret(dsn="postgres://crm", access_token="token-1", metadata={"refresh_token": "r"})
 CONTEXT = {"org_id": "org-a", "provider": "zoho", "id": "11111111-1111-4111-8111-111111111111"}

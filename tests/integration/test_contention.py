@@ -7,7 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from integration_credentials.repository import CONFLICT_ATTEMPTS, conflict_backoff
+from integration_credentials.adapters.storage.dynamodb import CONFLICT_ATTEMPTS, conflict_backoff
 
 from tests.integration.conftest import mint_key
 from tests.integration.test_refresh import salesforce_body

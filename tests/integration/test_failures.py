@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from integration_credentials.observability import logger as service_logger
+from integration_credentials.adapters.observability import logger as service_logger
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import bearer, reset_process_state
@@ -173,7 +173,7 @@ def test_service_recovers_when_the_dependency_does(api, stack, org_headers):
 
 
 def test_an_unexpected_error_is_a_json_500_without_details(api, org_headers, monkeypatch):
-    from integration_credentials import service
+    from integration_credentials.logic import credentials as service
 
     def broken(*args, **kwargs):
         raise RuntimeError("bug with internal detail")

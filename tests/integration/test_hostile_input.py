@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from integration_credentials.merge_patch import merge_patch
+from integration_credentials.policy.merge_patch import merge_patch
 
 from tests.integration.conftest import mint_key
 
@@ -416,7 +416,7 @@ def test_an_expires_at_out_of_range_or_garbage_is_ignored_for_scheduling(api, st
 
 
 def test_a_row_stored_before_the_rules_is_an_integrity_error_naming_it_not_broken_json(api, stack):
-    from integration_credentials.crypto import ALGORITHM, credentials_cipher
+    from integration_credentials.adapters.crypto.cipher import ALGORITHM, credentials_cipher
 
     with fresh_org(stack) as (org_id, headers):
         # Given a row whose secret holds NaN (written before the input rules, or by hand)

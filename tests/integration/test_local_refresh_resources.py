@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from credentials_tools.devserver import QueueSource, ScheduledRefresh
 from credentials_tools.template import function_environment, load_template, parameter_defaults
-from integration_credentials.providers import REFRESHABLE_PROVIDERS
+from integration_credentials.adapters.providers import REFRESHABLE_PROVIDERS
 
 from tests.integration.conftest import Stack
 

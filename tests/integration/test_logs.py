@@ -5,7 +5,7 @@ import logging
 import uuid
 
 import pytest
-from integration_credentials.observability import logger as service_logger
+from integration_credentials.adapters.observability import logger as service_logger
 
 from tests.integration.conftest import JWT_SECRET, bearer, mint_key, reset_process_state
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
-from integration_credentials import refresh, settings
-from integration_credentials.refresh import token_refresher
-from integration_credentials.service import credentials_service
+from integration_credentials.adapters.storage.leases import refresh_leases
+from integration_credentials.core import settings
+from integration_credentials.logic import refresh
+from integration_credentials.logic.refresh import token_refresher
 
 from tests.unit import fake_token_endpoints as fake
 from tests.unit.fake_token_endpoints import Reply
@@ -203,7 +204,7 @@ def test_the_oauth_client_comes_from_the_secret_store(api, stack, org_headers, s
         body = salesforce_body()
         del body["metadata"]["client_id"], body["metadata"]["client_secret"]
         created = api.create(org_headers, body).json
-        refresh.reset()  # no cached parameter from an earlier test
+        refresh.token_refresher.cache_clear()  # no cached parameter from an earlier test
         # When refreshed, Then the configured client was used
         assert api.refresh(org_headers, created["id"]).status == 200
         assert endpoint.received[0].form["client_id"] == [fake.CLIENT_ID]
@@ -298,9 +299,9 @@ def test_a_dead_lease_holder_does_not_block_the_credentials(api, org_headers, or
     endpoint = salesforce_endpoint(fake.salesforce())
     created = api.create(org_headers, salesforce_body()).json
     lease_ms = settings.get_settings().refresh_lease_seconds * 1000
-    repository = credentials_service().repository
+    leases = refresh_leases()
     now_ms = int(time.time() * 1000)
-    taken = repository.acquire_lease(
+    taken = leases.acquire(
         org_id,
         "salesforce",
         created["id"],
@@ -323,8 +324,8 @@ def test_a_live_holder_past_the_wait_is_409_retry(api, org_headers, org_id, sale
     tuned(REFRESH_WAIT_SECONDS="0.3")
     endpoint = salesforce_endpoint(fake.salesforce())
     created = api.create(org_headers, salesforce_body()).json
-    repository = credentials_service().repository
-    repository.acquire_lease(
+    leases = refresh_leases()
+    leases.acquire(
         org_id, "salesforce", created["id"], "busy-worker", now_ms=int(time.time() * 1000), lease_ms=60_000
     )
     answer = api.refresh(org_headers, created["id"])
@@ -334,18 +335,18 @@ def test_a_live_holder_past_the_wait_is_409_retry(api, org_headers, org_id, sale
         "detail": f"A token refresh of integration credentials {created['id']} is in progress; retry"
     }
     assert endpoint.received == []
-    repository.release_lease(org_id, "salesforce", "busy-worker")
+    leases.release(org_id, "salesforce", "busy-worker")
 
 
 def test_a_put_does_not_drop_a_lease(api, stack, org_headers, org_id):
     created = api.create(org_headers, salesforce_body()).json
-    repository = credentials_service().repository
-    repository.acquire_lease(
+    leases = refresh_leases()
+    leases.acquire(
         org_id, "salesforce", created["id"], "worker-1", now_ms=int(time.time() * 1000), lease_ms=60_000
     )
     assert api.update(org_headers, created["id"], {"dsn": "https://x.my.salesforce.com"}).status == 200
     assert item(stack, org_id, "salesforce")["lease_owner"] == {"S": "worker-1"}
-    repository.release_lease(org_id, "salesforce", "worker-1")
+    leases.release(org_id, "salesforce", "worker-1")
     assert "lease_owner" not in item(stack, org_id, "salesforce")
 
 

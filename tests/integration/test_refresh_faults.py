@@ -6,9 +6,10 @@ import time
 import uuid
 from typing import Any
 
-from integration_credentials.refresh import refresh_budget_seconds, token_refresher
-from integration_credentials.repository import credentials_repository
-from integration_credentials.settings import get_settings
+from integration_credentials.adapters.storage.leases import refresh_leases
+from integration_credentials.core.settings import get_settings
+from integration_credentials.logic.refresh import token_refresher
+from integration_credentials.policy.schedule import refresh_budget_seconds
 
 from tests.integration.conftest import load_function, mint_key
 from tests.integration.test_refresh import salesforce_body
@@ -105,7 +106,7 @@ def test_tokens_issued_after_the_lease_expired_are_still_stored_and_never_replay
     def stall_then_answer(received: fake.Received) -> Reply:
         far_future_ms = int((time.time() + 3600) * 1000)
         taken_over.append(
-            credentials_repository().acquire_lease(
+            refresh_leases().acquire(
                 org_id, "salesforce", created["id"], "other-holder", now_ms=far_future_ms, lease_ms=60_000
             )
         )
@@ -123,7 +124,7 @@ def test_tokens_issued_after_the_lease_expired_are_still_stored_and_never_replay
     # And the other holder's lease is left alone (it is its own to release)
     assert stored_item(stack, org_id)["lease_owner"] == {"S": "other-holder"}
     # When that lease is gone and the credentials are refreshed again
-    credentials_repository().release_lease(org_id, "salesforce", "other-holder")
+    refresh_leases().release(org_id, "salesforce", "other-holder")
     salesforce_endpoint(chain.behaviour())
     assert (
         token_refresher().refresh_now(org_id, created["id"]).body["metadata"]["refresh_token"]

@@ -19,12 +19,13 @@ import boto3
 import pytest
 from credentials_tools.lambda_runtime import FakeLambdaContext
 from credentials_tools.template import ROOT, function_environment, function_timeout_of_directory
-from integration_credentials.constants import REFRESH_SHARDS
-from integration_credentials.refresh import TokenRefresher
-from integration_credentials.repository import CredentialsRepository, refresh_shard
-from integration_credentials.scheduler import enqueue_due
-from integration_credentials.service import credentials_service
-from integration_credentials.settings import Settings, get_settings
+from integration_credentials.adapters.storage.keys import refresh_shard
+from integration_credentials.adapters.storage.refresh_index import RefreshIndex
+from integration_credentials.core.constants import REFRESH_SHARDS
+from integration_credentials.core.settings import Settings, get_settings
+from integration_credentials.logic.credentials import credentials_service
+from integration_credentials.logic.refresh import TokenRefresher
+from integration_credentials.logic.scheduler import enqueue_due
 
 from tests.integration.conftest import load_function, mint_key, reset_process_state
 from tests.unit import fake_token_endpoints as fake
@@ -179,10 +180,8 @@ def scheduler_settings(**update: Any) -> Settings:
 
 
 def run_scheduler(stack: Any, queue_url: str, now: float, **update: Any) -> Any:
-    repository = CredentialsRepository(stack.resources.table_name, stack.dynamodb)
-    return enqueue_due(
-        repository, sqs_client(stack), queue_url, now=now, settings=scheduler_settings(**update)
-    )
+    index = RefreshIndex(stack.resources.table_name, stack.dynamodb)
+    return enqueue_due(index, sqs_client(stack), queue_url, now=now, settings=scheduler_settings(**update))
 
 
 # ---- the population ----------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ token is lost when Lambda stops a function after the provider answered and befor
 these inequalities must keep holding whenever one of the numbers moves."""
 
 from credentials_tools.template import load_template, queue_triggers, resources_of_type
-from integration_credentials.refresh import START_MARGIN_SECONDS, refresh_budget_seconds
-from integration_credentials.settings import Settings, settings_from_environ
+from integration_credentials.core.settings import Settings, settings_from_environ
+from integration_credentials.policy.schedule import START_MARGIN_SECONDS, refresh_budget_seconds
 
 # API Gateway HTTP APIs end an integration after 30 s, whatever the function's timeout.
 API_GATEWAY_LIMIT_SECONDS = 30

@@ -11,7 +11,12 @@ import sys
 from credentials_tools.template import ROOT, function_directories, queue_triggers, schedule_triggers
 
 LAYER = ROOT / "layers" / "common"
-XRAY, ESDK, JWT, OAUTH = "aws_xray_sdk.core", "aws_encryption_sdk", "jwt", "integration_credentials.providers"
+XRAY, ESDK, JWT, OAUTH = (
+    "aws_xray_sdk.core",
+    "aws_encryption_sdk",
+    "jwt",
+    "integration_credentials.adapters.providers",
+)
 WATCHED = (XRAY, ESDK, JWT, OAUTH)
 # Every request of these encrypts or decrypts; delete never does, nor does the scheduler.
 ENCRYPTING = {
@@ -23,8 +28,9 @@ ENCRYPTING = {
     "refresh_credentials",
     "refresh_worker",
 }
-# These write a refresh schedule or refresh tokens: they need the OAuth refresh clients.
-REFRESHING = {"create_credentials", "update_credentials", "refresh_credentials", "refresh_worker"}
+# These refresh tokens: they need the OAuth refresh clients (create and update only compute a
+# schedule, which needs no client).
+REFRESHING = {"refresh_credentials", "refresh_worker"}
 
 _PROBE = """
 import importlib.util, json, sys
@@ -33,7 +39,7 @@ spec = importlib.util.spec_from_file_location("app", {path!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 assert callable(module.lambda_handler)
-import integration_credentials.observability as observability
+import integration_credentials.adapters.observability as observability
 print(json.dumps({{
     "modules": sorted(m for m in {watched!r} if m in sys.modules),
     "tracer": type(observability.tracer).__name__,

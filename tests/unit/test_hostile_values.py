@@ -6,18 +6,18 @@ import math
 
 import botocore.exceptions
 import pytest
-from integration_credentials.aws import dependency_error, dependency_error_of
-from integration_credentials.errors import DependencyMisconfiguredError, DependencyUnavailableError
-from integration_credentials.models import CredentialsSecret
-from integration_credentials.providers import OAuthClient, refresh
-from integration_credentials.refresh import (
+from integration_credentials.adapters.aws import dependency_error, dependency_error_of
+from integration_credentials.adapters.providers import OAuthClient, refresh
+from integration_credentials.core.errors import DependencyMisconfiguredError, DependencyUnavailableError
+from integration_credentials.core.models import CredentialsSecret
+from integration_credentials.core.settings import Settings
+from integration_credentials.core.validation import JsonRuleError, metadata_problem, strict_json_loads
+from integration_credentials.policy.schedule import (
     MIN_REFRESH_SPACING_SECONDS,
     moved_expiry,
     parse_time,
     scheduled_state,
 )
-from integration_credentials.settings import Settings
-from integration_credentials.validation import JsonRuleError, metadata_problem, strict_json_loads
 
 from . import fake_token_endpoints as fake
 from .fake_token_endpoints import Reply

@@ -6,10 +6,9 @@ import re
 import pytest
 from credentials_tools.admin import generate_api_key
 from credentials_tools.template import function_environment, routes, table_resource
-from integration_credentials.api import error_response
-from integration_credentials.auth import _bearer_token, api_key_id, hash_api_key
-from integration_credentials.constants import API_KEY_PATTERN
-from integration_credentials.errors import (
+from integration_credentials.adapters.auth import _bearer_token, api_key_id, hash_api_key
+from integration_credentials.core.constants import API_KEY_PATTERN
+from integration_credentials.core.errors import (
     AuthenticationError,
     ConcurrentModificationError,
     CredentialsAlreadyExistError,
@@ -19,8 +18,9 @@ from integration_credentials.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
 )
-from integration_credentials.service import utc_timestamp
-from integration_credentials.settings import settings_from_environ
+from integration_credentials.core.models import utc_timestamp
+from integration_credentials.core.settings import settings_from_environ
+from integration_credentials.http.errors import error_response
 
 
 def test_settings_need_table_and_key():
@@ -168,7 +168,7 @@ def test_function_environment_resolves_template_references():
 
 def test_every_function_routes_its_audit_lines_with_the_codes_marker():
     from credentials_tools.template import load_template, resources_of_type
-    from integration_credentials.audit import MARKER
+    from integration_credentials.adapters.audit import MARKER
 
     functions = set(resources_of_type("AWS::Serverless::Function"))
     filters = resources_of_type("AWS::Logs::SubscriptionFilter").values()

@@ -1,7 +1,7 @@
 """JSON Merge Patch (RFC 7396) as the PUT route applies it to `metadata`."""
 
 import pytest
-from integration_credentials.merge_patch import merge_patch
+from integration_credentials.policy.merge_patch import merge_patch
 
 # RFC 7396, Appendix A (the cases that apply to an object target).
 RFC_EXAMPLES = [

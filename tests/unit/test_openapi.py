@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 from credentials_tools.openapi import OUTPUT, build_document, project_version, render
-from integration_credentials.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
+from integration_credentials.core.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
 
 BASE = "/integration-credentials/"
 BY_PROVIDER = "/integration-credentials/provider/{provider}"

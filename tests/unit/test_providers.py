@@ -11,8 +11,7 @@ from contextlib import contextmanager
 from email.utils import formatdate
 
 import pytest
-from integration_credentials.errors import CredentialsError
-from integration_credentials.providers import (
+from integration_credentials.adapters.providers import (
     REFRESHABLE_PROVIDERS,
     OAuthClient,
     PermanentRefreshError,
@@ -21,9 +20,10 @@ from integration_credentials.providers import (
     refresh,
     token_url_env_name,
 )
-from integration_credentials.providers import salesforce as salesforce_provider
-from integration_credentials.providers import zoho as zoho_provider
-from integration_credentials.providers._http import redact
+from integration_credentials.adapters.providers import salesforce as salesforce_provider
+from integration_credentials.adapters.providers import zoho as zoho_provider
+from integration_credentials.adapters.providers._http import redact
+from integration_credentials.core.errors import CredentialsError
 
 from . import fake_token_endpoints as fake
 from .fake_token_endpoints import (

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 import boto3
-from integration_credentials.auth import api_key_id, hash_api_key
-from integration_credentials.constants import API_KEY_LIVE_PREFIX, API_KEY_PREFIX, ORG_ID_PATTERN
-from integration_credentials.repository import ApiKeyRepository
-from integration_credentials.service import utc_timestamp
+from integration_credentials.adapters.auth import api_key_id, hash_api_key
+from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
+from integration_credentials.core.constants import API_KEY_LIVE_PREFIX, API_KEY_PREFIX, ORG_ID_PATTERN
+from integration_credentials.core.models import utc_timestamp
 
 from .embedded_aws import FAKE_CREDENTIALS, LOCAL_TABLE_NAME
 
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import re
 
-    from integration_credentials.errors import DependencyError
+    from integration_credentials.core.errors import DependencyError
 
     repository = repository_from_environment()
     try:

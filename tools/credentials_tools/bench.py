@@ -37,8 +37,8 @@ from types import ModuleType
 from typing import Any
 
 import botocore.client
-from integration_credentials.constants import ID_MIRROR_PREFIX
-from integration_credentials.crypto import CredentialsCipher
+from integration_credentials.adapters.crypto.cipher import CredentialsCipher
+from integration_credentials.core.constants import ID_MIRROR_PREFIX
 
 from .bench_aws import BenchAws
 from .bench_bare import ID_PREFIX as BARE_ID_PREFIX

@@ -105,7 +105,7 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
     resources = embedded_aws.provision(endpoint, jwt_secret, table_name=BENCH_TABLE_NAME)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
 
-    from integration_credentials.repository import ApiKeyRepository
+    from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 
     keys = ApiKeyRepository(resources.table_name, dynamodb)
     conn.send((endpoint, resources, embedded_aws.FAKE_CREDENTIALS))

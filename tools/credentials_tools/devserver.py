@@ -578,7 +578,7 @@ def refresh_banner(stack: LocalStack) -> list[str]:
 
 def main() -> int:
     """Entry point of `make run` / `credentials-local`."""
-    from integration_credentials.repository import ApiKeyRepository
+    from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 
     from .admin import create_api_key
 

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import boto3
-from integration_credentials.providers import REFRESHABLE_PROVIDERS
+from integration_credentials.adapters.providers import REFRESHABLE_PROVIDERS
 from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 

@@ -6,7 +6,7 @@ its OpenAPI schema, and merges the six into one document (Powertools' `OpenAPIMe
   - 422 responses go (and the schemas only they used): Powertools documents its own validation
     error, which the routes turn into the seed's 400 `{"detail": ...}`;
   - an optional parameter's `anyOf: [X, null]` becomes X (a parameter is absent, never null);
-  - the seed's request bodies become the request examples (from `integration_credentials.openapi`).
+  - the seed's request bodies become the request examples (from `integration_credentials.http.openapi`).
 The result is written with sorted keys and an indent of 2, so the same code gives the same bytes.
 
 `python -m credentials_tools.openapi` writes openapi.json; `--check` only compares (exit 1 if stale).
@@ -28,8 +28,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI, Tag
-from integration_credentials.constants import MAX_ACCESS_TOKEN_CHARS
-from integration_credentials.openapi import REQUEST_EXAMPLES, SECURITY, TAG, security_schemes
+from integration_credentials.core.constants import MAX_ACCESS_TOKEN_CHARS
+from integration_credentials.http.openapi import REQUEST_EXAMPLES, SECURITY, TAG, security_schemes
 
 from .template import ROOT, routes
 

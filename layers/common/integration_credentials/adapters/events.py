@@ -1,0 +1,60 @@
+"""EventBridge events about credentials: re-authorization needed, and recovered.
+
+Events carry ids, the status and the error code: never a token. Publishing happens after the
+state is stored; a failed publish is logged and counted, not retried (the table is the truth,
+and `status` says the same thing to anyone who reads it).
+"""
+
+import json
+import time
+
+import botocore.exceptions
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ..core.models import StoredCredentials, format_timestamp
+from ..core.settings import get_settings
+from .aws import aws_error_code, events_client
+from .observability import logger, metrics
+
+SOURCE = "integration-credentials"
+REAUTH_REQUIRED = "Integration Credentials Reauthorization Required"
+RECOVERED = "Integration Credentials Recovered"
+
+
+def event_detail(row: StoredCredentials) -> dict[str, object]:
+    """The `detail` of an event about `row` (no secret: the state is plaintext bookkeeping)."""
+    state = row.state
+    return {
+        "id": row.id,
+        "org_id": row.org_id,
+        "provider": row.provider,
+        "status": state.status,
+        "last_error": state.last_error,
+        "time": format_timestamp(time.time()),
+    }
+
+
+def publish(detail_type: str, row: StoredCredentials) -> bool:
+    """Put one event on the configured bus; False (logged, counted) when EventBridge fails."""
+    entry = {
+        "Source": SOURCE,
+        "DetailType": detail_type,
+        "Detail": json.dumps(event_detail(row), separators=(",", ":")),
+        "EventBusName": get_settings().event_bus_name,
+        "Resources": [],
+    }
+    try:
+        response = events_client().put_events(Entries=[entry])  # type: ignore[list-item]
+        failed = int(response.get("FailedEntryCount", 0))
+        code = str(response.get("Entries", [{}])[0].get("ErrorCode", "")) if failed else ""
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        failed = 1
+        code = aws_error_code(error)
+    if failed:
+        logger.warning(
+            "event not published",
+            extra={"detail_type": detail_type, "credentials_id": row.id, "code": code},
+        )
+        metrics.add_metric(name="EventPublishFailed", unit=MetricUnit.Count, value=1)
+        return False
+    return True

@@ -1,0 +1,118 @@
+"""Credentials rows as DynamoDB items and back, and the UpdateItem expressions that write them.
+
+Token refresh adds plaintext bookkeeping to a row and its mirror (status, expires_at,
+last_refreshed_at, last_error_*, refresh_failures), and to the row only: the refresh lease
+(lease_owner, lease_until in epoch ms) and, while the scheduler should refresh it, `refresh_shard`
+and `refresh_due` (epoch seconds). Updates name the attributes they change, so a user's PUT never
+drops a lease.
+"""
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ...core.models import Lease, RefreshState, StoredCredentials
+from .keys import Item, refresh_shard
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+
+def row_attributes(
+    row: StoredCredentials, *, mirror: bool
+) -> tuple[dict[str, "AttributeValueTypeDef"], list[str]]:
+    """(attributes to set, attributes to remove) of a row or of its mirror; keys excluded."""
+    state = row.state
+    values: dict[str, AttributeValueTypeDef] = {
+        "id": {"S": row.id},
+        "version": {"N": str(row.version)},
+        "created_at": {"S": row.created_at},
+        "updated_at": {"S": row.updated_at},
+        "ciphertext": {"B": row.ciphertext},
+        "status": {"S": state.status},
+        "refresh_failures": {"N": str(state.failures)},
+    }
+    removed: list[str] = []
+    optional: dict[str, str | None] = {
+        "expires_at": state.expires_at,
+        "last_refreshed_at": state.last_refreshed_at,
+        "last_error_code": state.last_error_code,
+        "last_error_message": state.last_error_message,
+    }
+    for name, value in optional.items():
+        if value is None:
+            removed.append(name)
+        else:
+            values[name] = {"S": value}
+    if mirror:
+        values["owner_org_id"] = {"S": row.org_id}
+        values["owner_provider"] = {"S": row.provider}
+    elif state.refresh_due is not None:
+        values["refresh_shard"] = {"S": refresh_shard(row.id)}
+        values["refresh_due"] = {"N": str(state.refresh_due)}
+    else:
+        removed += ["refresh_shard", "refresh_due"]
+    return values, removed
+
+
+def update_expression(
+    values: Mapping[str, "AttributeValueTypeDef"],
+    removed: list[str],
+    condition: str,
+    condition_values: Mapping[str, "AttributeValueTypeDef"],
+) -> dict[str, Any]:
+    """UpdateExpression, ConditionExpression and their placeholders (every name is a
+    placeholder: `status` is a DynamoDB reserved word)."""
+    names = {"#id": "id", "#version": "version"}
+    expression_values = dict(condition_values)
+    assignments: list[str] = []
+    for index, (name, value) in enumerate(values.items()):
+        names[f"#s{index}"] = name
+        expression_values[f":s{index}"] = value
+        assignments.append(f"#s{index} = :s{index}")
+    expression = "SET " + ", ".join(assignments)
+    if removed:
+        for index, name in enumerate(removed):
+            names[f"#r{index}"] = name
+        expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(removed)))
+    return {
+        "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": expression_values,
+    }
+
+
+def row_from_item(item: Item) -> StoredCredentials:
+    """A credentials row (or its mirror) as the domain's `StoredCredentials`."""
+    owner_org = item.get("owner_org_id")
+    owner_provider = item.get("owner_provider")
+
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return str(value["S"]) if value and "S" in value else None
+
+    def number(name: str) -> int | None:
+        value = item.get(name)
+        return int(value["N"]) if value and "N" in value else None
+
+    status = text("status") or "active"
+    lease_owner, lease_until = text("lease_owner"), number("lease_until")
+    return StoredCredentials(
+        id=str(item["id"]["S"]),
+        org_id=str((owner_org or item["org_id"])["S"]),
+        provider=str((owner_provider or item["provider"])["S"]),
+        version=int(item["version"]["N"]),
+        created_at=str(item["created_at"]["S"]),
+        updated_at=str(item["updated_at"]["S"]),
+        ciphertext=bytes(item["ciphertext"]["B"]),
+        state=RefreshState(
+            status=status if status in ("active", "refresh_failed", "reauth_required") else "active",  # type: ignore[arg-type]
+            expires_at=text("expires_at"),
+            last_refreshed_at=text("last_refreshed_at"),
+            last_error_code=text("last_error_code"),
+            last_error_message=text("last_error_message"),
+            refresh_due=number("refresh_due"),
+            failures=number("refresh_failures") or 0,
+        ),
+        lease=Lease(lease_owner, lease_until) if lease_owner and lease_until is not None else None,
+    )

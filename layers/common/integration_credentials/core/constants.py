@@ -1,0 +1,48 @@
+"""Contract texts and storage key layout, in one place."""
+
+from typing import Final
+
+# Error texts fixed by the seed documents.
+UNAUTHORIZED_DETAIL: Final = "Invalid or missing authentication credentials"
+FORBIDDEN_DETAIL: Final = "You do not have permission to access this resource"
+
+# Provider ids are lowercase identifiers: "salesforce", "hubspot", "ms_dynamics", "my-crm".
+PROVIDER_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,63}$"
+# Org ids come from API keys and JWT claims; "#" is reserved for the table's non-org partitions.
+ORG_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+
+# Single-table layout: credentials live under (org_id, provider); these prefixes name other items.
+ID_MIRROR_PREFIX: Final = "ID#"
+ID_MIRROR_SORT_KEY: Final = "ID"
+API_KEY_PREFIX: Final = "APIKEY#"
+API_KEY_SORT_KEY: Final = "APIKEY"
+# How many credentials an org holds, kept in the create and delete transactions.
+ORG_COUNT_PREFIX: Final = "ORGCOUNT#"
+ORG_COUNT_SORT_KEY: Final = "COUNT"
+
+API_KEY_LIVE_PREFIX: Final = "sk_live_"
+API_KEY_PATTERN: Final = r"^sk_(live|test)_[A-Za-z0-9]{32,128}$"
+
+# If-Match (RFC 9110): "*" or a list of entity tags, strong ("3") or weak (W/"3"), with optional
+# white space (space and tab only: what HTTP allows in a header). An empty value is accepted and
+# means no precondition, as an absent header does.
+IF_MATCH_PATTERN: Final = (
+    r'^[ \t]*(|\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)[ \t]*$'
+)
+
+# Every timestamp the service writes: UTC, ISO 8601 with microseconds and a Z.
+TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+MAX_ACCESS_TOKEN_CHARS: Final = 16_384
+MAX_DSN_CHARS: Final = 2_048
+
+# Token refresh: the sparse index of credentials due for refresh (template.yaml declares it), and
+# how many partitions its due rows are spread over (the scheduler queries each one).
+REFRESH_INDEX_NAME: Final = "refresh-due"
+REFRESH_SHARDS: Final = 16
+# Most credentials per provider one scheduler run enqueues; REFRESH_PROVIDER_LIMITS overrides.
+DEFAULT_PROVIDER_LIMIT: Final = 1000
+
+# The CRMs with an OAuth refresh client (one module each in adapters/providers; a unit test
+# holds the two lists equal). Here so that the refresh schedule needs no provider client loaded.
+REFRESHABLE_PROVIDERS: Final = frozenset({"salesforce", "hubspot", "pipedrive", "zoho", "dynamics"})

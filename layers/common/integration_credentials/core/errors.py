@@ -1,0 +1,163 @@
+"""Domain errors. `http/errors.py` maps each to one HTTP response; nothing else knows about HTTP."""
+
+
+class CredentialsError(Exception):
+    """Base class of every error this service raises on purpose."""
+
+
+class AuthenticationError(CredentialsError):
+    """No valid API key or bearer token."""
+
+
+class PermissionDeniedError(CredentialsError):
+    """The credentials exist but belong to another organisation."""
+
+
+class CredentialsNotFoundError(CredentialsError):
+    """No credentials with this id (or for this provider) in the caller's organisation."""
+
+    def __init__(self, *, credentials_id: str | None = None, provider: str | None = None) -> None:
+        self.credentials_id = credentials_id
+        self.provider = provider
+        if provider is not None:
+            message = f"Integration credentials for provider '{provider}' not found"
+        else:
+            message = f"Integration credentials {credentials_id} not found"
+        super().__init__(message)
+
+
+class CredentialsAlreadyExistError(CredentialsError):
+    """An org may hold one set of credentials per provider."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        super().__init__(f"Integration credentials for provider '{provider}' already exist")
+
+
+class ConcurrentModificationError(CredentialsError):
+    """A conditional write kept losing to other writers."""
+
+
+class InvalidRequestError(CredentialsError):
+    """A request the models could not reject by themselves (already phrased for the client)."""
+
+
+class UnsupportedMediaTypeError(CredentialsError):
+    """A request body that is not JSON."""
+
+
+class PayloadTooLargeError(CredentialsError):
+    """The request body is over the documented limit."""
+
+
+class DependencyError(CredentialsError):
+    """DynamoDB, KMS or SSM failed: the request is failed whole, nothing written.
+    `aws.dependency_error` tells the two kinds below apart by the AWS error code."""
+
+    def __init__(self, dependency: str, code: str) -> None:
+        self.dependency = dependency
+        self.code = code
+        super().__init__(f"{dependency} failed ({code})")
+
+
+class DependencyUnavailableError(DependencyError):
+    """Throttled, a 5xx, a timeout, a transaction that kept conflicting: retrying can succeed."""
+
+
+class DependencyMisconfiguredError(DependencyError):
+    """Denied, a missing table, key or parameter, a disabled key, a request the service refused:
+    the deployment is wrong, and retrying cannot help until an operator fixes it."""
+
+
+class CredentialsIntegrityError(CredentialsError):
+    """A stored row cannot be read back: its ciphertext does not decrypt, belongs to another row,
+    or holds a value that is not strict JSON."""
+
+    def __init__(self, reason: str, credentials_id: str | None = None) -> None:
+        self.credentials_id = credentials_id
+        super().__init__(reason)
+
+
+class PreconditionFailedError(CredentialsError):
+    """`If-Match` named a version the credentials no longer have."""
+
+    def __init__(self, current_etag: str | None) -> None:
+        self.current_etag = current_etag
+        super().__init__(
+            "Precondition failed: the credentials were modified since the ETag given in If-Match"
+        )
+
+
+class IdempotencyConflictError(CredentialsError):
+    """An Idempotency-Key reused with another body, or whose first request is still running."""
+
+
+class NotRefreshableError(CredentialsError):
+    """The credentials' provider has no refresh client, or their metadata has no refresh_token."""
+
+    def __init__(self, credentials_id: str, reason: str) -> None:
+        self.credentials_id = credentials_id
+        self.reason = reason
+        super().__init__(f"Integration credentials {credentials_id} cannot be refreshed: {reason}")
+
+
+class ReauthorizationRequiredError(CredentialsError):
+    """The provider refused the stored grant for good: someone has to reconnect the CRM."""
+
+    def __init__(self, credentials_id: str, code: str) -> None:
+        self.credentials_id = credentials_id
+        self.code = code
+        super().__init__(
+            f"Integration credentials {credentials_id} need re-authorization ({code}): "
+            "store new tokens with PUT"
+        )
+
+
+class RefreshInProgressError(CredentialsError):
+    """Another refresh of the same credentials is still running past the wait."""
+
+    def __init__(self, credentials_id: str) -> None:
+        self.credentials_id = credentials_id
+        super().__init__(f"A token refresh of integration credentials {credentials_id} is in progress; retry")
+
+
+class ProviderUnavailableError(CredentialsError):
+    """The provider's token endpoint failed transiently (5xx, 429, timeout): retry later."""
+
+    def __init__(self, provider: str, code: str, retry_after: int) -> None:
+        self.provider = provider
+        self.code = code
+        self.retry_after = retry_after
+        super().__init__(f"The {provider} token endpoint is unavailable ({code}); retry later")
+
+
+class ProviderRejectedError(CredentialsError):
+    """The provider refused the refresh request for a reason the stored grant does not explain
+    (for example the OAuth client's id or secret): an operator has to fix the configuration."""
+
+    def __init__(self, provider: str, code: str) -> None:
+        self.provider = provider
+        self.code = code
+        super().__init__(f"The {provider} token endpoint rejected the refresh request ({code})")
+
+
+class RefreshDeferredError(CredentialsError):
+    """Too little time is left in this invocation to call the provider and store what it issues:
+    the refresh is not started (a rotated refresh token must never be issued and then lost)."""
+
+    def __init__(self, credentials_id: str) -> None:
+        self.credentials_id = credentials_id
+        super().__init__(
+            f"Not enough time left to refresh integration credentials {credentials_id} safely; retry"
+        )
+
+
+class TooManyCredentialsError(CredentialsError):
+    """The org already holds MAX_CREDENTIALS_PER_ORG credentials."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"The organization already holds the maximum of {limit} integration credentials; "
+            "delete some before storing more"
+        )

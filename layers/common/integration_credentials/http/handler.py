@@ -1,0 +1,56 @@
+"""The Lambda entry point of one API function: Logger, Tracer and Metrics around the gate and
+the resolver, and the request's audit record."""
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ..adapters.audit import AuditRecord, hmac_or_none
+from ..adapters.observability import logger, metrics, traced
+from .gate import handle_request
+
+_TOKEN_WRITING_ACTIONS = frozenset({"create", "update"})
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def _body_access_token(event: dict[str, Any]) -> str | None:
+    # Only after a successful write or refresh, so the body is known to be a JSON object.
+    body = event.get("body") or "{}"
+    if event.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    token = json.loads(body).get("access_token")
+    return token if isinstance(token, str) else None
+
+
+def make_handler(app: APIGatewayHttpResolver, action: str) -> LambdaHandler:
+    """The Lambda entry point of one function: logger (correlation id = API Gateway request id,
+    never the event), tracer (never the response: it holds tokens) and metrics around routing."""
+
+    @logger.inject_lambda_context(
+        correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
+    )
+    @traced
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        logger.append_keys(action=action)
+        audit = AuditRecord.start(event, action)
+        response = handle_request(app, event, context, audit)
+        if action in _TOKEN_WRITING_ACTIONS and response.get("statusCode", 500) < 300:
+            audit.extra["access_token_hmac"] = hmac_or_none(_body_access_token(event))
+        elif action == "refresh" and response.get("statusCode", 500) < 300:
+            # Which access token the caller now holds, by HMAC (the provider's, not in the request).
+            audit.extra["access_token_hmac"] = hmac_or_none(_body_access_token(response))
+        audit.emit(int(response.get("statusCode", 500)))
+        metrics.add_metric(
+            name=f"{action}.{response.get('statusCode', 0) // 100}xx", unit=MetricUnit.Count, value=1
+        )
+        return response
+
+    return cast(LambdaHandler, lambda_handler)

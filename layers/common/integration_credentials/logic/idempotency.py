@@ -1,0 +1,132 @@
+"""Idempotent create (`Idempotency-Key`), with Powertools idempotency on DynamoDB.
+
+The record is keyed on the org and the key, validated against an HMAC of the request body
+(a different body with the same key is a 409), and stores only the new credentials' id: never a
+token. A retry rebuilds its 201 from the stored row."""
+
+import json
+from collections.abc import Callable
+from contextvars import ContextVar
+from functools import cache
+from typing import Any
+
+import botocore.exceptions
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ..adapters.audit import Audit
+from ..adapters.aws import dependency_error_of, dynamodb_client
+from ..adapters.parameters import service_hmac
+from ..core.errors import (
+    CredentialsNotFoundError,
+    DependencyMisconfiguredError,
+    DependencyUnavailableError,
+    IdempotencyConflictError,
+)
+from ..core.models import CredentialsCreate, CredentialsResult
+from ..core.settings import get_settings
+from .credentials import credentials_service
+
+RECORD_HOURS = 24
+_run: ContextVar[Callable[[], dict[str, Any]]] = ContextVar("idempotent_create_run")
+
+
+def _run_create(request: dict[str, Any]) -> dict[str, Any]:
+    # What Powertools persists: the id only (the request itself is only hashed).
+    return _run.get()()
+
+
+@cache
+def _config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="[org_id, idempotency_key]",
+        payload_validation_jmespath="request_hmac",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=RECORD_HOURS * 3600,
+        hash_function="sha256",
+    )
+
+
+@cache
+def _idempotent_create() -> Callable[..., dict[str, Any]]:
+    settings = get_settings()
+    if not settings.idempotency_table_name:
+        raise DependencyMisconfiguredError("DynamoDB", "IdempotencyTableNotConfigured")
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table_name, boto3_client=dynamodb_client()
+    )
+    wrapped: Callable[..., dict[str, Any]] = idempotent_function(
+        _run_create,
+        data_keyword_argument="request",
+        persistence_store=persistence,
+        config=_config(),
+        key_prefix="integration-credentials.create",
+    )
+    return wrapped
+
+
+def create_idempotently(
+    org_id: str,
+    body: CredentialsCreate,
+    idempotency_key: str | None,
+    lambda_context: LambdaContext | None = None,
+    *,
+    audit: Audit = None,
+) -> CredentialsResult:
+    """Create credentials; with a key, at most once per org and key (24 h)."""
+    service = credentials_service()
+    if idempotency_key is None:
+        return service.create(org_id, body, audit=audit)
+    fresh: list[CredentialsResult] = []
+
+    def run() -> dict[str, Any]:
+        result = service.create(org_id, body, audit=audit)
+        fresh.append(result)
+        return {"id": result.body["id"]}
+
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+    request = {"org_id": org_id, "idempotency_key": idempotency_key, "request_hmac": service_hmac(canonical)}
+    if lambda_context is not None:
+        # Lets an in-progress record expire with the invocation if the Lambda times out.
+        _config().register_lambda_context(lambda_context)
+    token = _run.set(run)
+    try:
+        stored = _idempotent_create()(request=request)
+    except IdempotencyValidationError:
+        raise IdempotencyConflictError(
+            "Idempotency-Key was already used with a different request body"
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise IdempotencyConflictError("A request with this Idempotency-Key is still in progress") from None
+    except IdempotencyPersistenceLayerError as error:
+        raise _persistence_error(error) from error
+    finally:
+        _run.reset(token)
+    if fresh:
+        return fresh[0]
+    try:
+        return service.get_by_id(org_id, str(stored["id"]), audit=audit)
+    except CredentialsNotFoundError:
+        raise IdempotencyConflictError(
+            "The credentials created with this Idempotency-Key have since been deleted"
+        ) from None
+
+
+def _persistence_error(error: Exception) -> Exception:
+    """The domain error behind a failed idempotency record read or write (Powertools wraps the
+    botocore error; its own errors without one count as DynamoDB being unavailable)."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
+            return dependency_error_of("DynamoDB", current)
+        current = current.__cause__ or current.__context__
+    return DependencyUnavailableError("DynamoDB", "IdempotencyPersistence")

@@ -1,0 +1,65 @@
+"""The refresh worker's work for one SQS message: refresh the credential if it is still due, and
+write the audit record of what happened."""
+
+from collections.abc import Callable
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..adapters.audit import AuditRecord
+from ..adapters.auth import Principal
+from ..adapters.observability import logger, metrics
+from ..core.errors import CredentialsError
+from .refresh import TimeLeft, token_refresher
+
+# The HTTP status the refresh route answers for an outcome (None: refreshed); the audit record
+# of a queued refresh carries the same status. The handler passes the HTTP layer's mapping.
+AuditStatus = Callable[[CredentialsError | None], int]
+
+
+class RefreshMessage(BaseModel):
+    """What the scheduler enqueues for one due credential."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    org_id: str = Field(min_length=1)
+    provider: str = Field(min_length=1)
+    id: str = Field(min_length=1)
+
+
+def refresh_queued_message(
+    body: str, message_id: str, time_left: TimeLeft | None = None, *, audit_status: AuditStatus
+) -> str:
+    """Refresh the message's credential if still due and audit what happened; the outcome word.
+    Raises (so the message comes back) on DynamoDB/KMS/SSM failures and when `time_left` does
+    not cover a whole refresh."""
+    try:
+        message = RefreshMessage.model_validate_json(body)
+    except ValidationError:
+        # A message we did not write: retrying cannot help, so it is dropped (and counted).
+        logger.error("refresh message rejected", extra={"message_id": message_id})
+        metrics.add_metric(name="Refresh.invalid", unit=MetricUnit.Count, value=1)
+        return "invalid"
+    outcome, error = token_refresher().refresh_if_due(
+        message.org_id, message.provider, message.id, time_left=time_left
+    )
+    metrics.add_metric(name=f"Refresh.{outcome}", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "refresh outcome",
+        extra={"credentials_id": message.id, "provider": message.provider, "outcome": outcome},
+    )
+    if outcome == "skipped":
+        return outcome  # nothing happened to the credential: not an auditable action
+    record = AuditRecord(
+        action="refresh",
+        request_id=message_id,
+        source_ip="",
+        user_agent="refresh-worker",
+        credentials_id=message.id,
+        provider=message.provider,
+        principal=Principal(message.org_id, "scheduler", "refresh-worker"),
+    )
+    if error is not None:
+        record.reason = getattr(error, "code", None) or type(error).__name__
+    record.emit(audit_status(error))
+    return outcome
