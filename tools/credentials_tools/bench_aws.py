@@ -105,7 +105,7 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
     resources = embedded_aws.provision(endpoint, jwt_secret, table_name=BENCH_TABLE_NAME)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
 
-    from integration_credentials.repository import ApiKeyRepository
+    from integration_credentials.repository import ApiKeyRepository, org_count_key
 
     keys = ApiKeyRepository(resources.table_name, dynamodb)
     conn.send((endpoint, resources, embedded_aws.FAKE_CREDENTIALS))
@@ -127,6 +127,14 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
             deleted = _delete_items(dynamodb, resources.table_name, argument)
             _prune_empty_partitions(resources.table_name)
             conn.send(deleted)
+        elif command == "uncount":
+            dynamodb.update_item(
+                TableName=resources.table_name,
+                Key=org_count_key(str(argument)),
+                UpdateExpression="ADD credentials_count :minus_one",
+                ExpressionAttributeValues={":minus_one": {"N": "-1"}},
+            )
+            conn.send(None)
         elif command == "prune":
             conn.send(_prune_empty_partitions(resources.table_name))
         elif command == "fill":
@@ -237,6 +245,10 @@ class BenchAws:
     def delete_items(self, keys: list[tuple[str, str]]) -> int:
         """Delete items by (org_id, provider), outside any measurement."""
         return int(self._ask("delete", keys))
+
+    def uncount(self, org_id: str) -> None:
+        """Take one credential off an org's count (MAX_CREDENTIALS_PER_ORG), as a delete does."""
+        self._ask("uncount", org_id)
 
     def prune(self) -> int:
         """Drop moto's empty partitions (see `_prune_empty_partitions`)."""
