@@ -91,8 +91,8 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
     """Child process: start EmbeddedAws, provision the template's resources, obey commands."""
     import boto3
 
-    from . import embedded_aws
-    from .admin import create_api_key
+    from .. import embedded_aws
+    from ..admin import create_api_key
 
     os.environ.update(embedded_aws.FAKE_CREDENTIALS)
     aws = embedded_aws.EmbeddedAws().start()
@@ -199,7 +199,7 @@ def _prune_empty_partitions(table_name: str) -> int:
         from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.dynamodb.models import dynamodb_backends
 
-        from .embedded_aws import REGION
+        from ..embedded_aws import REGION
 
         partitions = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables[table_name].items
         empty = [key for key, rows in partitions.items() if isinstance(rows, dict) and not rows]
