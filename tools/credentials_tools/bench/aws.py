@@ -91,8 +91,8 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
     """Child process: start EmbeddedAws, provision the template's resources, obey commands."""
     import boto3
 
-    from . import embedded_aws
-    from .admin import create_api_key
+    from .. import embedded_aws
+    from ..admin import create_api_key
 
     os.environ.update(embedded_aws.FAKE_CREDENTIALS)
     aws = embedded_aws.EmbeddedAws().start()
@@ -106,6 +106,7 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
 
     from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
+    from integration_credentials.adapters.storage.keys import org_count_key
 
     keys = ApiKeyRepository(resources.table_name, dynamodb)
     conn.send((endpoint, resources, embedded_aws.FAKE_CREDENTIALS))
@@ -127,6 +128,14 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
             deleted = _delete_items(dynamodb, resources.table_name, argument)
             _prune_empty_partitions(resources.table_name)
             conn.send(deleted)
+        elif command == "uncount":
+            dynamodb.update_item(
+                TableName=resources.table_name,
+                Key=org_count_key(str(argument)),
+                UpdateExpression="ADD credentials_count :minus_one",
+                ExpressionAttributeValues={":minus_one": {"N": "-1"}},
+            )
+            conn.send(None)
         elif command == "prune":
             conn.send(_prune_empty_partitions(resources.table_name))
         elif command == "fill":
@@ -191,7 +200,7 @@ def _prune_empty_partitions(table_name: str) -> int:
         from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.dynamodb.models import dynamodb_backends
 
-        from .embedded_aws import REGION
+        from ..embedded_aws import REGION
 
         partitions = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables[table_name].items
         empty = [key for key, rows in partitions.items() if isinstance(rows, dict) and not rows]
@@ -237,6 +246,10 @@ class BenchAws:
     def delete_items(self, keys: list[tuple[str, str]]) -> int:
         """Delete items by (org_id, provider), outside any measurement."""
         return int(self._ask("delete", keys))
+
+    def uncount(self, org_id: str) -> None:
+        """Take one credential off an org's count (MAX_CREDENTIALS_PER_ORG), as a delete does."""
+        self._ask("uncount", org_id)
 
     def prune(self) -> int:
         """Drop moto's empty partitions (see `_prune_empty_partitions`)."""

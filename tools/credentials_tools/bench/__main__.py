@@ -1,0 +1,8 @@
+"""`python -m credentials_tools.bench` (what `make bench` runs)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Requests as Lambda gets them: the handlers' modules, API Gateway events, one handler call."""
+
+import copy
+import importlib.util
+import json
+import secrets
+import time
+import uuid
+from types import ModuleType
+from typing import Any
+
+from ..lambda_runtime import FakeLambdaContext
+from ..template import ROOT
+from .common import FUNCTIONS, BenchError, Handler, Sample
+
+
+def load_function(name: str) -> ModuleType:
+    """A function's app.py as Lambda loads it (module globals of its own)."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Events:
+    """API Gateway HTTP API events built from events/*.json."""
+
+    def __init__(self) -> None:
+        self._templates = {
+            name: json.loads((ROOT / "events" / f"{name}.json").read_text()) for name in FUNCTIONS
+        }
+
+    def make(
+        self,
+        function: str,
+        api_key: str,
+        *,
+        path: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = copy.deepcopy(self._templates[function])
+        event["headers"] = {k: v for k, v in event["headers"].items() if k not in {"x-api-key"}}
+        event["headers"]["x-api-key"] = api_key
+        if path is not None:
+            event["pathParameters"] = dict(path)
+            route = event["routeKey"].split(" ", 1)[1]
+            raw = route
+            for name, value in path.items():
+                raw = raw.replace("{" + name + "}", value)
+            event["rawPath"] = event["requestContext"]["http"]["path"] = raw
+        event.pop("body", None)
+        if body is not None:
+            event["body"] = json.dumps(body)
+            event["headers"]["content-type"] = "application/json"
+        event["requestContext"]["requestId"] = str(uuid.uuid4())
+        return event
+
+
+def create_body(provider: str) -> dict[str, Any]:
+    """The API's Salesforce create example (README, events/create_credentials.json), for another provider."""
+    return {
+        "provider": provider,
+        "dsn": "https://mycompany.salesforce.com",
+        "access_token": "00D5g000001234567!AQYAQ" + secrets.token_hex(16),
+        "metadata": {
+            "instance_url": "https://mycompany.salesforce.com",
+            "api_version": "v58.0",
+            "refresh_token": "5Aep861" + secrets.token_hex(8),
+            "token_type": "Bearer",
+        },
+    }
+
+
+def call(handler: Handler, function: str, event: dict[str, Any], expected: int) -> tuple[Sample, Any]:
+    """Invoke one handler; CPU is the calling thread's (moto runs in another process)."""
+    context = FakeLambdaContext(function_name=function, aws_request_id=str(uuid.uuid4()))
+    cpu0 = time.thread_time()
+    wall0 = time.perf_counter()
+    response = handler(event, context)
+    wall = time.perf_counter() - wall0
+    cpu = time.thread_time() - cpu0
+    status = response.get("statusCode")
+    if status != expected:
+        raise BenchError(
+            f"{function} answered {status}, expected {expected}: {str(response.get('body'))[:300]}"
+        )
+    body = response.get("body")
+    return Sample(cpu, wall), json.loads(body) if body else None
