@@ -7,9 +7,10 @@ from typing import Annotated
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
+from integration_credentials.core.constants import SCOPE_WRITE
 from integration_credentials.core.models import CredentialsCreate
 from integration_credentials.http.handler import make_handler
-from integration_credentials.http.openapi import TAG, credentials_ok, responses
+from integration_credentials.http.openapi import TAG, credentials_ok, responses, security
 from integration_credentials.http.resolver import create_resolver, current_audit, current_org
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.idempotency import create_idempotently
@@ -27,6 +28,7 @@ app = create_resolver()
     ),
     tags=[TAG],
     operation_id="createCredentials",
+    security=security(SCOPE_WRITE),
     responses=responses(
         (201, credentials_ok("Created: the stored credentials, with their new id")),
         400,
@@ -71,4 +73,4 @@ def create_credentials(
     )
 
 
-lambda_handler = make_handler(app, action="create")
+lambda_handler = make_handler(app, action="create", scope=SCOPE_WRITE)

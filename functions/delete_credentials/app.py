@@ -5,9 +5,9 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-from integration_credentials.core.constants import IF_MATCH_PATTERN
+from integration_credentials.core.constants import IF_MATCH_PATTERN, SCOPE_WRITE
 from integration_credentials.http.handler import make_handler
-from integration_credentials.http.openapi import EXAMPLE_ID, TAG, deleted_ok, responses
+from integration_credentials.http.openapi import EXAMPLE_ID, TAG, deleted_ok, responses, security
 from integration_credentials.http.resolver import create_resolver, current_audit, current_org
 from integration_credentials.http.responses import json_response
 from integration_credentials.logic.credentials import credentials_service
@@ -21,6 +21,7 @@ app = create_resolver()
     description="Permanently deletes credentials by id. With `If-Match`, only at that ETag (412 otherwise).",
     tags=[TAG],
     operation_id="deleteCredentials",
+    security=security(SCOPE_WRITE),
     responses=responses(
         (200, deleted_ok("Deleted")),
         400,
@@ -48,4 +49,4 @@ def delete_credentials(
     return json_response(200, {"message": f"Integration credentials {credentials_id} deleted successfully"})
 
 
-lambda_handler = make_handler(app, action="delete")
+lambda_handler = make_handler(app, action="delete", scope=SCOPE_WRITE)

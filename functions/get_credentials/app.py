@@ -7,8 +7,9 @@ from uuid import UUID
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from integration_credentials.core.constants import SCOPE_READ
 from integration_credentials.http.handler import make_handler
-from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
+from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses, security
 from integration_credentials.http.resolver import create_resolver, current_audit, current_org
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.credentials import credentials_service
@@ -22,6 +23,7 @@ app = create_resolver()
     description="Credentials by id; another organization's id is a 403, an unknown (or non-UUID) id a 404.",
     tags=[TAG],
     operation_id="getCredentials",
+    security=security(SCOPE_READ),
     responses=responses(
         (200, credentials_ok("The credentials")),
         403,
@@ -34,4 +36,4 @@ def get_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
     return credentials_response(200, result)
 
 
-lambda_handler = make_handler(app, action="get")
+lambda_handler = make_handler(app, action="get", scope=SCOPE_READ)

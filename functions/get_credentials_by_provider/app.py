@@ -6,9 +6,9 @@ from typing import Annotated
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from integration_credentials.core.constants import PROVIDER_PATTERN
+from integration_credentials.core.constants import PROVIDER_PATTERN, SCOPE_READ
 from integration_credentials.http.handler import make_handler
-from integration_credentials.http.openapi import TAG, credentials_ok, responses
+from integration_credentials.http.openapi import TAG, credentials_ok, responses, security
 from integration_credentials.http.resolver import create_resolver, current_audit, current_org
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.credentials import credentials_service
@@ -22,6 +22,7 @@ app = create_resolver()
     description="The caller's organization's credentials for one CRM provider.",
     tags=[TAG],
     operation_id="getCredentialsByProvider",
+    security=security(SCOPE_READ),
     responses=responses(
         (200, credentials_ok("The credentials")),
         400,
@@ -42,4 +43,4 @@ def get_credentials_by_provider(provider: Annotated[str, Path(pattern=PROVIDER_P
     return credentials_response(200, result)
 
 
-lambda_handler = make_handler(app, action="get_by_provider")
+lambda_handler = make_handler(app, action="get_by_provider", scope=SCOPE_READ)

@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from integration_credentials.core.constants import SCOPE_READ
 from integration_credentials.http.handler import make_handler
-from integration_credentials.http.openapi import TAG, credentials_list_ok, responses
+from integration_credentials.http.openapi import TAG, credentials_list_ok, responses, security
 from integration_credentials.http.resolver import create_resolver, current_org
 from integration_credentials.http.responses import json_response
 from integration_credentials.logic.credentials import credentials_service
@@ -32,6 +33,7 @@ app = create_resolver()
     ),
     tags=[TAG],
     operation_id="listCredentials",
+    security=security(SCOPE_READ),
     responses=responses(
         (200, credentials_list_ok("The credentials (an empty array when there are none)")),
         400,
@@ -60,4 +62,4 @@ def list_credentials(
     return json_response(200, items, headers)
 
 
-lambda_handler = make_handler(app, action="list")
+lambda_handler = make_handler(app, action="list", scope=SCOPE_READ)

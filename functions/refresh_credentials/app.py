@@ -7,8 +7,9 @@ from uuid import UUID
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from integration_credentials.core.constants import SCOPE_REFRESH
 from integration_credentials.http.handler import make_handler
-from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
+from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses, security
 from integration_credentials.http.resolver import create_resolver, current_audit, current_org
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.refresh import token_refresher
@@ -31,6 +32,7 @@ app = create_resolver()
     ),
     tags=[TAG],
     operation_id="refreshCredentials",
+    security=security(SCOPE_REFRESH),
     responses=responses(
         (200, credentials_ok("The credentials with a fresh access token")),
         403,
@@ -70,4 +72,4 @@ def refresh_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str
     return credentials_response(200, result)
 
 
-lambda_handler = make_handler(app, action="refresh")
+lambda_handler = make_handler(app, action="refresh", scope=SCOPE_REFRESH)

@@ -7,10 +7,10 @@ from uuid import UUID
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-from integration_credentials.core.constants import IF_MATCH_PATTERN
+from integration_credentials.core.constants import IF_MATCH_PATTERN, SCOPE_WRITE
 from integration_credentials.core.models import CredentialsUpdate
 from integration_credentials.http.handler import make_handler
-from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses
+from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses, security
 from integration_credentials.http.resolver import create_resolver, current_audit, current_org
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.credentials import credentials_service
@@ -28,6 +28,7 @@ app = create_resolver()
     ),
     tags=[TAG],
     operation_id="updateCredentials",
+    security=security(SCOPE_WRITE),
     responses=responses(
         (200, credentials_ok("The updated credentials")),
         400,
@@ -65,4 +66,4 @@ def update_credentials(
     return credentials_response(200, result)
 
 
-lambda_handler = make_handler(app, action="update")
+lambda_handler = make_handler(app, action="update", scope=SCOPE_WRITE)

@@ -3,7 +3,9 @@ provisioned from template.yaml."""
 
 import copy
 import importlib.util
+import io
 import json
+import logging
 import os
 import secrets
 import uuid
@@ -27,12 +29,15 @@ from credentials_tools.template import (
 from integration_credentials.adapters import auth, parameters
 from integration_credentials.adapters.aws import reset_clients
 from integration_credentials.adapters.crypto import cipher
+from integration_credentials.adapters.observability import logger as service_logger
 from integration_credentials.adapters.storage import api_keys, credentials, leases, refresh_index
 from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 from integration_credentials.core import settings
+from integration_credentials.core.constants import ALL_SCOPES
 from integration_credentials.logic import credentials as service
 from integration_credentials.logic import idempotency, refresh
 
+from tests.conftest import SEED_BODIES
 from tests.unit import fake_token_endpoints as fake
 
 JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
@@ -217,9 +222,45 @@ def api(stack: Stack) -> Api:
     return Api()
 
 
-def mint_key(stack: Stack, org_id: str) -> str:
-    key, _ = create_api_key(ApiKeyRepository(stack.resources.table_name, stack.dynamodb), org_id)
+def call_route(
+    api: Any, function: str, headers: dict[str, str], credentials_id: str | None = None, body: Any = None
+) -> Any:
+    """One request to a function's route, with made-up path parameters and a valid body."""
+    path_parameters = None
+    if function == "get_credentials_by_provider":
+        path_parameters = {"provider": "salesforce"}
+    elif function in {"get_credentials", "update_credentials", "delete_credentials"}:
+        path_parameters = {"credentials_id": credentials_id or str(uuid.uuid4())}
+    if body is None and function in {"create_credentials", "update_credentials"}:
+        body = SEED_BODIES["salesforce"] if function == "create_credentials" else {"access_token": "x"}
+    return api.call(function, headers=headers, path_parameters=path_parameters, body=body)
+
+
+def mint_key(stack: Stack, org_id: str, scopes: frozenset[str] = ALL_SCOPES) -> str:
+    repository = ApiKeyRepository(stack.resources.api_keys_table_name, stack.dynamodb)
+    key, _ = create_api_key(repository, org_id, scopes)
     return key
+
+
+@pytest.fixture
+def captured_logs():
+    # Everything that reaches the root logger at DEBUG, plus the Powertools service logger's stream.
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    service_handler = service_logger.registered_handler
+    previous_stream = service_handler.setStream(buffer)
+    previous_service_level = service_logger.log_level
+    service_logger.setLevel("DEBUG")
+    yield buffer
+    service_logger.setLevel(previous_service_level)
+    service_handler.setStream(previous_stream)
+    root.removeHandler(handler)
+    root.setLevel(previous_level)
 
 
 @pytest.fixture

@@ -25,7 +25,14 @@ from integration_credentials.core.errors import AuthenticationError, DependencyU
 from integration_credentials.core.settings import Settings
 
 from tests.conftest import SEED_BODIES
-from tests.integration.conftest import FUNCTIONS, JWT_SECRET, bearer, mint_key, reset_process_state
+from tests.integration.conftest import (
+    FUNCTIONS,
+    JWT_SECRET,
+    bearer,
+    call_route,
+    mint_key,
+    reset_process_state,
+)
 
 UNAUTHORIZED = {"detail": "Invalid or missing authentication credentials"}
 ROUTES = FUNCTIONS
@@ -33,17 +40,6 @@ ROUTES = FUNCTIONS
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def call_route(api, function, headers, credentials_id=None, body=None):
-    path_parameters = None
-    if function == "get_credentials_by_provider":
-        path_parameters = {"provider": "salesforce"}
-    elif function in {"get_credentials", "update_credentials", "delete_credentials"}:
-        path_parameters = {"credentials_id": credentials_id or str(uuid.uuid4())}
-    if body is None and function in {"create_credentials", "update_credentials"}:
-        body = SEED_BODIES["salesforce"] if function == "create_credentials" else {"access_token": "x"}
-    return api.call(function, headers=headers, path_parameters=path_parameters, body=body)
 
 
 def bad_credentials(org_id):
@@ -81,7 +77,7 @@ def test_401_comes_before_validation_and_not_found(api, function):
 
 @pytest.mark.parametrize("function", ROUTES)
 def test_a_revoked_key_is_401_on_every_route(api, stack, org_id, function):
-    repository = ApiKeyRepository(stack.resources.table_name, stack.dynamodb)
+    repository = ApiKeyRepository(stack.resources.api_keys_table_name, stack.dynamodb)
     key = mint_key(stack, org_id)
     assert repository.revoke(hash_api_key(key), "2026-01-01T00:00:00.000000Z")
     reset_process_state()  # a cold instance: nothing cached
@@ -174,13 +170,80 @@ def rsa_setup():
     server.server.shutdown()
 
 
+ISSUER, AUDIENCE = "https://idp.example", "integration-credentials"
+
+
+def rs256_settings(url, **overrides):
+    base = {"jwt_algorithm": "RS256", "jwt_jwks_url": url, "jwt_secret_parameter": None}
+    return settings(**{**base, "jwt_issuer": ISSUER, "jwt_audience": AUDIENCE, **overrides})
+
+
+def rs_claims(**claims):
+    base = {"org_id": "org-rs", "sub": "svc", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60}
+    return {k: v for k, v in {**base, **claims}.items() if v is not None}
+
+
 def test_rs256_through_jwks(rsa_setup):
     key, url = rsa_setup
-    verifier = JwtVerifier(settings(jwt_algorithm="RS256", jwt_jwks_url=url, jwt_secret_parameter=None))
-    token = jwt.encode(
-        {"org_id": "org-rs", "exp": int(time.time()) + 60}, key, algorithm="RS256", headers={"kid": "k1"}
-    )
+    verifier = JwtVerifier(rs256_settings(url))
+    token = jwt.encode(rs_claims(), key, algorithm="RS256", headers={"kid": "k1"})
     assert verifier.verify(token).org_id == "org-rs"
+
+
+def test_rs256_refuses_another_applications_tokens(rsa_setup):
+    # Given an identity provider that signs tokens for other audiences and issuers too
+    key, url = rsa_setup
+    verifier = JwtVerifier(rs256_settings(url))
+    for claims in (rs_claims(aud="another-app"), rs_claims(iss="https://other.example"), rs_claims(aud=None)):
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+        with pytest.raises(AuthenticationError):
+            verifier.verify(token)
+
+
+@pytest.mark.parametrize(
+    "missing", [{"jwt_issuer": None}, {"jwt_audience": None}, {"jwt_issuer": None, "jwt_audience": None}]
+)
+def test_rs256_settings_without_issuer_or_audience_fail_at_start(missing):
+    with pytest.raises(ValueError, match="JWT_ALGORITHM=RS256 needs") as raised:
+        rs256_settings("https://idp.example/jwks.json", **missing)
+    for name, environment in (("jwt_issuer", "JWT_ISSUER"), ("jwt_audience", "JWT_AUDIENCE")):
+        assert (environment in str(raised.value)) == (name in missing)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://idp.example/jwks.json",
+        "ftp://idp.example/jwks.json",
+        "http://10.0.0.1/jwks",
+        "idp.example/jwks",
+    ],
+)
+def test_a_jwks_url_that_is_not_https_is_refused(url):
+    with pytest.raises(ValueError, match="JWT_JWKS_URL must be an https:// URL"):
+        rs256_settings(url)
+
+
+def test_a_loopback_jwks_url_may_be_http():
+    assert rs256_settings("http://127.0.0.1:8080/jwks.json").jwt_jwks_url.startswith("http://127.0.0.1")
+
+
+def test_a_token_without_sub_is_refused():
+    with pytest.raises(AuthenticationError):
+        JwtVerifier(settings()).verify(bearer("org-1", sub=None)["Authorization"].split()[1])
+    with pytest.raises(AuthenticationError):
+        JwtVerifier(settings()).verify(bearer("org-1", sub="  ")["Authorization"].split()[1])
+
+
+def test_max_age_requires_iat_and_refuses_older_tokens():
+    verifier = JwtVerifier(settings(jwt_max_age_seconds=300, jwt_leeway_seconds=0))
+    now = int(time.time())
+    assert verifier.verify(bearer("org-1", iat=now - 10)["Authorization"].split()[1]).org_id == "org-1"
+    for claims in ({"iat": now - 301}, {}, {"iat": "yesterday"}):
+        with pytest.raises(AuthenticationError):
+            verifier.verify(bearer("org-1", **claims)["Authorization"].split()[1])
+    # Without the setting, a token needs no iat.
+    assert JwtVerifier(settings()).verify(bearer("org-1")["Authorization"].split()[1]).org_id == "org-1"
 
 
 def test_no_rs_hs_confusion(rsa_setup):
@@ -188,7 +251,7 @@ def test_no_rs_hs_confusion(rsa_setup):
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    claims = {"org_id": "org-rs", "exp": int(time.time()) + 60}
+    claims = rs_claims()
     # An HS256 token whose HMAC key is the public key (pyjwt refuses to make one, so by hand)
     # must not pass an RS256 verifier...
     signing_input = (
@@ -197,7 +260,7 @@ def test_no_rs_hs_confusion(rsa_setup):
         + b64(json.dumps(claims).encode())
     )
     forged = signing_input + "." + b64(hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest())
-    rs_verifier = JwtVerifier(settings(jwt_algorithm="RS256", jwt_jwks_url=url, jwt_secret_parameter=None))
+    rs_verifier = JwtVerifier(rs256_settings(url))
     with pytest.raises(AuthenticationError):
         rs_verifier.verify(forged)
     # ...and an RS256 token must not pass the HS256 verifier.
@@ -207,21 +270,15 @@ def test_no_rs_hs_confusion(rsa_setup):
 
 
 def test_jwks_unreachable_is_a_dependency_failure():
-    verifier = JwtVerifier(
-        settings(
-            jwt_algorithm="RS256", jwt_jwks_url="http://127.0.0.1:9/jwks.json", jwt_secret_parameter=None
-        )
-    )
-    token = jwt.encode(
-        {"org_id": "o", "exp": int(time.time()) + 60}, "k" * 32, algorithm="HS256", headers={"kid": "k1"}
-    )
+    verifier = JwtVerifier(rs256_settings("http://127.0.0.1:9/jwks.json"))
+    token = jwt.encode(rs_claims(), "k" * 32, algorithm="HS256", headers={"kid": "k1"})
     with pytest.raises(DependencyUnavailableError):
         verifier.verify(token)
 
 
 def test_revocation_takes_effect_within_the_cache_ttl(stack, org_id):
     # Given a verifier with a 1 s cache that has seen a key
-    repository = ApiKeyRepository(stack.resources.table_name, stack.dynamodb)
+    repository = ApiKeyRepository(stack.resources.api_keys_table_name, stack.dynamodb)
     key = mint_key(stack, org_id)
     verifier = Authenticator(ApiKeyVerifier(repository, ttl_seconds=1), JwtVerifier(settings()))
     assert verifier.authenticate({"x-api-key": key}).org_id == org_id
@@ -233,14 +290,16 @@ def test_revocation_takes_effect_within_the_cache_ttl(stack, org_id):
         verifier.authenticate({"x-api-key": key})
 
 
-def test_api_keys_are_stored_only_as_hashes(stack, org_id):
+def test_api_keys_are_stored_only_as_hashes_in_their_own_table(stack, org_id):
     key = mint_key(stack, org_id)
-    items = stack.scan()
-    assert not any(key in json.dumps(item, default=str) for item in items)
-    key_items = [i for i in items if i["org_id"]["S"] == "APIKEY#" + hash_api_key(key)]
+    keys_table = stack.dynamodb.scan(TableName=stack.resources.api_keys_table_name)["Items"]
+    for items in (stack.scan(), keys_table):
+        assert not any(key in json.dumps(item, default=str) for item in items)
+    key_items = [i for i in keys_table if i["key_hash"]["S"] == hash_api_key(key)]
     assert len(key_items) == 1
     assert key_items[0]["key_id"]["S"] == api_key_id(hash_api_key(key))
-    assert key_items[0]["key_org_id"]["S"] == org_id
+    assert key_items[0]["org_id"]["S"] == org_id
+    assert not any(hash_api_key(key) in json.dumps(item, default=str) for item in stack.scan())
     assert len(key) >= len("sk_live_") + 32
 
 

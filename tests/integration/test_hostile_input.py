@@ -215,13 +215,11 @@ def fresh_org(stack) -> Iterator[tuple[str, dict[str, str]]]:
         yield org_id, {"X-API-Key": key}
     finally:
         table = stack.resources.table_name
-        keys = [
-            {
-                "org_id": {"S": f"APIKEY#{hashlib.sha256(key.encode()).hexdigest()}"},
-                "provider": {"S": "APIKEY"},
-            }
-        ]
-        keys.append({"org_id": {"S": f"ORGCOUNT#{org_id}"}, "provider": {"S": "COUNT"}})
+        stack.dynamodb.delete_item(
+            TableName=stack.resources.api_keys_table_name,
+            Key={"key_hash": {"S": hashlib.sha256(key.encode()).hexdigest()}},
+        )
+        keys = [{"org_id": {"S": f"ORGCOUNT#{org_id}"}, "provider": {"S": "COUNT"}}]
         for item in org_rows(stack, org_id):
             keys.append({"org_id": item["org_id"], "provider": item["provider"]})
             keys.append({"org_id": {"S": "ID#" + item["id"]["S"]}, "provider": {"S": "ID"}})

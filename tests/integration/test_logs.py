@@ -1,34 +1,8 @@
 """No event, header, body, token, dsn or metadata value in any log line, even at DEBUG."""
 
-import io
-import logging
 import uuid
 
-import pytest
-from integration_credentials.adapters.observability import logger as service_logger
-
 from tests.integration.conftest import JWT_SECRET, bearer, mint_key, reset_process_state
-
-
-@pytest.fixture
-def captured_logs():
-    # Everything that reaches the root logger at DEBUG, plus the Powertools service logger's stream.
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    previous_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    service_handler = service_logger.registered_handler
-    previous_stream = service_handler.setStream(buffer)
-    previous_service_level = service_logger.log_level
-    service_logger.setLevel("DEBUG")
-    yield buffer
-    service_logger.setLevel(previous_service_level)
-    service_handler.setStream(previous_stream)
-    root.removeHandler(handler)
-    root.setLevel(previous_level)
 
 
 def test_no_secret_reaches_the_logs_on_any_route(api, stack, captured_logs):

@@ -265,12 +265,11 @@ def pipedrive(mode: str = "ok") -> Behaviour:
 
 def zoho(mode: str = "ok") -> Behaviour:
     def behave(received: Received) -> Reply:
-        if received.method != "POST" or received.path != "/oauth/v2/token":
-            return Reply(404, {"error": "not_found"})
-        if received.body:
-            return _bad("parameters belong in the query")
-        query = _single(received.query)
-        if query is None or set(query) != {"grant_type", "client_id", "client_secret", "refresh_token"}:
+        # The body, as Zoho's guides ask "for security reasons" (its token endpoint takes both).
+        query = _form_request(received, "/oauth/v2/token")
+        if isinstance(query, Reply):
+            return query
+        if set(query) != {"grant_type", "client_id", "client_secret", "refresh_token"}:
             return _bad("unexpected parameters")
         if query["client_id"] != CLIENT_ID or query["client_secret"] != CLIENT_SECRET:
             return Reply(200, {"error": "invalid_client"})

@@ -45,7 +45,13 @@ def test_the_template_schedules_the_scheduler_and_queues_to_the_worker():
 
 def test_a_functions_own_environment_is_added_to_the_globals():
     parameters = {name: f"<{name}>" for name in load_template()["Parameters"]}
-    refs = {**parameters, "CredentialsTable": "tbl", "IdempotencyTable": "idem", "RefreshQueue": "http://q"}
+    refs = {
+        **parameters,
+        "CredentialsTable": "tbl",
+        "ApiKeysTable": "keys",
+        "IdempotencyTable": "idem",
+        "RefreshQueue": "http://q",
+    }
     attributes = {("CredentialsKey", "Arn"): "arn:key"}
     scheduler = function_environment(refs, attributes, "RefreshSchedulerFunction")
     assert scheduler["REFRESH_QUEUE_URL"] == "http://q"
@@ -58,7 +64,13 @@ def test_a_functions_own_environment_is_added_to_the_globals():
 def test_the_developers_settings_reach_the_functions_but_not_over_their_own_resources(monkeypatch):
     # Given a stack's resources and a developer who exported settings, overrides and a stray queue URL
     parameters = {name: f"<{name}>" for name in load_template()["Parameters"]}
-    refs = {**parameters, "CredentialsTable": "tbl", "IdempotencyTable": "idem", "RefreshQueue": "http://q"}
+    refs = {
+        **parameters,
+        "CredentialsTable": "tbl",
+        "ApiKeysTable": "keys",
+        "IdempotencyTable": "idem",
+        "RefreshQueue": "http://q",
+    }
     resources = LocalResources("tbl", "arn:key", "/p", refs, {("CredentialsKey", "Arn"): "arn:key"})
     # (nothing else exported: the integration tests' stack exports the Globals in this process)
     for name in load_template()["Globals"]["Function"]["Environment"]["Variables"]:

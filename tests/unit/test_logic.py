@@ -146,6 +146,7 @@ def test_route_matching_prefers_literal_segments_and_ignores_a_trailing_slash():
 def test_function_environment_resolves_template_references():
     refs = {
         "CredentialsTable": "tbl",
+        "ApiKeysTable": "keys",
         "JwtSecretParameterName": "/p",
         "HmacKeyParameterName": "/h",
         "IdempotencyTable": "idem",
@@ -159,6 +160,7 @@ def test_function_environment_resolves_template_references():
     }
     env = function_environment(refs, {("CredentialsKey", "Arn"): "arn:key"})
     assert env["TABLE_NAME"] == "tbl"
+    assert env["API_KEYS_TABLE_NAME"] == "keys"
     assert env["KMS_KEY_ARN"] == "arn:key"
     assert env["JWT_SECRET_PARAMETER"] == "/p"
     assert env["HMAC_KEY_PARAMETER"] == "/h"

@@ -19,9 +19,9 @@ REFRESH = "/integration-credentials/{credentials_id}/refresh"
 
 # Every status each route can answer (the service's behaviour, documented; nothing else).
 STATUSES = {
-    ("post", BASE): {201, 400, 401, 409, 413, 415, 500, 503},
-    ("get", BASE): {200, 400, 401, 500, 503},
-    ("get", BY_PROVIDER): {200, 400, 401, 404, 500, 503},
+    ("post", BASE): {201, 400, 401, 403, 409, 413, 415, 500, 503},
+    ("get", BASE): {200, 400, 401, 403, 500, 503},
+    ("get", BY_PROVIDER): {200, 400, 401, 403, 404, 500, 503},
     ("get", BY_ID): {200, 401, 403, 404, 500, 503},
     ("put", BY_ID): {200, 400, 401, 403, 404, 409, 412, 413, 415, 500, 503},
     ("delete", BY_ID): {200, 400, 401, 403, 404, 412, 500, 503},

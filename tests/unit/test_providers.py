@@ -148,7 +148,7 @@ def test_pipedrive_refresh_uses_basic_auth_and_stores_api_domain():
     assert CLIENT_SECRET.encode() not in received.body
 
 
-def test_zoho_refresh_sends_query_parameters_and_keeps_refresh_token():
+def test_zoho_refresh_sends_its_secret_in_the_body_and_keeps_refresh_token():
     with fake.serve(fake.zoho()) as server:
         result = refresh("zoho", METADATA["zoho"], CLIENT, token_url=server.url(PATHS["zoho"]))
     assert result.access_token == NEW_ACCESS_TOKEN
@@ -157,8 +157,9 @@ def test_zoho_refresh_sends_query_parameters_and_keeps_refresh_token():
     assert result.metadata_updates == {"api_domain": "https://www.zohoapis.eu"}
     [received] = server.received
     assert received.method == "POST"
-    assert received.body == b""
-    assert received.query == {
+    assert received.query == {}  # no secret in a URL (proxy and access logs)
+    assert received.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert received.form == {
         "refresh_token": [REFRESH_TOKEN],
         "client_id": [CLIENT_ID],
         "client_secret": [CLIENT_SECRET],
@@ -644,6 +645,17 @@ def test_non_http_token_url_is_refused():
             None,
             "https://test.salesforce.com/services/oauth2/token",
         ),
+        *(
+            ({"login_url": f"https://{host}"}, None, f"https://{host}/services/oauth2/token")
+            for host in (
+                "login.salesforce.com",
+                "acme.my.salesforce.com",
+                "acme--uat.sandbox.my.salesforce.com",
+                "acme-dev-ed.develop.my.salesforce.com",
+                "agency.my.salesforce.mil",
+                "acme.my.sfcrmproducts.cn",
+            )
+        ),
     ],
 )
 def test_salesforce_token_host(metadata, dsn, url):
@@ -651,7 +663,19 @@ def test_salesforce_token_host(metadata, dsn, url):
 
 
 @pytest.mark.parametrize(
-    "login_url", ["https://evil.example.com", "http://login.salesforce.com", "https://salesforce.com.evil.io"]
+    "login_url",
+    [
+        "https://evil.example.com",
+        "http://login.salesforce.com",
+        "https://salesforce.com.evil.io",
+        # Salesforce's domains, but not login hosts: a Visualforce or Experience site, any force.com
+        "https://attacker-controlled.force.com",
+        "https://acme.lightning.force.com",
+        "https://acme--c.vf.force.com",
+        "https://na1.salesforce.com",
+        "https://.my.salesforce.com",
+        "https://acme.my.salesforce.com.evil.io",
+    ],
 )
 def test_salesforce_login_url_must_be_salesforce(login_url):
     with pytest.raises(PermanentRefreshError) as caught:

@@ -1,8 +1,10 @@
 """`credentials-admin`: mint, list and revoke API keys.
 
-It finds the table as the functions do (TABLE_NAME, boto3's usual credentials and endpoint
-configuration). Without TABLE_NAME it talks to the local stack (`make run`): its table on the
-embedded AWS at 127.0.0.1:<PORT+1> (PORT defaults to 3000), unless AWS_ENDPOINT_URL says otherwise.
+It finds the keys table as the functions do (API_KEYS_TABLE_NAME, the stack's ApiKeysTableName
+output; boto3's usual credentials and endpoint configuration): the functions may only read that
+table, so minting takes an operator's credentials. Without API_KEYS_TABLE_NAME it talks to the
+local stack (`make run`): its keys table on the embedded AWS at 127.0.0.1:<PORT+1> (PORT defaults
+to 3000), unless AWS_ENDPOINT_URL says otherwise.
 """
 
 import argparse
@@ -15,10 +17,10 @@ from collections.abc import Sequence
 import boto3
 from integration_credentials.adapters.auth import api_key_id, hash_api_key
 from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
-from integration_credentials.core.constants import API_KEY_LIVE_PREFIX, API_KEY_PREFIX, ORG_ID_PATTERN
+from integration_credentials.core.constants import ALL_SCOPES, API_KEY_LIVE_PREFIX, ORG_ID_PATTERN
 from integration_credentials.core.models import utc_timestamp
 
-from .embedded_aws import FAKE_CREDENTIALS, LOCAL_TABLE_NAME
+from .embedded_aws import API_KEYS_TABLE, FAKE_CREDENTIALS, local_table_name
 
 _ALPHABET = string.ascii_letters + string.digits
 KEY_RANDOM_CHARS = 40  # 40 base62 characters: about 238 random bits
@@ -37,22 +39,26 @@ def local_stack_endpoint() -> str:
 
 def repository_from_environment() -> ApiKeyRepository:
     """The API key repository the functions would use, or the local stack's."""
-    table_name = os.environ.get("TABLE_NAME")
+    table_name = os.environ.get("API_KEYS_TABLE_NAME")
     if table_name:
         return ApiKeyRepository(table_name, boto3.client("dynamodb"))
     for name, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(name, value)
     endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
     return ApiKeyRepository(
-        LOCAL_TABLE_NAME, boto3.client("dynamodb", endpoint_url=endpoint or local_stack_endpoint())
+        local_table_name(API_KEYS_TABLE),
+        boto3.client("dynamodb", endpoint_url=endpoint or local_stack_endpoint()),
     )
 
 
-def create_api_key(repository: ApiKeyRepository, org_id: str) -> tuple[str, str]:
-    """Mint a key for an org; returns (key, key id). Only the key's hash is stored."""
+def create_api_key(
+    repository: ApiKeyRepository, org_id: str, scopes: frozenset[str] = ALL_SCOPES
+) -> tuple[str, str]:
+    """Mint a key for an org with these scopes (all by default); returns (key, key id). Only the
+    key's hash is stored."""
     key = generate_api_key()
     key_hash = hash_api_key(key)
-    repository.add(key_hash, api_key_id(key_hash), org_id, utc_timestamp())
+    repository.add(key_hash, api_key_id(key_hash), org_id, utc_timestamp(), scopes)
     return key, api_key_id(key_hash)
 
 
@@ -65,7 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     create = api_keys.add_parser("create", help="mint a key for an org and print it (once)")
     create.add_argument("--org-id", required=True)
-    listing = api_keys.add_parser("list", help="list key ids (never the keys)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=sorted(ALL_SCOPES),
+        help="what the key may do (repeatable; default: every scope)",
+    )
+    listing = api_keys.add_parser(
+        "list", help="list keys: id, org, created, scopes, status (never the keys themselves)"
+    )
     listing.add_argument("--org-id")
     revoke = api_keys.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
@@ -80,21 +94,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "create":
             if not re.fullmatch(ORG_ID_PATTERN, args.org_id):
                 parser.error(f"--org-id must match {ORG_ID_PATTERN}")
-            key, _key_id = create_api_key(repository, args.org_id)
+            scopes = frozenset(args.scope) if args.scope else ALL_SCOPES
+            key, _key_id = create_api_key(repository, args.org_id, scopes)
             print(key)
             return 0
         if args.command == "list":
             for row in sorted(repository.scan(), key=lambda r: r.get("created_at", "")):
-                if args.org_id and row.get("key_org_id") != args.org_id:
+                if args.org_id and row.get("org_id") != args.org_id:
                     continue
                 status = "revoked " + row["revoked_at"] if row.get("revoked_at") else "active"
-                print(f"{row['key_id']}\t{row['key_org_id']}\t{row.get('created_at', '')}\t{status}")
+                created = row.get("created_at", "")
+                print(f"{row['key_id']}\t{row['org_id']}\t{created}\t{row['scopes']}\t{status}")
             return 0
         matches = [r for r in repository.scan() if r["key_id"] == args.key_id]
         if not matches:
             print(f"no API key with id {args.key_id}", file=sys.stderr)
             return 1
-        key_hash = matches[0]["org_id"].removeprefix(API_KEY_PREFIX)
+        key_hash = matches[0]["key_hash"]
         if not repository.revoke(key_hash, utc_timestamp()):
             print(f"API key {args.key_id} is already revoked", file=sys.stderr)
             return 1
@@ -104,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     except DependencyError as error:
-        print(f"cannot reach the credentials table: {error}", file=sys.stderr)
+        print(f"cannot reach the API keys table: {error}", file=sys.stderr)
         return 2
 
 

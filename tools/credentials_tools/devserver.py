@@ -596,7 +596,7 @@ def main() -> int:
     dynamodb = boto3.client(
         "dynamodb", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ["AWS_ENDPOINT_URL"]
     )
-    demo_key, _ = create_api_key(ApiKeyRepository(stack.resources.table_name, dynamodb), DEMO_ORG_ID)
+    demo_key, _ = create_api_key(ApiKeyRepository(stack.resources.api_keys_table_name, dynamodb), DEMO_ORG_ID)
     port_prefix = f"PORT={port} " if port != 3000 else ""
     lines = [
         f"Integration credentials API on http://127.0.0.1:{stack.port}",

@@ -27,6 +27,8 @@ from .template import parameter_defaults, resolve, resources_of_type, table_reso
 
 REGION = "us-east-1"
 LOCAL_TABLE_NAME = "integration-credentials-local"
+# template.yaml's logical id of the API keys table.
+API_KEYS_TABLE = "ApiKeysTable"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -254,6 +256,11 @@ class LocalResources:
     # Provider -> the local OAuth client id (the secrets stay in SSM).
     oauth_client_ids: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def api_keys_table_name(self) -> str:
+        """The API keys table (template.yaml's ApiKeysTable)."""
+        return self.refs[API_KEYS_TABLE]
+
 
 def _env_suffix(provider: str) -> str:
     return provider.upper().replace("-", "_")
@@ -344,12 +351,18 @@ def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME
     )
 
 
+def local_table_name(logical_id: str, table_name: str = LOCAL_TABLE_NAME) -> str:
+    """The name a template table gets locally: the credentials table's is `table_name`, the
+    others' `table_name` + "-" + their logical id in lowercase."""
+    table_logical_id, _table = table_resource()
+    return table_name if logical_id == table_logical_id else f"{table_name}-{logical_id.lower()}"
+
+
 def _create_tables(dynamodb: Any, table_name: str) -> dict[str, str]:
     """Every table of the template (keys, attributes, indexes, TTL): logical id -> table name."""
-    table_logical_id, _table = table_resource()
     table_names: dict[str, str] = {}
     for logical_id, table in tables().items():
-        name = table_name if logical_id == table_logical_id else f"{table_name}-{logical_id.lower()}"
+        name = local_table_name(logical_id, table_name)
         table_names[logical_id] = name
         request: dict[str, Any] = {
             "TableName": name,

@@ -108,7 +108,7 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
     from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
     from integration_credentials.adapters.storage.keys import org_count_key
 
-    keys = ApiKeyRepository(resources.table_name, dynamodb)
+    keys = ApiKeyRepository(resources.api_keys_table_name, dynamodb)
     conn.send((endpoint, resources, embedded_aws.FAKE_CREDENTIALS))
     while True:
         try:

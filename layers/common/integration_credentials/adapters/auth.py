@@ -1,10 +1,13 @@
 """Who is calling: an API key (`X-API-Key`) or a bearer JWT (`Authorization`), or both.
 
 API keys are looked up by their SHA-256 and cached per process for `API_KEY_CACHE_SECONDS`
-(60 s by default): that is the longest a revoked key keeps working on a warm Lambda.
+(60 s by default): that is the longest a revoked key keeps working on a warm Lambda. Unknown
+hashes are remembered for `API_KEY_NEGATIVE_CACHE_SECONDS`, so made-up keys cost one read each.
 JWTs are HS256 with a secret in an SSM SecureString (Powertools parameters, cached), or RS256
-against a JWKS URL. The algorithm is pinned by configuration, `exp` is required, `iss`/`aud`
-are checked when configured, and the `org_id` claim names the org.
+against a JWKS URL. The algorithm is pinned by configuration; `exp` and `sub` are required;
+`iss`/`aud` are checked when configured (always, with RS256); with `JWT_MAX_AGE_SECONDS`, `iat`
+is required and older tokens are refused; the `org_id` claim names the org and the `scope`
+claim (space-separated) what the token may do.
 """
 
 import hashlib
@@ -16,11 +19,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..core.constants import API_KEY_PATTERN, ORG_ID_PATTERN
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ..core.constants import ALL_SCOPES, API_KEY_PATTERN, ORG_ID_PATTERN
 from ..core.errors import AuthenticationError, DependencyMisconfiguredError, DependencyUnavailableError
 from ..core.settings import Settings, get_settings
+from .observability import logger, metrics
 from .parameters import secure_parameter
-from .storage.api_keys import ApiKeyRepository, api_key_repository
+from .storage.api_keys import ApiKeyRecord, ApiKeyRepository, InvalidKeyRecordError, api_key_repository
 
 if TYPE_CHECKING:
     from jwt import PyJWKClient
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 _API_KEY_RE = re.compile(API_KEY_PATTERN)
 _ORG_ID_RE = re.compile(ORG_ID_PATTERN)
 _API_KEY_CACHE_LIMIT = 1024
+_UNKNOWN_KEY_CACHE_LIMIT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,7 @@ class Principal:
     org_id: str
     method: Literal["api_key", "jwt", "api_key+jwt", "scheduler"]
     subject: str
+    scopes: frozenset[str] = ALL_SCOPES
 
 
 def hash_api_key(api_key: str) -> str:
@@ -51,12 +59,17 @@ def api_key_id(key_hash: str) -> str:
 
 
 class ApiKeyVerifier:
-    """Resolves API keys to orgs, caching positive answers for a bounded time."""
+    """Resolves API keys to orgs, caching answers for a bounded time: a known key's for `ttl`,
+    an unknown key's for `unknown_ttl` (both caches bounded in size)."""
 
-    def __init__(self, repository: ApiKeyRepository, ttl_seconds: float) -> None:
+    def __init__(
+        self, repository: ApiKeyRepository, ttl_seconds: float, unknown_ttl_seconds: float = 0
+    ) -> None:
         self._repository = repository
         self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, str, str]] = {}
+        self._unknown_ttl = unknown_ttl_seconds
+        self._cache: dict[str, tuple[float, ApiKeyRecord]] = {}
+        self._unknown: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def verify(self, api_key: str) -> Principal:
@@ -67,19 +80,37 @@ class ApiKeyVerifier:
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(key_hash)
+            unknown_until = self._unknown.get(key_hash)
         if cached is not None and cached[0] > now:
-            return Principal(org_id=cached[1], method="api_key", subject=cached[2])
-        found = self._repository.find_org(key_hash)
-        if found is None:
+            return _key_principal(cached[1])
+        if unknown_until is not None and unknown_until > now:
+            raise AuthenticationError("unknown or revoked API key")
+        try:
+            record = self._repository.find(key_hash)
+        except InvalidKeyRecordError as error:
+            # Whoever can write the keys table wrote this: refused, and an operator should know.
+            logger.error(
+                "API key record refused", extra={"reason": error.reason, "key_id": api_key_id(key_hash)}
+            )
+            metrics.add_metric(name="InvalidApiKeyRecord", unit=MetricUnit.Count, value=1)
+            record = None
+        if record is None:
             with self._lock:
                 self._cache.pop(key_hash, None)
+                if self._unknown_ttl > 0:
+                    if len(self._unknown) >= _UNKNOWN_KEY_CACHE_LIMIT:
+                        self._unknown.clear()
+                    self._unknown[key_hash] = now + self._unknown_ttl
             raise AuthenticationError("unknown or revoked API key")
-        org_id, key_id = found
         with self._lock:
             if len(self._cache) >= _API_KEY_CACHE_LIMIT:
                 self._cache.clear()
-            self._cache[key_hash] = (now + self._ttl, org_id, key_id)
-        return Principal(org_id=org_id, method="api_key", subject=key_id)
+            self._cache[key_hash] = (now + self._ttl, record)
+        return _key_principal(record)
+
+
+def _key_principal(record: ApiKeyRecord) -> Principal:
+    return Principal(org_id=record.org_id, method="api_key", subject=record.key_id, scopes=record.scopes)
 
 
 class JwtVerifier:
@@ -95,7 +126,8 @@ class JwtVerifier:
 
         settings = self._settings
         key = self._verification_key(token)
-        options: Options = {"require": ["exp"], "verify_aud": settings.jwt_audience is not None}
+        required = ["exp", "sub"] + (["iat"] if settings.jwt_max_age_seconds else [])
+        options: Options = {"require": required, "verify_aud": settings.jwt_audience is not None}
         try:
             claims = jwt.decode(
                 token,
@@ -112,7 +144,19 @@ class JwtVerifier:
         if not isinstance(org_id, str) or not _ORG_ID_RE.fullmatch(org_id):
             raise AuthenticationError("token has no usable org_id claim")
         subject = claims.get("sub")
-        return Principal(org_id=org_id, method="jwt", subject=subject if isinstance(subject, str) else "")
+        if not isinstance(subject, str) or not subject.strip():
+            raise AuthenticationError("token has no usable sub claim")
+        max_age = settings.jwt_max_age_seconds
+        if max_age is not None:
+            issued = claims.get("iat")
+            if (
+                not isinstance(issued, int | float)
+                or time.time() - issued > max_age + settings.jwt_leeway_seconds
+            ):
+                raise AuthenticationError("token is older than JWT_MAX_AGE_SECONDS")
+        return Principal(
+            org_id=org_id, method="jwt", subject=subject, scopes=_token_scopes(claims.get("scope"))
+        )
 
     def _verification_key(self, token: str) -> Any:
         import jwt
@@ -154,10 +198,26 @@ class Authenticator:
         if by_key is not None and by_token is not None:
             if by_key.org_id != by_token.org_id:
                 raise AuthenticationError("API key and token name different orgs")
-            return Principal(org_id=by_key.org_id, method="api_key+jwt", subject=by_key.subject)
+            # Both were presented: the caller may do what both allow.
+            return Principal(
+                org_id=by_key.org_id,
+                method="api_key+jwt",
+                subject=by_key.subject,
+                scopes=by_key.scopes & by_token.scopes,
+            )
         principal = by_key or by_token
         assert principal is not None
         return principal
+
+
+def _token_scopes(claim: object) -> frozenset[str]:
+    """The scopes a token's `scope` claim grants (RFC 8693: space-separated); every scope when the
+    claim is absent, as for tokens made before scopes; unknown names grant nothing."""
+    if claim is None:
+        return ALL_SCOPES
+    if not isinstance(claim, str):
+        raise AuthenticationError("token scope claim is not a string")
+    return frozenset(claim.split()) & ALL_SCOPES
 
 
 def _bearer_token(authorization: str) -> str:
@@ -172,6 +232,8 @@ def authenticator() -> Authenticator:
     """The process's authenticator (its caches live as long as the Lambda instance)."""
     settings = get_settings()
     return Authenticator(
-        ApiKeyVerifier(api_key_repository(), settings.api_key_cache_seconds),
+        ApiKeyVerifier(
+            api_key_repository(), settings.api_key_cache_seconds, settings.api_key_negative_cache_seconds
+        ),
         JwtVerifier(settings),
     )

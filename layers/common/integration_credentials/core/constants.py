@@ -14,13 +14,17 @@ ORG_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 # Single-table layout: credentials live under (org_id, provider); these prefixes name other items.
 ID_MIRROR_PREFIX: Final = "ID#"
 ID_MIRROR_SORT_KEY: Final = "ID"
-API_KEY_PREFIX: Final = "APIKEY#"
-API_KEY_SORT_KEY: Final = "APIKEY"
 # How many credentials an org holds, kept in the create and delete transactions.
 ORG_COUNT_PREFIX: Final = "ORGCOUNT#"
 ORG_COUNT_SORT_KEY: Final = "COUNT"
 
 API_KEY_LIVE_PREFIX: Final = "sk_live_"
+# What a key or token may do; each route needs one. A key minted without scopes, or a token
+# without a `scope` claim, may do all three.
+SCOPE_READ: Final = "credentials:read"
+SCOPE_WRITE: Final = "credentials:write"
+SCOPE_REFRESH: Final = "credentials:refresh"
+ALL_SCOPES: Final = frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_REFRESH})
 API_KEY_PATTERN: Final = r"^sk_(live|test)_[A-Za-z0-9]{32,128}$"
 
 # If-Match (RFC 9110): "*" or a list of entity tags, strong ("3") or weak (W/"3"), with optional

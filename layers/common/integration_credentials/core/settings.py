@@ -1,10 +1,14 @@
 """Settings parsed once from the environment (names match template.yaml's Globals)."""
 
 import json
+import urllib.parse
 from functools import cache
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Where a JWKS may be fetched over plain HTTP: this machine only (tests, `make run`).
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Settings(BaseModel):
@@ -14,6 +18,8 @@ class Settings(BaseModel):
 
     table_name: str = Field(min_length=1)
     kms_key_arn: str = Field(min_length=1)
+    # The API keys' own table: the functions may only read it (only the API functions need it).
+    api_keys_table_name: str | None = None
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret_parameter: str | None = None
     hmac_key_parameter: str | None = None
@@ -22,8 +28,12 @@ class Settings(BaseModel):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: int = Field(default=30, ge=0)
+    # With it, a token must carry `iat` and be at most this old.
+    jwt_max_age_seconds: int | None = Field(default=None, ge=1)
     jwt_secret_cache_seconds: int = Field(default=300, ge=0)
     api_key_cache_seconds: int = Field(default=60, ge=0)
+    # Unknown key hashes are remembered this long, so a flood of made-up keys costs one read each.
+    api_key_negative_cache_seconds: int = Field(default=10, ge=0)
     data_key_cache_seconds: float = Field(default=300.0, gt=0)
     data_key_cache_capacity: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=65_536, ge=1024)
@@ -50,10 +60,35 @@ class Settings(BaseModel):
     access_token_lifetimes: dict[str, int] = Field(default_factory=dict)
     refresh_provider_limits: dict[str, int] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _rs256_is_pinned(self) -> Self:
+        # RS256 trusts an identity provider that signs tokens for other applications too: only
+        # its tokens for this issuer and this audience, fetched over TLS, may name an org.
+        if self.jwt_algorithm != "RS256":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("JWT_JWKS_URL", self.jwt_jwks_url),
+                ("JWT_ISSUER", self.jwt_issuer),
+                ("JWT_AUDIENCE", self.jwt_audience),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(
+                f"JWT_ALGORITHM=RS256 needs {', '.join(missing)} (set in template.yaml parameters)"
+            )
+        url = urllib.parse.urlsplit(str(self.jwt_jwks_url))
+        if url.scheme != "https" and not (url.scheme == "http" and url.hostname in _LOOPBACK_HOSTS):
+            raise ValueError("JWT_JWKS_URL must be an https:// URL")
+        return self
+
 
 _ENV_NAMES = {
     "table_name": "TABLE_NAME",
     "kms_key_arn": "KMS_KEY_ARN",
+    "api_keys_table_name": "API_KEYS_TABLE_NAME",
     "jwt_algorithm": "JWT_ALGORITHM",
     "jwt_secret_parameter": "JWT_SECRET_PARAMETER",
     "hmac_key_parameter": "HMAC_KEY_PARAMETER",
@@ -62,8 +97,10 @@ _ENV_NAMES = {
     "jwt_issuer": "JWT_ISSUER",
     "jwt_audience": "JWT_AUDIENCE",
     "jwt_leeway_seconds": "JWT_LEEWAY_SECONDS",
+    "jwt_max_age_seconds": "JWT_MAX_AGE_SECONDS",
     "jwt_secret_cache_seconds": "JWT_SECRET_CACHE_SECONDS",
     "api_key_cache_seconds": "API_KEY_CACHE_SECONDS",
+    "api_key_negative_cache_seconds": "API_KEY_NEGATIVE_CACHE_SECONDS",
     "data_key_cache_seconds": "DATA_KEY_CACHE_SECONDS",
     "data_key_cache_capacity": "DATA_KEY_CACHE_CAPACITY",
     "max_body_bytes": "MAX_BODY_BYTES",

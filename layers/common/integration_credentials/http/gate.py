@@ -1,5 +1,6 @@
 """What happens before routing: authentication (before validation, so a 401 comes before any
-400 or 404), then the body gate (media type, UTF-8, size)."""
+400 or 404), the route's scope (a 403 before any 400), then the body gate (media type, UTF-8,
+size)."""
 
 import base64
 import binascii
@@ -17,6 +18,7 @@ from ..core.errors import (
     CredentialsError,
     InvalidRequestError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     UnsupportedMediaTypeError,
 )
 from ..core.settings import get_settings
@@ -32,13 +34,20 @@ def handle_request(
     event: dict[str, Any],
     context: LambdaContext,
     audit: AuditRecord | None = None,
+    *,
+    scope: str,
 ) -> dict[str, Any]:
-    """Authenticate (before validation, so 401 comes before 400/404), cap the body, then route."""
+    """Authenticate (before validation, so 401 comes before 400/404), require the route's scope,
+    cap the body, then route."""
     headers = event.get("headers") or {}
     try:
         principal = authenticator().authenticate(headers)
         if audit is not None:
             audit.principal = principal
+        if scope not in principal.scopes:
+            if audit is not None:
+                audit.reason = "missing_scope"
+            raise PermissionDeniedError(f"the caller's key or token lacks the scope {scope}")
         check_body(event)
     except AuthenticationError as error:
         if audit is not None:

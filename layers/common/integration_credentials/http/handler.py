@@ -29,9 +29,10 @@ def _body_access_token(event: dict[str, Any]) -> str | None:
     return token if isinstance(token, str) else None
 
 
-def make_handler(app: APIGatewayHttpResolver, action: str) -> LambdaHandler:
+def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str) -> LambdaHandler:
     """The Lambda entry point of one function: logger (correlation id = API Gateway request id,
-    never the event), tracer (never the response: it holds tokens) and metrics around routing."""
+    never the event), tracer (never the response: it holds tokens) and metrics around routing.
+    Callers without `scope` are refused (403) before anything else is checked."""
 
     @logger.inject_lambda_context(
         correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
@@ -41,7 +42,7 @@ def make_handler(app: APIGatewayHttpResolver, action: str) -> LambdaHandler:
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(action=action)
         audit = AuditRecord.start(event, action)
-        response = handle_request(app, event, context, audit)
+        response = handle_request(app, event, context, audit, scope=scope)
         if action in _TOKEN_WRITING_ACTIONS and response.get("statusCode", 500) < 300:
             audit.extra["access_token_hmac"] = hmac_or_none(_body_access_token(event))
         elif action == "refresh" and response.get("statusCode", 500) < 300:

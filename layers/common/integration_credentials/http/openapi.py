@@ -40,7 +40,11 @@ def security_schemes() -> "dict[str, SecurityScheme]":
                 "type": "apiKey",
                 "in": "header",
                 "name": "X-API-Key",
-                "description": "An API key of the caller's organisation (`sk_live_` + 40 characters)",
+                "description": (
+                    "An API key of the caller's organisation (`sk_live_` + 40 characters), minted "
+                    "with scopes (`credentials:read`, `credentials:write`, `credentials:refresh`; "
+                    "all three by default)"
+                ),
             }
         ),
         BEARER_SCHEME: HTTPBearer.model_validate(
@@ -48,7 +52,10 @@ def security_schemes() -> "dict[str, SecurityScheme]":
                 "type": "http",
                 "scheme": "bearer",
                 "bearerFormat": "JWT",
-                "description": "A JWT whose `org_id` claim names the caller's organisation (`exp` required)",
+                "description": (
+                    "A JWT whose `org_id` claim names the caller's organisation (`exp` and `sub` "
+                    "required); its `scope` claim (space-separated) limits what it may do"
+                ),
             }
         ),
     }
@@ -56,6 +63,13 @@ def security_schemes() -> "dict[str, SecurityScheme]":
 
 # Either header authenticates; with both, both must be valid and name the same organisation.
 SECURITY: Final[list[dict[str, list[str]]]] = [{API_KEY_SCHEME: []}, {BEARER_SCHEME: []}]
+
+
+def security(scope: str) -> list[dict[str, list[str]]]:
+    """A route's security requirement: either header, carrying `scope` (OpenAPI 3.1 lets a
+    non-OAuth scheme list the roles it needs)."""
+    return [{API_KEY_SCHEME: [scope]}, {BEARER_SCHEME: [scope]}]
+
 
 EXAMPLE_ID: Final = "8e1f9722-9637-42fa-b059-a29be3b12cf9"
 EXAMPLE_ORG_ID: Final = "123e4567-e89b-12d3-a456-426614174000"
@@ -213,7 +227,10 @@ RETRY_AFTER: Final = _header("Seconds to wait before retrying", {"type": "string
 ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
     400: "Bad Request: the body, a parameter or the cursor is invalid (each problem is named)",
     401: "Unauthorized: no valid X-API-Key or bearer token (checked before anything else)",
-    403: "Forbidden: the credentials belong to a different organization",
+    403: (
+        "Forbidden: the credentials belong to a different organization, or the key or token lacks "
+        "the route's scope"
+    ),
     404: "Not Found",
     409: "Conflict",
     412: "Precondition Failed: If-Match names a version the credentials no longer have",
@@ -320,11 +337,12 @@ def responses(
 ) -> dict[int, OpenAPIResponse]:
     """The `responses=` of a route: its success response and each error status it can answer.
 
-    401, 500 and 503 are added to every route (authentication and dependencies come first);
+    401, 403, 500 and 503 are added to every route (authentication, scope and dependencies come
+    first);
     `examples` gives the route's own texts (required for 400, 404 and 409)."""
     status, ok = success
     result: dict[int, OpenAPIResponse] = {status: ok}
     own = dict(examples or {})
-    for error in sorted({*errors, 401, 500, 503}):
+    for error in sorted({*errors, 401, 403, 500, 503}):
         result[error] = error_response(error, own.get(error))
     return result

@@ -10,8 +10,11 @@ from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from ..adapters import events
 from ..adapters.audit import Audit
+from ..adapters.observability import logger, metrics
 from ..adapters.storage.credentials import CredentialsRepository, credentials_repository
 from ..core.errors import (
     ConcurrentModificationError,
@@ -94,6 +97,9 @@ class CredentialsService:
     def get_by_provider(self, org_id: str, provider: str, *, audit: Audit = None) -> CredentialsResult:
         """The org's credentials for one provider."""
         row = self._repository.get_by_provider(org_id, provider)
+        if row is not None and (row.org_id != org_id or row.provider != provider):
+            _report_foreign(row, "a row read for one org and provider names another")
+            row = None
         if row is None:
             raise CredentialsNotFoundError(provider=provider)
         _acted_on(audit, row)
@@ -109,7 +115,10 @@ class CredentialsService:
         """The org's credentials ordered by provider (a page of them with `limit`), and the
         provider the next page starts after, if there is one."""
         rows, next_after = self._repository.list_for_org(org_id, limit=limit, after_provider=after_provider)
-        return [self.result_of(row).body for row in rows], next_after
+        foreign = [row for row in rows if row.org_id != org_id]
+        for row in foreign:
+            _report_foreign(row, "a listed row is another org's")
+        return [self.result_of(row).body for row in rows if row not in foreign], next_after
 
     def update(
         self,
@@ -206,6 +215,9 @@ class CredentialsService:
         """A row by id: 403 when another org owns it, 404 when nobody does (the audit names the
         row either way)."""
         row = self._repository.get_by_id(credentials_id)
+        if row is not None and row.id != credentials_id:
+            _report_foreign(row, "a row read by id names another id")
+            row = None
         if row is None:
             raise CredentialsNotFoundError(credentials_id=credentials_id)
         _acted_on(audit, row)
@@ -217,6 +229,13 @@ class CredentialsService:
 def _precondition(if_match: str | None) -> str | None:
     """An empty If-Match names no precondition, as an absent one."""
     return if_match if if_match is not None and if_match.strip() else None
+
+
+def _report_foreign(row: StoredCredentials, reason: str) -> None:
+    """Report a row that is not what the read asked for (a forged or misplaced item: something
+    other than this service wrote the table); the caller drops it and never shows it."""
+    logger.error("integrity check failed", extra={"reason": reason, "credentials_id": row.id})
+    metrics.add_metric(name="IntegrityError", unit=MetricUnit.Count, value=1)
 
 
 def _acted_on(audit: Audit, row: StoredCredentials) -> None:

@@ -10,13 +10,19 @@ from .models import OAuthClient
 
 DEFAULT_LOGIN_HOST = "login.salesforce.com"
 TOKEN_PATH = "/services/oauth2/token"
-# Hosts a stored `login_url` may name: the client secret is sent there, so only Salesforce's own.
-_SALESFORCE_DOMAINS = (".salesforce.com", ".force.com", ".salesforce.mil", ".sfcrmproducts.cn")
+# Hosts a stored `login_url` may name: the client secret is sent there, so only Salesforce's login
+# hosts and My Domain hosts. My Domain's sandbox (`--x.sandbox.my.salesforce.com`), Developer
+# Edition (`.develop.`), scratch and Trailhead hosts all end in `.my.salesforce.com`; Government
+# Cloud Plus uses `.my.salesforce.mil`, Salesforce on Alibaba Cloud `.my.sfcrmproducts.cn`.
+# Other `*.force.com` and `*.salesforce.com` hosts (Visualforce, Experience sites) are refused.
+_LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
 _MY_DOMAIN_SUFFIXES = (".my.salesforce.com", ".my.salesforce.mil", ".my.sfcrmproducts.cn")
 
 
-def _is_salesforce_host(host: str) -> bool:
-    return any(host.endswith(domain) for domain in _SALESFORCE_DOMAINS)
+def _is_login_host(host: str) -> bool:
+    return host in _LOGIN_HOSTS or (
+        host.endswith(_MY_DOMAIN_SUFFIXES) and all(label for label in host.split("."))
+    )
 
 
 def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
@@ -24,9 +30,10 @@ def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
     login_url = string_field(metadata, "login_url")
     if login_url is not None:
         host = https_host(login_url)
-        if host is None or not _is_salesforce_host(host):
+        if host is None or not _is_login_host(host):
             raise PermanentRefreshError(
-                "invalid_login_url", "metadata login_url is not an https Salesforce host"
+                "invalid_login_url",
+                "metadata login_url is not https://login.salesforce.com, test.salesforce.com or a My Domain",
             )
         return f"https://{host}{TOKEN_PATH}"
     for candidate in (string_field(metadata, "instance_url"), dsn):

@@ -1,4 +1,4 @@
-"""Zoho: POST with query parameters to the data centre's accounts server; no new refresh token."""
+"""Zoho: form POST to the data centre's accounts server; no new refresh token."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -83,11 +83,10 @@ def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
 def build_request(
     url: str, metadata: Mapping[str, Any], client: OAuthClient, refresh_token: str, dsn: str | None
 ) -> TokenRequest:
-    """Query parameters (as Zoho documents), empty body."""
-    return TokenRequest(
-        url=url,
-        query=refresh_grant(client, refresh_token),
-    )
+    """A form body. Zoho's refresh example puts the parameters in the query string, but its token
+    endpoint takes them in the body too (its own guides ask for the body "for security reasons"),
+    and a query string ends up in proxy and server logs with the client secret in it."""
+    return TokenRequest(url=url, form=refresh_grant(client, refresh_token))
 
 
 def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,11 +2,11 @@
 
 - credentials:  (<org_id>, <provider>)       id, version, created_at, updated_at, ciphertext
 - id mirror:    ("ID#<id>", "ID")            the same attributes plus owner_org_id, owner_provider
-- API key:      ("APIKEY#<sha256>", "APIKEY") key_id, key_org_id, created_at, revoked_at
 - org count:    ("ORGCOUNT#<org_id>", "COUNT") credentials_count (MAX_CREDENTIALS_PER_ORG)
 
 A credential and its mirror are written together in one transaction, so by-id routes read the
 mirror with one strongly consistent GetItem (no eventually consistent index on the happy path).
+API keys live in a table of their own (`api_keys`), which the functions may only read.
 Credentials rows that are due for a token refresh also carry `refresh_shard` and `refresh_due`,
 the keys of the sparse `refresh-due` index.
 """
@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ...core.constants import (
-    API_KEY_PREFIX,
-    API_KEY_SORT_KEY,
     ID_MIRROR_PREFIX,
     ID_MIRROR_SORT_KEY,
     ORG_COUNT_PREFIX,
@@ -45,11 +43,6 @@ def id_mirror_key(credentials_id: str) -> Key:
 def org_count_key(org_id: str) -> Key:
     """Key of the item that counts an org's credentials."""
     return {"org_id": {"S": ORG_COUNT_PREFIX + org_id}, "provider": {"S": ORG_COUNT_SORT_KEY}}
-
-
-def api_key_key(key_hash: str) -> Key:
-    """Key of an API key row (by the SHA-256 of the key)."""
-    return {"org_id": {"S": API_KEY_PREFIX + key_hash}, "provider": {"S": API_KEY_SORT_KEY}}
 
 
 def refresh_shard(credentials_id: str) -> str:
