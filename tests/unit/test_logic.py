@@ -154,6 +154,7 @@ def test_function_environment_resolves_template_references():
         "JwtJwksUrl": "",
         "JwtIssuer": "",
         "JwtAudience": "",
+        "JwtMaxAgeSeconds": "",
         "LogLevel": "INFO",
         "OAuthClientParameterPrefix": "/oauth/",
         "EventBusName": "default",

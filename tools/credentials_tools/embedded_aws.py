@@ -303,7 +303,8 @@ def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME
         (parameter_name, jwt_secret),
         (parameters["HmacKeyParameterName"], secrets.token_urlsafe(32)),
     ):
-        ssm.put_parameter(Name=name, Value=value, Type="SecureString", KeyId=key["Arn"], Overwrite=True)
+        # Under SSM's own key (alias/aws/ssm), as README's deployment steps create them.
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
     oauth_client_ids: dict[str, str] = {}
     prefix = parameters.get("OAuthClientParameterPrefix")
     if prefix:
@@ -313,7 +314,6 @@ def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME
                 Name=f"{prefix}{provider}",
                 Value=json.dumps(oauth_client),
                 Type="SecureString",
-                KeyId=key["Arn"],
                 Overwrite=True,
             )
             oauth_client_ids[provider] = oauth_client["client_id"]
