@@ -1,8 +1,24 @@
-"""Shared test helpers: unique orgs, seed bodies."""
+"""Shared test helpers: unique orgs, seed bodies, where the stacks record their IAM accesses."""
 
+import os
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every stack of the session (e2e's local stacks, the integration suite's embedded AWS)
+    # records the AWS accesses its functions make in this directory; tests/zz_iam reads them once
+    # every other test ran. Made once, by the session's process, and inherited through the env.
+    os.environ["IAM_CALLS_DIR"] = tempfile.mkdtemp(prefix="iam-calls-")
+
+
+def iam_calls_dir() -> Path:
+    """The session's directory of IAM access records."""
+    return Path(os.environ["IAM_CALLS_DIR"])
+
 
 SEED_BODIES = {
     "salesforce": {

@@ -28,7 +28,7 @@ import jwt
 import pytest
 import requests
 
-from tests.conftest import SEED_BODIES
+from tests.conftest import SEED_BODIES, iam_calls_dir
 from tests.unit import fake_token_endpoints as fake
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,6 +160,7 @@ class RunningStack:
 def start_stack(log_path: Path, port: int, aws_port: int, **env: str) -> RunningStack:
     """Start `python -m credentials_tools.devserver` and wait for its "Ctrl-C to stop." line."""
     environment = clean_environment(
+        IAM_CALLS_DIR=str(iam_calls_dir()),
         PORT=str(port),
         AWS_PORT=str(aws_port),
         JWT_SECRET=JWT_SECRET,

@@ -10,6 +10,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import boto3
 import jwt
 import pytest
+from credentials_tools import iam
 from credentials_tools.admin import create_api_key
 from credentials_tools.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
 from credentials_tools.lambda_runtime import FakeLambdaContext
@@ -25,9 +27,10 @@ from credentials_tools.template import (
     function_directories,
     function_environment,
     function_timeout_of_directory,
+    resources_of_type,
 )
 from integration_credentials.adapters import auth, parameters
-from integration_credentials.adapters.aws import reset_clients
+from integration_credentials.adapters.aws import botocore_session, reset_clients
 from integration_credentials.adapters.crypto import cipher
 from integration_credentials.adapters.observability import logger as service_logger
 from integration_credentials.adapters.storage import api_keys, credentials, leases, refresh_index
@@ -37,7 +40,7 @@ from integration_credentials.core.constants import ALL_SCOPES
 from integration_credentials.logic import credentials as service
 from integration_credentials.logic import idempotency, refresh
 
-from tests.conftest import SEED_BODIES
+from tests.conftest import SEED_BODIES, iam_calls_dir
 from tests.unit import fake_token_endpoints as fake
 
 JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
@@ -49,6 +52,8 @@ def reset_process_state() -> None:
     """Forget every per-process cache (settings, clients, cipher, key cache), as a cold start."""
     settings.get_settings.cache_clear()
     reset_clients()
+    # The clients made from now on name the function whose handler is running (IAM record).
+    iam.name_calls_of(botocore_session(), RUNNING_FUNCTION.get)
     for singleton in (
         cipher.credentials_cipher,
         credentials.credentials_repository,
@@ -85,10 +90,11 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     saved = dict(os.environ)
-    embedded = EmbeddedAws().start()
+    embedded = EmbeddedAws(record_path=str(iam_calls_dir() / "integration.jsonl")).start()
     os.environ.update(FAKE_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = embedded.endpoint
     resources = provision(embedded.endpoint, JWT_SECRET, table_name=TABLE_NAME)
+    embedded.record_resources(resources)
     os.environ.update(function_environment(resources.refs, resources.attributes))
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
     os.environ["AWS_MAX_ATTEMPTS"] = "2"  # one retry: the 503 paths stay fast
@@ -107,12 +113,30 @@ def _healthy(stack: Stack) -> Iterator[None]:
     stack.aws.heal()
 
 
+# The template's logical id of the function whose handler runs now (None: test code itself).
+RUNNING_FUNCTION: ContextVar[str | None] = ContextVar("running_function", default=None)
+LOGICAL_IDS = {
+    Path(props["Properties"]["CodeUri"]).name: logical
+    for logical, props in resources_of_type("AWS::Serverless::Function").items()
+}
+
+
 def load_function(name: str) -> Any:
     path = ROOT / "functions" / name / "app.py"
     spec = importlib.util.spec_from_file_location(f"functions_{name}_app", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    handler = module.lambda_handler
+
+    def lambda_handler(event: Any, context: Any) -> Any:
+        token = RUNNING_FUNCTION.set(LOGICAL_IDS[name])
+        try:
+            return handler(event, context)
+        finally:
+            RUNNING_FUNCTION.reset(token)
+
+    module.lambda_handler = lambda_handler
     return module
 
 

@@ -5,6 +5,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.conftest import SEED_BODIES
+from tests.integration.conftest import reset_process_state
 
 
 def create_with_key(api, headers, body, key):
@@ -24,6 +25,21 @@ def test_a_retry_with_the_same_key_and_body_returns_the_original_201(api, org_he
     assert (first.status, retry.status) == (201, 201)
     assert retry.json == first.json
     assert retry.headers["ETag"] == first.headers["ETag"]
+    assert len(api.list(org_headers).json) == 1
+
+
+def test_a_retry_that_lands_on_a_cold_instance_returns_the_original_201(api, org_headers, stack):
+    # Given a create with a key, answered by one instance
+    key = str(uuid.uuid4())
+    first = create_with_key(api, org_headers, SEED_BODIES["hubspot"], key)
+    # When the retry lands on another, cold instance (no data key or plaintext cached)
+    reset_process_state()
+    stack.aws.reset_calls()
+    retry = create_with_key(api, org_headers, SEED_BODIES["hubspot"], key)
+    # Then it rebuilds the same 201 from the stored row, decrypting it with KMS
+    assert (first.status, retry.status) == (201, 201)
+    assert retry.json == first.json
+    assert stack.aws.calls()[("kms", "Decrypt")] == 1
     assert len(api.list(org_headers).json) == 1
 
 

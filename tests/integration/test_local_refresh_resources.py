@@ -127,8 +127,11 @@ def run_tick(stack: Stack, url: str, arn: str, worker: FakePool) -> FakePool:
     scheduler = FakePool("RefreshSchedulerFunction", lambda event: ("ok", {"enqueued": 0}))
     refresh = ScheduledRefresh(
         schedules=[(scheduler, "arn:aws:events:us-east-1:123456789012:rule/local")],
-        sources=[QueueSource(worker, url, arn, batch_size=10, report_batch_item_failures=True)],
-        sqs=client(stack, "sqs"),
+        sources=[
+            QueueSource(
+                worker, url, arn, batch_size=10, report_batch_item_failures=True, sqs=client(stack, "sqs")
+            )
+        ],
         interval=60,
         region="us-east-1",
     )

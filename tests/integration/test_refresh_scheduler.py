@@ -599,3 +599,21 @@ def test_retry_after_of_a_throttling_provider_is_honoured(api, stack, org_header
     stored = stored_item(stack, org_id)
     assert int(stored["refresh_failures"]["N"]) == 1
     assert 1200 <= int(stored["refresh_due"]["N"]) - math.floor(clock.now) <= 3600
+
+
+def test_a_grant_the_provider_refuses_in_the_worker_is_reauth_required_and_announced(
+    api, stack, org_headers, org_id, fake_salesforce
+):
+    # Given due Salesforce credentials whose refresh token the provider no longer accepts
+    created = create_due(api, org_headers)
+    fake_salesforce.switch(fake.salesforce("dead"))
+    stack.aws.reset_calls()
+    # When the worker refreshes them
+    event, _ids = sqs_event(message(org_id, created))
+    result = load_function("refresh_worker").lambda_handler(event, context("refresh_worker"))
+    # Then the message is done (retrying cannot help), the credentials need a reconnect, and the
+    # re-authorization event was put on the bus
+    assert result == {"batchItemFailures": []}
+    body = api.get(org_headers, created["id"]).json
+    assert (body["status"], body["last_error"]["code"]) == ("reauth_required", "invalid_grant")
+    assert stack.aws.calls()[("events", "PutEvents")] == 1

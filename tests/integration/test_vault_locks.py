@@ -270,3 +270,10 @@ def test_a_by_id_read_drops_a_mirror_that_names_another_id(api, stack, org_id, o
     ):
         assert (reply.status, reply.json) == (404, {"detail": f"Integration credentials {asked} not found"})
     assert "a row read by id names another id" in captured_logs.getvalue()
+
+
+def test_the_http_api_throttles_every_route_by_default():
+    # A flood of made-up keys is bounded twice: one read per key (above), and the stage's rate.
+    settings = resources_of_type("AWS::Serverless::HttpApi")["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert 0 < settings["ThrottlingRateLimit"] <= 10_000
+    assert 0 < settings["ThrottlingBurstLimit"] <= 5_000

@@ -37,6 +37,7 @@ import boto3
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
+from .iam import function_access_key
 from .lambda_runtime import FunctionPool
 from .template import (
     ROOT,
@@ -349,6 +350,8 @@ class QueueSource:
     queue_arn: str
     batch_size: int
     report_batch_item_failures: bool
+    # Polls as Lambda's event source mapping does: with the function's own role (its key id here).
+    sqs: Any
 
 
 class ScheduledRefresh:
@@ -359,13 +362,11 @@ class ScheduledRefresh:
         self,
         schedules: list[tuple[FunctionPool, str]],
         sources: list[QueueSource],
-        sqs: Any,
         interval: float,
         region: str,
     ) -> None:
         self._schedules = schedules
         self._sources = sources
-        self._sqs = sqs
         self._interval = interval
         self._region = region
         self._stopping = threading.Event()
@@ -407,7 +408,7 @@ class ScheduledRefresh:
 
     def _drain(self, source: QueueSource) -> None:
         while not self._stopping.is_set():
-            messages = self._sqs.receive_message(
+            messages = source.sqs.receive_message(
                 QueueUrl=source.queue_url,
                 MaxNumberOfMessages=min(source.batch_size, 10),
                 WaitTimeSeconds=0,
@@ -420,7 +421,7 @@ class ScheduledRefresh:
             ids = [message["MessageId"] for message in messages]
             done = set(processed_message_ids(ids, status, result, source.report_batch_item_failures))
             if done:
-                self._sqs.delete_message_batch(
+                source.sqs.delete_message_batch(
                     QueueUrl=source.queue_url,
                     Entries=[
                         {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
@@ -433,6 +434,12 @@ class ScheduledRefresh:
                 f"{source.pool.name} took {len(messages)} message(s), "
                 f"{len(messages) - len(done)} left for a retry ({outcome})"
             )
+
+
+def _record_path(aws_port: int) -> str | None:
+    """Where embedded AWS records the functions' IAM accesses (IAM_CALLS_DIR: the test suite's)."""
+    directory = os.environ.get("IAM_CALLS_DIR")
+    return os.path.join(directory, f"stack-{aws_port}.jsonl") if directory else None
 
 
 def function_env(resources: LocalResources, function: str, port: int) -> dict[str, str]:
@@ -454,6 +461,8 @@ def function_env(resources: LocalResources, function: str, port: int) -> dict[st
         if name in env or name.startswith(PASSTHROUGH_PREFIXES) or name in PASSTHROUGH_NAMES
     }
     env.update({name: value for name, value in exported.items() if name not in own})
+    # Each function signs with its own key id, so embedded AWS knows whose call it serves.
+    env["AWS_ACCESS_KEY_ID"] = function_access_key(function)
     return env
 
 
@@ -463,7 +472,7 @@ class LocalStack:
     def __init__(self, port: int, aws_port: int, jwt_secret: str, max_instances: int = 8) -> None:
         self.port = port
         self.jwt_secret = jwt_secret
-        self.aws = EmbeddedAws(aws_port)
+        self.aws = EmbeddedAws(aws_port, record_path=_record_path(aws_port))
         self._max_instances = max_instances
         self._pools: dict[str, FunctionPool] = {}
         self._server: Any = None
@@ -478,6 +487,7 @@ class LocalStack:
         self.aws.start()
         os.environ.setdefault("AWS_ENDPOINT_URL", self.aws.endpoint)
         self.resources = resources = provision(os.environ["AWS_ENDPOINT_URL"], self.jwt_secret)
+        self.aws.record_resources(resources)
         for route in routes():
             if route.function not in self._pools:
                 self._pools[route.function] = FunctionPool(
@@ -525,9 +535,15 @@ class LocalStack:
         self, schedules: list[ScheduleTrigger], queues: list[QueueTrigger], resources: LocalResources
     ) -> ScheduledRefresh:
         region = resources.refs["AWS::Region"]
-        sqs = boto3.client(
-            "sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ["AWS_ENDPOINT_URL"]
-        )
+
+        def sqs_of(function: str) -> Any:
+            return boto3.client(
+                "sqs",
+                endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ["AWS_ENDPOINT_URL"],
+                aws_access_key_id=function_access_key(function),
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            )
+
         rule_prefix = f"arn:aws:events:{region}:{LOCAL_ACCOUNT_ID}:rule/local-"
         return ScheduledRefresh(
             schedules=[
@@ -541,10 +557,10 @@ class LocalStack:
                     queue_arn=resources.attributes[(trigger.queue, "Arn")],
                     batch_size=trigger.batch_size,
                     report_batch_item_failures=trigger.report_batch_item_failures,
+                    sqs=sqs_of(trigger.function.name),
                 )
                 for trigger in queues
             ],
-            sqs=sqs,
             interval=self.refresh_interval,
             region=region,
         )

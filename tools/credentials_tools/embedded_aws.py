@@ -6,6 +6,7 @@ on purpose (throttling, outages, denials) to test the 503 paths.
 """
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from integration_credentials.adapters.providers import REFRESHABLE_PROVIDERS
 from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from . import iam
 from .template import parameter_defaults, resolve, resources_of_type, table_resource, tables
 
 REGION = "us-east-1"
@@ -48,6 +50,7 @@ _TARGET_SERVICES = {
 }
 # Without a target (query or REST protocols), the service is the one the request was signed for.
 _SIGNED_SERVICE = re.compile(r"Credential=[^/,]+/[^/,]+/[^/,]+/([^/,]+)/aws4_request")
+_SIGNER_KEY = re.compile(r"Credential=([^/,]+)/")
 
 
 @dataclass
@@ -67,6 +70,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     faults: dict[str, Fault] = field(default_factory=dict)
+    accesses: set[iam.Access] = field(default_factory=set)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -116,9 +120,12 @@ def _back_up_each_table_once() -> None:
 class EmbeddedAws:
     """moto server on 127.0.0.1 with serialisation, call counting and fault injection."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, record_path: str | None = None) -> None:
         _back_up_each_table_once()
         self._state = _State()
+        # With a path, every IAM access a function makes (known by its access key id) is appended
+        # to it once, as a JSON line (`iam.Access`); the first line names the stack's resources.
+        self._record_path = record_path
         self._backend = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", port or _free_port(), self._app, threaded=True, request_handler=_QuietHandler
@@ -197,8 +204,41 @@ class EmbeddedAws:
         """Remove every injected fault."""
         self._state.faults.clear()
 
+    def record_resources(self, resources: "LocalResources") -> None:
+        """Start the record with the stack's resources (what the policies resolve against)."""
+        if self._record_path is None:
+            return
+        header = {
+            "resources": {
+                "refs": resources.refs,
+                "attributes": [
+                    [logical, name, value] for (logical, name), value in resources.attributes.items()
+                ],
+            }
+        }
+        with open(self._record_path, "w", encoding="utf-8") as record:
+            record.write(json.dumps(header) + "\n")
+
+    def _record(self, environ: Environ, service: str, operation: str) -> None:
+        signer = _SIGNER_KEY.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+        function = iam.function_of_access_key(signer.group(1)) if signer else None
+        function = function or environ.get("HTTP_" + iam.FUNCTION_HEADER.upper().replace("-", "_"))
+        if self._record_path is None or function is None:
+            return
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        found = iam.accesses(function, service, operation, body, REGION)
+        with self._state.lock:
+            new = [access for access in found if access not in self._state.accesses]
+            self._state.accesses.update(new)
+            if new:
+                with open(self._record_path, "a", encoding="utf-8") as record:
+                    record.writelines(json.dumps(access.to_json()) + "\n" for access in new)
+
     def _app(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         service, operation = _service_and_operation(environ)
+        self._record(environ, service, operation)
         with self._state.lock:
             fault = self._state.faults.get(service)
             if fault is not None and (fault.operations is None or operation in fault.operations):
@@ -328,7 +368,7 @@ def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME
     }
     attributes = {
         (key_logical_id, "Arn"): key["Arn"],
-        **{(logical, "Arn"): f"arn:aws:dynamodb:::{name}" for logical, name in table_names.items()},
+        **{(logical, "Arn"): iam.table_arn(name, REGION) for logical, name in table_names.items()},
     }
     queue_urls = _create_queues(
         session.client("sqs", endpoint_url=endpoint_of("SQS")), table_name, refs, attributes
