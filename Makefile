@@ -6,13 +6,14 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
 
 .PHONY: help setup run test lint typecheck cfn-lint sam-validate requirements check-requirements \
-        openapi unit integration e2e build deploy bench clean
+        openapi unit integration e2e build deploy smoke bench clean
 
 help:
 	@echo "make run    serve the API on http://127.0.0.1:$(PORT) over embedded AWS (moto)"
 	@echo "make test   ruff, import contracts, mypy, cfn-lint, sam validate --lint, unit + integration + e2e tests"
 	@echo "make openapi   regenerate openapi.json from the functions (make test fails while it is stale)"
 	@echo "make build / make deploy   sam build / sam deploy (real AWS account)"
+	@echo "make smoke STACK_NAME=...   end-to-end smoke suite over HTTP against a deployed stack (or BASE_URL=... API_KEY=... OTHER_API_KEY=...; none: make run's)"
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -72,6 +73,21 @@ build: requirements
 
 deploy: build
 	$(SAM) deploy --guided
+
+# The end-to-end smoke suite over HTTP (credentials_tools.smoke; README "Deploying to AWS"):
+#   make smoke STACK_NAME=integration-credentials-dev      after sam deploy: outputs, temporary keys
+#   make smoke BASE_URL=https://... API_KEY=... OTHER_API_KEY=...   any stage, two fresh orgs' keys
+#   make smoke                                              the local stack of `make run` on PORT
+# AUDIT_TIMEOUT=<seconds> bounds the wait for the audit records; SMOKE_ARGS passes more options.
+# Each setting comes from make's command line, else from SMOKE_<NAME> in the environment; keys
+# reach the suite through its environment only, and the recipe is not echoed (it holds them).
+smoke_setting = $(if $(filter command line,$(origin $(1))),$($(1)),$(SMOKE_$(1)))
+
+smoke: setup
+	@SMOKE_STACK_NAME='$(call smoke_setting,STACK_NAME)' SMOKE_BASE_URL='$(call smoke_setting,BASE_URL)' \
+	  SMOKE_API_KEY='$(call smoke_setting,API_KEY)' SMOKE_OTHER_API_KEY='$(call smoke_setting,OTHER_API_KEY)' \
+	  SMOKE_AUDIT_TIMEOUT='$(call smoke_setting,AUDIT_TIMEOUT)' PORT=$(PORT) \
+	  $(UV) run python -m credentials_tools.smoke $(SMOKE_ARGS)
 
 # How close the service is to the cost floor (AWS calls, cold start, warm CPU, size), on this
 # machine with no cloud account: prints one table and writes it into BENCHMARKS.md. Never fails on a goal.

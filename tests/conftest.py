@@ -1,4 +1,5 @@
-"""Shared test helpers: unique orgs, seed bodies, where the stacks record their IAM accesses."""
+"""Shared test helpers: unique orgs, the seed bodies (kept with the smoke suite,
+`credentials_tools.seed`), and where the stacks record their IAM accesses."""
 
 import os
 import tempfile
@@ -6,6 +7,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from credentials_tools.seed import SEED_BODIES
+
+__all__ = ["SEED_BODIES", "iam_calls_dir", "org_id"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -18,33 +22,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def iam_calls_dir() -> Path:
     """The session's directory of IAM access records."""
     return Path(os.environ["IAM_CALLS_DIR"])
-
-
-SEED_BODIES = {
-    "salesforce": {
-        "provider": "salesforce",
-        "dsn": "https://mycompany.salesforce.com",
-        "access_token": "00D5g000001234567!AQYAQ...",
-        "metadata": {
-            "instance_url": "https://mycompany.salesforce.com",
-            "api_version": "v58.0",
-            "refresh_token": "5Aep861...",
-            "token_type": "Bearer",
-        },
-    },
-    "hubspot": {
-        "provider": "hubspot",
-        "dsn": "https://api.hubapi.com",
-        "access_token": "pat-na1-1234567890abcdef",
-        "metadata": {"portal_id": "12345678", "scopes": ["contacts", "companies", "deals"]},
-    },
-    "pipedrive": {
-        "provider": "pipedrive",
-        "dsn": "https://mycompany.pipedrive.com",
-        "access_token": "1a2b3c4d5e6f7g8h9i0j",
-        "metadata": {"company_domain": "mycompany", "api_token": "1a2b3c4d5e6f7g8h9i0j"},
-    },
-}
 
 
 @pytest.fixture

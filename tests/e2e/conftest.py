@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import jwt
 import pytest
 import requests
@@ -486,3 +487,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return path.parent == here and path.name.startswith("test_zz_")
 
     items[:] = [item for item in items if not is_final(item)] + [item for item in items if is_final(item)]
+
+
+# --------------------------------------------------------------------------------------------
+# The stack's embedded AWS, as a test talks to it
+# --------------------------------------------------------------------------------------------
+
+
+def aws_client(target: RunningStack, service: str) -> Any:
+    """A boto3 client of `service` on the stack's embedded AWS (its fake credentials)."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=target.aws_endpoint,
+        region_name=REGION,
+        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+    )

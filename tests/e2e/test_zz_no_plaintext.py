@@ -1,46 +1,16 @@
 """Runs last (see conftest's ordering hook): after every other test has driven the routes, no
 secret any test sent is in the table in plaintext or in the stack's logs."""
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
+from credentials_tools.smoke import attribute_bytes, scan_items
 
-from .conftest import FAKE_AWS, JWT_SECRET, REGION, TABLE_NAME, RunningStack, SecretLedger, encoded_forms
-
-
-def attribute_bytes(value: Any) -> Iterator[bytes]:
-    """Every scalar inside a DynamoDB attribute value, as bytes (binary attributes as they are)."""
-    for kind, inner in value.items():
-        if kind in {"S", "N"}:
-            yield str(inner).encode()
-        elif kind == "B":
-            yield bytes(inner)
-        elif kind in {"SS", "NS"}:
-            yield from (str(item).encode() for item in inner)
-        elif kind == "BS":
-            yield from (bytes(item) for item in inner)
-        elif kind == "L":
-            for item in inner:
-                yield from attribute_bytes(item)
-        elif kind == "M":
-            for item in inner.values():
-                yield from attribute_bytes(item)
+from .conftest import JWT_SECRET, TABLE_NAME, RunningStack, SecretLedger, aws_client, encoded_forms
 
 
 def scan_table(stack: RunningStack) -> list[dict[str, Any]]:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=stack.aws_endpoint,
-        region_name=REGION,
-        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
-    )
-    items: list[dict[str, Any]] = []
-    for page in client.get_paginator("scan").paginate(TableName=TABLE_NAME):
-        items.extend(page["Items"])
-    return items
+    return scan_items(aws_client(stack, "dynamodb"), TABLE_NAME)
 
 
 @pytest.fixture(autouse=True)
