@@ -38,7 +38,7 @@ def fixed_token_url(url: str) -> Callable[[Mapping[str, Any], str | None], str]:
 
 def refresh_grant(client: OAuthClient, refresh_token: str) -> dict[str, str]:
     """The standard refresh_token grant with the client's credentials in the parameters (RFC 6749
-    section 6): Salesforce, HubSpot and Dynamics send it as a form, Zoho as a query string."""
+    section 6), sent as a form body by every provider here."""
     return {
         "grant_type": "refresh_token",
         "client_id": client.client_id,
