@@ -1,0 +1,193 @@
+"""The API flow's checks: auth, the seed stored and read back, tenancy, update, refresh, delete."""
+
+import secrets
+from typing import Any
+
+from ..seed import (
+    FORBIDDEN,
+    SEED_BODIES,
+    SEED_UPDATE,
+    UNAUTHORIZED,
+    VALIDATION_PROVIDER_REQUIRED,
+    already_exists,
+    deleted,
+    not_found,
+    provider_not_found,
+)
+from .audit import AuditExpectation
+from .expect import (
+    difference,
+    expect,
+    expect_fields,
+    expect_replies,
+    expect_reply,
+    parse_timestamp,
+    sorted_by_id,
+)
+from .http import Http
+from .state import BASE, SmokeRun
+
+CUSTOM_PROVIDER = "custom"
+
+
+def check_unauthenticated(run: SmokeRun) -> None:
+    anonymous = Http(run.target.base_url, None, run.target.http_timeout)
+    expect_reply(anonymous.get(f"{BASE}/"), 401, UNAUTHORIZED)
+    unknown = Http(run.target.base_url, "sk_live_" + secrets.token_hex(20), run.target.http_timeout)
+    expect_reply(unknown.get(f"{BASE}/"), 401, UNAUTHORIZED)
+
+
+def check_preflight(run: SmokeRun) -> None:
+    expect(run.owner.api_key != run.other.api_key, "the two API keys are the same: give two orgs' keys")
+    for name, caller in (("API key", run.owner), ("other API key", run.other)):
+        reply = caller.get(f"{BASE}/")
+        expect(reply.status == 200, f"the {name} is refused: {reply.status}{reply.detail_note()}")
+        listing = expect_reply(reply, 200)
+        expect(listing == [], f"the {name}'s org already holds {len(listing)} credential(s): use a fresh org")
+    run.preflight_passed = True
+
+
+def check_seed_store(run: SmokeRun) -> None:
+    for provider, body in SEED_BODIES.items():
+        run.create(f"{BASE}/", body, f"seed {provider}")
+    expect(len(set(run.ids.values())) == len(SEED_BODIES), "the seed's credentials do not have distinct ids")
+    again = run.owner.post(f"{BASE}/", SEED_BODIES["salesforce"])
+    expect_reply(again, 409, already_exists("salesforce"))
+
+
+def custom_body(suffix: str) -> dict[str, Any]:
+    """A credential of the seed's `custom` provider, with values nobody else sends."""
+    return {
+        "provider": CUSTOM_PROVIDER,
+        "dsn": f"https://crm-{suffix}.example.com",
+        "access_token": f"smoke-access-{secrets.token_urlsafe(24)}",
+        "metadata": {
+            "tenant": f"smoke-tenant-{suffix}",
+            "nested": {"values": [f"smoke-nested-{secrets.token_hex(12)}"]},
+            "remove_me": f"smoke-removed-{secrets.token_hex(12)}",
+        },
+    }
+
+
+def check_create_without_slash(run: SmokeRun) -> None:
+    run.create(BASE, custom_body(run.suffix), "custom")
+
+
+def check_validation(run: SmokeRun) -> None:
+    body = {"dsn": f"https://invalid-{run.suffix}.example.com", "access_token": f"smoke-invalid-{run.suffix}"}
+    run.record_sent(body, "invalid body")
+    expect_reply(run.owner.post(f"{BASE}/", body), 400, VALIDATION_PROVIDER_REQUIRED)
+
+
+def check_read_back(run: SmokeRun) -> None:
+    run.need(*SEED_BODIES)
+    for provider, expected in run.current.items():
+        expect_reply(run.owner.get(f"{BASE}/{expected['id']}"), 200, expected)
+        expect_reply(run.owner.get(f"{BASE}/provider/{provider}"), 200, expected)
+    run.audit_expected.append(AuditExpectation("get", run.ids["salesforce"], 200))
+
+
+def check_list(run: SmokeRun) -> None:
+    run.need(*SEED_BODIES, CUSTOM_PROVIDER)
+    expected = sorted_by_id(list(run.current.values()))
+    for path in (BASE, f"{BASE}/"):
+        listing = sorted_by_id(expect_reply(run.owner.get(path), 200))
+        expect(listing == expected, f"GET {path}: {difference(listing, expected)}")
+
+
+def check_tenancy_by_id(run: SmokeRun) -> None:
+    (credentials_id,) = run.need("salesforce")
+    path = f"{BASE}/{credentials_id}"
+    intruder = {"access_token": f"smoke-intruder-{secrets.token_urlsafe(18)}", "metadata": {"x": None}}
+    run.record_sent(intruder, "intruder update")
+    attempts = [
+        run.other.get(path),
+        run.other.put(path, intruder),
+        run.other.delete(path),
+        run.other.post(f"{path}/refresh"),
+    ]
+    run.audit_expected.append(AuditExpectation("get", credentials_id, 403))
+    expect_replies(attempts, 403, [FORBIDDEN] * len(attempts))
+    # And the owner's credentials are exactly as they were.
+    expect_reply(run.owner.get(path), 200, run.current["salesforce"])
+
+
+def check_tenancy_by_provider(run: SmokeRun) -> None:
+    run.need(*SEED_BODIES)
+    providers = (*SEED_BODIES, CUSTOM_PROVIDER)
+    expect_replies(
+        [run.other.get(f"{BASE}/provider/{provider}") for provider in providers],
+        404,
+        [provider_not_found(provider) for provider in providers],
+    )
+    expect_replies([run.other.get(BASE), run.other.get(f"{BASE}/")], 200, [[], []])
+
+
+# What a PUT must keep or set; status, expires_at and updated_at may move with a new token.
+UPDATED_FIELDS = ("id", "org_id", "provider", "dsn", "access_token", "metadata", "created_at")
+
+
+def check_update(run: SmokeRun) -> None:
+    (salesforce_id, custom_id) = run.need("salesforce", CUSTOM_PROVIDER)
+    # The seed's token rotation: the token is replaced, metadata keys it does not name stay.
+    before = run.current["salesforce"]
+    run.record_sent(SEED_UPDATE, "seed update")
+    reply = run.owner.put(f"{BASE}/{salesforce_id}", SEED_UPDATE)
+    updated = expect_reply(reply, 200)
+    expected = {
+        **before,
+        "access_token": SEED_UPDATE["access_token"],
+        "metadata": {**before["metadata"], **SEED_UPDATE["metadata"]},
+    }
+    expect_fields(updated, expected, UPDATED_FIELDS, reply.what)
+    expect(
+        parse_timestamp(updated["updated_at"], "updated_at")
+        > parse_timestamp(before["updated_at"], "updated_at"),
+        f"{reply.what}: updated_at did not move forward",
+    )
+    run.current["salesforce"] = updated
+    run.audit_expected.append(AuditExpectation("update", salesforce_id, 200))
+    expect_reply(run.owner.get(f"{BASE}/provider/salesforce"), 200, updated)
+
+    # A JSON Merge Patch: null removes a key, a new key is added, the others stay.
+    before = run.current[CUSTOM_PROVIDER]
+    patch = {"metadata": {"remove_me": None, "added": f"smoke-added-{secrets.token_hex(12)}"}}
+    run.record_sent(patch, "custom update")
+    reply = run.owner.put(f"{BASE}/{custom_id}", patch)
+    updated = expect_reply(reply, 200)
+    metadata = {name: value for name, value in before["metadata"].items() if name != "remove_me"}
+    expected = {**before, "metadata": {**metadata, "added": patch["metadata"]["added"]}}
+    expect_fields(updated, expected, UPDATED_FIELDS, reply.what)
+    run.current[CUSTOM_PROVIDER] = updated
+    expect_reply(run.owner.get(f"{BASE}/{custom_id}"), 200, updated)
+
+
+def check_refresh_refused(run: SmokeRun) -> None:
+    for provider in ("pipedrive", CUSTOM_PROVIDER):
+        (credentials_id,) = run.need(provider)
+        reply = run.owner.post(f"{BASE}/{credentials_id}/refresh")
+        payload = expect_reply(reply, 409)
+        prefix = f"Integration credentials {credentials_id} cannot be refreshed: "
+        detail = payload.get("detail") if isinstance(payload, dict) else None
+        expect(
+            isinstance(detail, str) and detail.startswith(prefix) and len(detail) > len(prefix),
+            f"{reply.what}: detail {detail!r}, expected {prefix + '<reason>'!r}",
+        )
+        expect_reply(run.owner.get(f"{BASE}/{credentials_id}"), 200, run.current[provider])
+    run.audit_expected.append(AuditExpectation("refresh", run.ids["pipedrive"], 409))
+
+
+def check_delete(run: SmokeRun) -> None:
+    (credentials_id,) = run.need("hubspot")
+    path = f"{BASE}/{credentials_id}"
+    expect_reply(run.owner.delete(path), 200, deleted(credentials_id))
+    run.live.pop(credentials_id, None)
+    run.current.pop("hubspot")
+    run.audit_expected.append(AuditExpectation("delete", credentials_id, 200))
+    expect_reply(run.owner.get(path), 404, not_found(credentials_id))
+    expect_reply(run.owner.get(f"{BASE}/provider/hubspot"), 404, provider_not_found("hubspot"))
+    expect_reply(run.owner.put(path, {"metadata": {"after": None}}), 404, not_found(credentials_id))
+    expect_reply(run.owner.delete(path), 404, not_found(credentials_id))
+    listing = sorted_by_id(expect_reply(run.owner.get(f"{BASE}/"), 200))
+    expected = sorted_by_id(list(run.current.values()))
+    expect(listing == expected, f"GET {BASE}/ after the delete: {difference(listing, expected)}")

@@ -1,0 +1,86 @@
+"""The target and the run's state: what was created, sent and is still live, and what to audit."""
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .audit import AUDIT_TIMEOUT_LOCAL_SECONDS, AuditExpectation, AuditSource
+from .errors import SkippedError
+from .expect import expect, expect_credentials
+from .http import HTTP_TIMEOUT_SECONDS, Http
+from .plaintext import labelled_strings
+
+BASE = "/integration-credentials"
+# Shorter values ("v58.0", "deals") could turn up in ciphertext or plain attributes by chance.
+MIN_SECRET_CHARS = 8
+
+
+@dataclass
+class Target:
+    """Where the suite runs, and what it can see besides HTTP."""
+
+    base_url: str
+    api_key: str
+    other_api_key: str
+    description: str
+    dynamodb: Any = None
+    table_name: str | None = None
+    audit: AuditSource | None = None
+    audit_timeout: float = AUDIT_TIMEOUT_LOCAL_SECONDS
+    # Text stored in the clear that a short sent value could sit inside (the key ARN, with the
+    # account id, is in every ciphertext's header).
+    public_text: tuple[str, ...] = ()
+    http_timeout: float = HTTP_TIMEOUT_SECONDS
+
+
+@dataclass
+class SmokeRun:
+    target: Target
+    owner: Http
+    other: Http
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    suffix: str = field(default_factory=lambda: secrets.token_hex(8))
+    preflight_passed: bool = False
+    org_id: str | None = None
+    ids: dict[str, str] = field(default_factory=dict)  # provider -> id, of every credential created
+    current: dict[str, dict[str, Any]] = field(default_factory=dict)  # provider -> as last read
+    live: dict[str, str] = field(default_factory=dict)  # id -> provider, not deleted yet
+    sent: dict[str, str] = field(default_factory=dict)  # secret value -> label
+    audit_expected: list[AuditExpectation] = field(default_factory=list)
+
+    def record_sent(self, body: Mapping[str, Any], label: str) -> None:
+        """dsn, access_token and every string in metadata (keys excluded) count as secrets."""
+        for name in ("dsn", "access_token", "metadata"):
+            for path, value in labelled_strings(body.get(name), f"{label}.{name}"):
+                if len(value) >= MIN_SECRET_CHARS:
+                    self.sent.setdefault(value, path)
+
+    def create(self, path: str, body: Mapping[str, Any], label: str) -> dict[str, Any]:
+        """POST a body as the owner; remembers the id before checking anything else."""
+        self.record_sent(body, label)
+        reply = self.owner.post(path, body)
+        if reply.status == 201:
+            payload = reply.json()
+            if isinstance(payload, dict) and isinstance(payload.get("id"), str):
+                self.ids[body["provider"]] = payload["id"]
+                self.live[payload["id"]] = body["provider"]
+        created = expect_credentials(reply, 201, body, self.org_id)
+        expect(created["created_at"] == created["updated_at"], f"{reply.what}: updated_at is not created_at")
+        self.org_id = created["org_id"]
+        self.current[body["provider"]] = created
+        self.audit_expected.append(AuditExpectation("create", created["id"], 201))
+        return created
+
+    def need(self, *providers: str) -> list[str]:
+        """The ids of live credentials of these providers; SkippedError when one was not created."""
+        missing = [p for p in providers if p not in self.current or self.ids.get(p) not in self.live]
+        if missing:
+            raise SkippedError(
+                f"needs the {', '.join(missing)} credentials, which an earlier check did not store"
+            )
+        return [self.ids[p] for p in providers]
+
+
+Check = Callable[[SmokeRun], None]
