@@ -329,8 +329,13 @@ class TokenRefresher:
             "token refresh failed",
             extra={"credentials_id": row.id, "provider": row.provider, "code": error.code, "status": status},
         )
+        if isinstance(raised, ProviderRejectedError):
+            # Our OAuth client's configuration, not the customer's grant: an operator must act.
+            metrics.add_metric(name="ProviderClientRejected", unit=MetricUnit.Count, value=1)
         written = self._write(row, state, owner)
         if written is not None and status == STATUS_REAUTH_REQUIRED and row.state.status != status:
+            # Alarmed on as a wave (template.yaml): many grants dying at once is rarely the customers.
+            metrics.add_metric(name="ReauthorizationRequired", unit=MetricUnit.Count, value=1)
             events.publish(events.REAUTH_REQUIRED, written)
         return raised
 

@@ -1,0 +1,79 @@
+"""The alarms of template.yaml: each one notifies the topic, watches what it says it watches, and
+alarms only on metrics the code really emits."""
+
+import re
+from typing import Any
+
+from credentials_tools.template import ROOT, resources_of_type
+
+LAYER = ROOT / "layers" / "common" / "integration_credentials"
+
+
+def alarms() -> dict[str, dict[str, Any]]:
+    return {name: res["Properties"] for name, res in resources_of_type("AWS::CloudWatch::Alarm").items()}
+
+
+def metric_stats(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    return [query["MetricStat"]["Metric"] for query in alarm.get("Metrics", []) if "MetricStat" in query]
+
+
+def emitted_metric_names() -> set[str]:
+    names = set()
+    for path in LAYER.rglob("*.py"):
+        names |= set(re.findall(r'add_metric\(\s*name="([A-Za-z.]+)"', path.read_text()))
+    return names
+
+
+def test_every_alarm_notifies_the_alarm_topic_both_ways():
+    assert len(alarms()) >= 9
+    for name, alarm in alarms().items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+
+
+def test_errors_and_throttles_cover_every_function():
+    functions = set(resources_of_type("AWS::Serverless::Function"))
+    for name, metric in (("FunctionErrorsAlarm", "Errors"), ("FunctionThrottlesAlarm", "Throttles")):
+        stats = metric_stats(alarms()[name])
+        assert {stat["MetricName"] for stat in stats} == {metric}
+        assert {stat["Dimensions"][0]["Value"]["Ref"] for stat in stats} == functions
+
+
+def test_the_service_metrics_alarmed_on_are_ones_the_code_emits():
+    ours = [
+        stat
+        for alarm in alarms().values()
+        for stat in metric_stats(alarm)
+        if stat["Namespace"] == "IntegrationCredentials"
+    ]
+    assert {stat["MetricName"] for stat in ours} <= emitted_metric_names()
+    assert {stat["MetricName"] for stat in ours} >= {
+        "DependencyUnavailable",
+        "DependencyMisconfigured",
+        "ReauthorizationRequired",
+        "IntegrityError",
+        "InvalidApiKeyRecord",
+    }
+    # Powertools Metrics publishes under the service dimension.
+    assert all(
+        stat["Dimensions"] == [{"Name": "service", "Value": "integration-credentials"}] for stat in ours
+    )
+
+
+def test_the_refresh_queues_are_watched():
+    by_queue = {
+        alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: alarm["MetricName"]
+        for alarm in alarms().values()
+        if alarm.get("Namespace") == "AWS/SQS"
+    }
+    assert by_queue == {
+        "RefreshDeadLetterQueue": "ApproximateNumberOfMessagesVisible",
+        "RefreshQueue": "ApproximateAgeOfOldestMessage",
+    }
+
+
+def test_the_api_5xx_alarm_is_a_rate_of_the_stages_requests():
+    alarm = alarms()["ApiServerErrorRateAlarm"]
+    assert {stat["MetricName"] for stat in metric_stats(alarm)} == {"5xx", "Count"}
+    assert "100 * errors / requests" in alarm["Metrics"][-1]["Expression"]
