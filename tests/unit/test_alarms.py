@@ -77,3 +77,15 @@ def test_the_api_5xx_alarm_is_a_rate_of_the_stages_requests():
     alarm = alarms()["ApiServerErrorRateAlarm"]
     assert {stat["MetricName"] for stat in metric_stats(alarm)} == {"5xx", "Count"}
     assert "100 * errors / requests" in alarm["Metrics"][-1]["Expression"]
+
+
+def test_api_access_logs_are_json_without_headers_query_strings_or_bodies():
+    import json
+
+    settings = resources_of_type("AWS::Serverless::HttpApi")["HttpApi"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    line = json.loads(settings["Format"])
+    assert {"requestId", "routeKey", "status", "latencyMs"} <= set(line)
+    variables = " ".join(line.values())
+    for leak in ("$request.", "$context.path", "querystring", "header", "body", "authorizer"):
+        assert leak not in variables.lower(), leak
