@@ -1,5 +1,6 @@
-"""The alarms of template.yaml: each one notifies the topic, watches what it says it watches, and
-alarms only on metrics the code really emits."""
+"""What an operator gets from template.yaml: alarms that notify the topic, watch what they say
+and only metrics the code really emits; access logs without callers' data; an audit archive with
+one record per line."""
 
 import re
 from typing import Any
@@ -89,3 +90,10 @@ def test_api_access_logs_are_json_without_headers_query_strings_or_bodies():
     variables = " ".join(line.values())
     for leak in ("$request.", "$context.path", "querystring", "header", "body", "authorizer"):
         assert leak not in variables.lower(), leak
+
+
+def test_the_audit_archive_has_one_record_per_line():
+    stream = resources_of_type("AWS::KinesisFirehose::DeliveryStream")
+    [config] = [res["Properties"]["ExtendedS3DestinationConfiguration"] for res in stream.values()]
+    processors = [processor["Type"] for processor in config["ProcessingConfiguration"]["Processors"]]
+    assert processors == ["Decompression", "CloudWatchLogProcessing", "AppendDelimiterToRecord"]
