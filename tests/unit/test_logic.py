@@ -173,14 +173,15 @@ def test_every_function_routes_its_audit_lines_with_the_codes_marker():
     from credentials_tools.template import load_template, resources_of_type
     from integration_credentials.adapters.audit import MARKER
 
-    functions = set(resources_of_type("AWS::Serverless::Function"))
-    filters = resources_of_type("AWS::Logs::SubscriptionFilter").values()
-    groups = resources_of_type("AWS::Logs::LogGroup")
-    routed = set()
-    for audit_filter in filters:
-        props = audit_filter["Properties"]
-        assert props["FilterPattern"] == '{ $.audit = "' + MARKER + '" }'
-        group = groups[props["LogGroupName"]["Ref"]]["Properties"]["LogGroupName"]["Fn::Sub"]
-        routed.add(group.removeprefix("/aws/lambda/${").removesuffix("}"))
-    assert routed == functions
-    assert "AuditBucket" in load_template()["Resources"]
+    # Every function logs to the one group (Globals: LoggingConfig), none overrides it.
+    template = load_template()
+    assert template["Globals"]["Function"]["LoggingConfig"] == {"LogGroup": {"Ref": "FunctionsLogGroup"}}
+    for name, function in resources_of_type("AWS::Serverless::Function").items():
+        assert "LoggingConfig" not in function["Properties"], name
+    # ...whose one subscription filter routes the lines carrying the marker to the archive.
+    [audit_filter] = resources_of_type("AWS::Logs::SubscriptionFilter").values()
+    props = audit_filter["Properties"]
+    assert props["FilterPattern"] == '{ $.audit = "' + MARKER + '" }'
+    assert props["LogGroupName"] == {"Ref": "FunctionsLogGroup"}
+    assert props["DestinationArn"] == {"Fn::GetAtt": ["AuditDeliveryStream", "Arn"]}
+    assert "AuditBucket" in template["Resources"]
