@@ -2,6 +2,7 @@
 
 import base64
 import contextlib
+import hashlib
 import json
 import secrets
 import ssl
@@ -395,3 +396,149 @@ class RotatingChain:
             return Reply(200, body, delay=self.delay)
 
         return behave
+
+
+# ---- the authorization-code exchange (connect) -----------------------------------------------
+
+AUTH_CODE = "aPrxAuthCode0123456789abcdefAuthorizationCode"
+REDIRECT_URI = "https://app.example.com/integration-credentials/oauth/callback"
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636 S256, computed here independently of the code under test."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def id_token(claims: dict[str, Any]) -> str:
+    """An unsigned-looking JWT (header.payload.signature) carrying `claims`."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJlMDEyMzQ1Njc4OQ"
+
+
+@dataclass(frozen=True)
+class CodeGrant:
+    """What one provider's token endpoint demands of an authorization_code grant and answers."""
+
+    path: str
+    success: dict[str, Any]
+    refused: Reply
+    basic_auth: bool = False  # client credentials in HTTP Basic only (Pipedrive), else in the form
+    extra: dict[str, str] = field(default_factory=dict)  # further form parameters it requires
+    pkce: bool = False  # it checks a code_verifier against the challenge it was given
+
+
+def code_grants(tenant: str, org: str) -> dict[str, CodeGrant]:
+    """Each provider's documented code exchange (the PKCE challenge is the fake's own state)."""
+    return {
+        "salesforce": CodeGrant(
+            "/services/oauth2/token",
+            {
+                "access_token": NEW_ACCESS_TOKEN,
+                "refresh_token": NEW_REFRESH_TOKEN,
+                "instance_url": "https://mycompany.my.salesforce.com",
+                "token_type": "Bearer",
+                "scope": "refresh_token api",
+                "issued_at": "1700000000000",
+            },
+            Reply(400, {"error": "invalid_grant", "error_description": "invalid authorization code"}),
+            pkce=True,
+        ),
+        "hubspot": CodeGrant(
+            "/oauth/v3/token",
+            {
+                "token_type": "bearer",
+                "refresh_token": NEW_REFRESH_TOKEN,
+                "access_token": NEW_ACCESS_TOKEN,
+                "expires_in": 1800,
+            },
+            Reply(400, {"status": "BAD_AUTH_CODE", "message": "missing or unknown auth code"}),
+        ),
+        "pipedrive": CodeGrant(
+            "/oauth/token",
+            {
+                "access_token": NEW_ACCESS_TOKEN,
+                "token_type": "Bearer",
+                "refresh_token": NEW_REFRESH_TOKEN,
+                "scope": "base,deals:full",
+                "expires_in": 3599,
+                "api_domain": "https://mycompany.pipedrive.com",
+            },
+            Reply(400, {"success": False, "message": "Invalid grant: authorization code is invalid"}),
+            basic_auth=True,
+        ),
+        "zoho": CodeGrant(
+            "/oauth/v2/token",
+            {
+                "access_token": NEW_ACCESS_TOKEN,
+                "refresh_token": NEW_REFRESH_TOKEN,
+                "api_domain": "https://www.zohoapis.eu",
+                "token_type": "Bearer",
+                "expires_in": 3600,
+            },
+            Reply(200, {"error": "invalid_code"}),  # Zoho answers 200 with an error
+        ),
+        "dynamics": CodeGrant(
+            f"/{tenant}/oauth2/v2.0/token",
+            {
+                "token_type": "Bearer",
+                "scope": f"https://{org}/user_impersonation",
+                "expires_in": 4788,
+                "access_token": NEW_ACCESS_TOKEN,
+                "refresh_token": NEW_REFRESH_TOKEN,
+                "id_token": id_token({"tid": "72f988bf-86f1-41af-91ab-2d7cd011db47", "oid": "user"}),
+            },
+            Reply(
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "AADSTS70008: The provided authorization code or refresh token has "
+                    "expired due to inactivity. Trace ID: 0b1f9a2e-5c3d-4e6f-8a9b-0c1d2e3f4a5b",
+                    "error_codes": [70008],
+                },
+            ),
+            extra={"scope": f"https://{org}/user_impersonation offline_access openid"},
+            pkce=True,
+        ),
+    }
+
+
+def code_exchange(grant: CodeGrant, *, challenge: str | None = None, mode: str = "ok") -> Behaviour:
+    """A token endpoint that issued AUTH_CODE for REDIRECT_URI (with `challenge`, S256, when the
+    provider supports PKCE) and checks the exchange as the provider documents it."""
+
+    def behave(received: Received) -> Reply:
+        form = _form_request(received, grant.path)
+        if isinstance(form, Reply):
+            return form
+        expected = {"grant_type", "code", "redirect_uri", *grant.extra}
+        if not grant.basic_auth:
+            expected |= {"client_id", "client_secret"}
+        if grant.pkce and challenge is not None:
+            expected.add("code_verifier")
+        if set(form) != expected or form["grant_type"] != "authorization_code":
+            return _bad(f"unexpected parameters {sorted(form)}")
+        if any(form[key] != value for key, value in grant.extra.items()):
+            return Reply(
+                400, {"error": "invalid_scope", "error_description": "scope differs from the authorize step"}
+            )
+        if grant.basic_auth:
+            expected_auth = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+            credentials_ok = received.headers.get("authorization") == expected_auth
+        else:
+            credentials_ok = form["client_id"] == CLIENT_ID and form["client_secret"] == CLIENT_SECRET
+            credentials_ok = credentials_ok and "authorization" not in received.headers
+        if not credentials_ok:
+            return Reply(401, {"error": "invalid_client", "error_description": "invalid client credentials"})
+        if form["redirect_uri"] != REDIRECT_URI:
+            return Reply(400, {"error": "invalid_grant", "error_description": "redirect_uri mismatch"})
+        if grant.pkce and challenge is not None and s256(form["code_verifier"]) != challenge:
+            return Reply(400, {"error": "invalid_grant", "error_description": "code verifier does not match"})
+        if mode == "refused" or form["code"] != AUTH_CODE:
+            return grant.refused
+        return Reply(200, grant.success)
+
+    return behave

@@ -1,11 +1,23 @@
-"""OAuth token refresh for the CRMs whose access tokens expire (standard library HTTP only).
+"""OAuth for the CRMs: the authorization-code ("connect") flow and token refresh (standard library
+HTTP only).
 
+`authorize_url(provider, client_id, redirect_uri, state, ...)` is the URL to send the user's
+browser to (with an S256 `code_challenge` where `supports_pkce(provider)`); `exchange_code(provider,
+code, client, redirect_uri, ...)` trades the callback's code for a `TokenRefresh`.
 `refresh(provider, metadata, client)` posts the stored refresh token to the provider's token
-endpoint and returns a `TokenRefresh`; failures are `PermanentRefreshError` (reconnect or fix
-configuration, do not retry) or `TransientRefreshError` (back off, honour `retry_after`).
+endpoint and returns a `TokenRefresh`. Failures of both are `PermanentRefreshError` (reconnect or
+fix configuration, do not retry) or `TransientRefreshError` (back off, honour `retry_after`).
 This package logs nothing.
 """
 
+from ._connect import (
+    authorize_url,
+    authorize_url_env_name,
+    exchange_code,
+    new_code_verifier,
+    s256_challenge,
+    supports_pkce,
+)
 from ._refresh import REFRESHABLE_PROVIDERS, refresh, token_url_env_name
 from .errors import PermanentRefreshError, RefreshError, TransientRefreshError
 from .models import OAuthClient, TokenRefresh
@@ -17,6 +29,12 @@ __all__ = [
     "RefreshError",
     "TokenRefresh",
     "TransientRefreshError",
+    "authorize_url",
+    "authorize_url_env_name",
+    "exchange_code",
+    "new_code_verifier",
     "refresh",
+    "s256_challenge",
+    "supports_pkce",
     "token_url_env_name",
 ]

@@ -1,4 +1,5 @@
-"""What each provider module supplies to the shared refresh flow."""
+"""What each provider module supplies to the shared token flow (refresh and code exchange) and to
+the authorization (connect) step."""
 
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -13,18 +14,50 @@ Outcome = Literal["reconnect", "transient"]
 
 
 @dataclass(frozen=True, slots=True)
+class Authorization:
+    """One provider's authorize endpoint (GET, in the user's browser) and its parameters.
+
+    `endpoint(metadata)` is the default authorize URL; `default_scopes(metadata)` the scopes asked
+    for when the caller names none. `scope_separator` joins them (None: the provider takes no
+    scope parameter, the app's registration sets them); `optional_scope` names the parameter of
+    scopes the user may decline (HubSpot). `params` are sent as they are. `pkce` is true where the
+    provider documents PKCE for a confidential web app (S256 challenge at authorize, verifier at
+    exchange); `scope_at_exchange` where the code exchange repeats the scope (Microsoft).
+    `callback_server` is the metadata key that the callback's server parameter fills, where the
+    callback names the server to exchange the code at (Zoho's `accounts-server`).
+    """
+
+    endpoint: Callable[[Mapping[str, Any]], str]
+    default_scopes: Callable[[Mapping[str, Any]], tuple[str, ...]]
+    scope_separator: str | None = " "
+    optional_scope: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+    pkce: bool = False
+    scope_at_exchange: bool = False
+    callback_server: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Provider:
     """One provider's token endpoint, request shape, response fields and failure codes.
 
-    `classify(status, code, description)` returns the outcome of an error response and the code
-    to report, or None for the default (a permanent error that does not need a reconnect).
+    `build_request(url, metadata, client, grant, dsn)` adds the client's credentials (and whatever
+    else the provider wants) to `grant`, the grant's own parameters (`grant_type` and the refresh
+    token, or the code and its redirect_uri). `classify(status, code, description)` returns the
+    outcome of an error response and the code to report, or None for the default (a permanent
+    error that does not need a reconnect). `exchange_token_url(metadata, dsn)` is the code
+    exchange's endpoint where it is not `default_token_url`'s.
     """
 
     name: str
     default_token_url: Callable[[Mapping[str, Any], str | None], str]
-    build_request: Callable[[str, Mapping[str, Any], OAuthClient, str, str | None], TokenRequest]
+    build_request: Callable[
+        [str, Mapping[str, Any], OAuthClient, Mapping[str, str], str | None], TokenRequest
+    ]
     metadata_updates: Callable[[Mapping[str, Any]], dict[str, Any]]
     classify: Callable[[int, str, str], tuple[Outcome, str] | None]
+    authorization: Authorization
+    exchange_token_url: Callable[[Mapping[str, Any], str | None], str] | None = None
 
 
 def fixed_token_url(url: str) -> Callable[[Mapping[str, Any], str | None], str]:
@@ -36,15 +69,19 @@ def fixed_token_url(url: str) -> Callable[[Mapping[str, Any], str | None], str]:
     return default_token_url
 
 
-def refresh_grant(client: OAuthClient, refresh_token: str) -> dict[str, str]:
-    """The standard refresh_token grant with the client's credentials in the parameters (RFC 6749
-    section 6), sent as a form body by every provider here."""
-    return {
-        "grant_type": "refresh_token",
-        "client_id": client.client_id,
-        "client_secret": client.client_secret,
-        "refresh_token": refresh_token,
-    }
+def fixed_scopes(*scopes: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
+    """`default_scopes` of a provider whose default scopes do not depend on the metadata."""
+
+    def default_scopes(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+        return scopes
+
+    return default_scopes
+
+
+def with_client(client: OAuthClient, grant: Mapping[str, str]) -> dict[str, str]:
+    """The grant with the client's credentials in the parameters (RFC 6749 sections 2.3.1, 4.1.3
+    and 6): Salesforce, HubSpot, Zoho and Dynamics send them in the form body."""
+    return {**grant, "client_id": client.client_id, "client_secret": client.client_secret}
 
 
 def string_field(metadata: Mapping[str, Any], *keys: str) -> str | None:

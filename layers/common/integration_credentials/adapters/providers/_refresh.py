@@ -1,4 +1,6 @@
-"""The shared refresh flow: resolve the endpoint, POST, classify the answer."""
+"""The shared token flow: resolve the endpoint, POST a grant, classify the answer. `refresh` posts
+the refresh_token grant; the code exchange (`_connect.exchange_code`) posts its grant through the
+same `request_token`."""
 
 import math
 import os
@@ -23,7 +25,29 @@ MAX_EXPIRES_IN_SECONDS = 86_400
 
 def token_url_env_name(provider: str) -> str:
     """`OAUTH_TOKEN_URL_<PROVIDER>`: overrides the provider's endpoint (fakes, staging)."""
-    return TOKEN_URL_ENV_PREFIX + provider.upper().replace("-", "_")
+    return env_name(TOKEN_URL_ENV_PREFIX, provider)
+
+
+def env_name(prefix: str, provider: str) -> str:
+    """`prefix` and the provider's name in upper case."""
+    return prefix + provider.upper().replace("-", "_")
+
+
+def overridden(url: str | None, prefix: str, provider: str) -> str | None:
+    """`url`, else the environment variable `prefix<PROVIDER>`, else None."""
+    return url or os.environ.get(env_name(prefix, provider)) or None
+
+
+def provider_spec(provider: str, flow: str) -> Provider:
+    """The spec of `provider`; a PermanentRefreshError (not a reconnect) for one with no `flow`."""
+    spec = _PROVIDERS.get(provider)
+    if spec is None:
+        raise PermanentRefreshError(
+            "unsupported_provider",
+            f"no {flow} for provider '{safe_code(provider, 'unknown')}'",
+            reconnect_required=False,
+        )
+    return spec
 
 
 def refresh(
@@ -41,22 +65,31 @@ def refresh(
     provider's endpoint. `dsn` is the credential's dsn, a fallback for the org or data centre URL.
     Raises PermanentRefreshError or TransientRefreshError; neither ever carries a secret.
     """
-    spec = _PROVIDERS.get(provider)
-    if spec is None:
-        raise PermanentRefreshError(
-            "unsupported_provider",
-            f"no token refresh for provider '{safe_code(provider, 'unknown')}'",
-            reconnect_required=False,
-        )
+    spec = provider_spec(provider, "token refresh")
     refresh_token = metadata.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token.strip():
         raise missing("missing_refresh_token", "metadata has no refresh_token")
-    url = token_url or os.environ.get(token_url_env_name(provider)) or None
-    if url is None:
-        url = spec.default_token_url(metadata, dsn)
-    request = spec.build_request(url, metadata, client, refresh_token, dsn)
+    url = overridden(token_url, TOKEN_URL_ENV_PREFIX, provider) or spec.default_token_url(metadata, dsn)
+    grant = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return request_token(spec, url, metadata, client, grant, dsn=dsn, timeout=timeout)
+
+
+def request_token(
+    spec: Provider,
+    url: str,
+    metadata: Mapping[str, Any],
+    client: OAuthClient,
+    grant: Mapping[str, str],
+    *,
+    dsn: str | None,
+    timeout: float,
+) -> TokenRefresh:
+    """POST `grant` (with the client's credentials, as the provider wants them) to `url` and read
+    the answer. The grant's values and the client secret are kept out of every error message."""
+    request = spec.build_request(url, metadata, client, grant, dsn)
     response = post(request, timeout)
-    return _result(spec, response, (refresh_token, client.client_secret))
+    secrets = (*(value for key, value in grant.items() if key != "grant_type"), client.client_secret)
+    return _result(spec, response, secrets)
 
 
 def _result(spec: Provider, response: TokenResponse, secrets: tuple[str, ...]) -> TokenRefresh:

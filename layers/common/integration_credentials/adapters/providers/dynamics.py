@@ -1,58 +1,102 @@
-"""Dynamics 365: Microsoft identity platform v2.0 with the org's `.default` scope; rotates tokens."""
+"""Dynamics 365: Microsoft identity platform v2.0 with the org's `.default` scope; rotates tokens.
 
+Connect: `https://login.microsoftonline.com/{tenant_id, else organizations}/oauth2/v2.0/authorize`
+with `response_mode=query`, PKCE S256 (Microsoft recommends it for confidential web apps too) and
+the scopes `https://{org}/user_impersonation offline_access openid` (`DEFAULT_PERMISSION` on the
+org from `instance_url`, a refresh token, and an ID token whose `tid` claim names the tenant, which
+refresh needs when the user signed in through `organizations`). The code exchange goes to the same
+tenant's token endpoint and repeats the scope.
+"""
+
+import base64
+import binascii
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from ._base import Outcome, Provider, https_host, missing, refresh_grant, string_field
+from ._base import Authorization, Outcome, Provider, https_host, missing, string_field, with_client
 from ._http import TokenRequest
 from .models import OAuthClient
 
 LOGIN_HOST = "login.microsoftonline.com"
+ANY_WORK_ACCOUNT = "organizations"  # the tenant segment before the user has signed in
+DEFAULT_PERMISSION = "user_impersonation"
 # A tenant GUID, a verified domain, or "organizations"/"common".
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$")
 _AADSTS = re.compile(r"\bAADSTS(\d{4,8})\b")
 RECONNECT_CODES = frozenset({"AADSTS700082", "AADSTS50173", "AADSTS70043"})
 
 
-def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
-    """`https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`."""
-    tenant = string_field(metadata, "tenant_id")
+def _tenant(metadata: Mapping[str, Any], default: str | None) -> str:
+    tenant = string_field(metadata, "tenant_id") or default
     if tenant is None:
         raise missing("missing_tenant_id", "metadata has no tenant_id")
     if not _TENANT.match(tenant):
         raise missing("invalid_tenant_id", "metadata tenant_id is not a tenant id or domain")
-    return f"https://{LOGIN_HOST}/{tenant}/oauth2/v2.0/token"
+    return tenant
+
+
+def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
+    """`https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`."""
+    return f"https://{LOGIN_HOST}/{_tenant(metadata, None)}/oauth2/v2.0/token"
+
+
+def exchange_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
+    """The token endpoint of `tenant_id`, else of `organizations` (as the authorize step's)."""
+    return f"https://{LOGIN_HOST}/{_tenant(metadata, ANY_WORK_ACCOUNT)}/oauth2/v2.0/token"
+
+
+def authorize_endpoint(metadata: Mapping[str, Any]) -> str:
+    """`https://login.microsoftonline.com/{tenant_id, else organizations}/oauth2/v2.0/authorize`."""
+    return f"https://{LOGIN_HOST}/{_tenant(metadata, ANY_WORK_ACCOUNT)}/oauth2/v2.0/authorize"
+
+
+def _org_host(metadata: Mapping[str, Any], dsn: str | None) -> str:
+    for candidate in (string_field(metadata, "instance_url"), string_field(metadata, "resource"), dsn):
+        host = https_host(candidate)
+        if host is not None:
+            return host
+    raise missing("missing_org_url", "metadata has no https instance_url or resource for the org")
 
 
 def org_scope(metadata: Mapping[str, Any], dsn: str | None) -> str:
     """`https://{org host}/.default offline_access` from `instance_url`, `resource` or the dsn."""
-    for candidate in (string_field(metadata, "instance_url"), string_field(metadata, "resource"), dsn):
-        host = https_host(candidate)
-        if host is not None:
-            return f"https://{host}/.default offline_access"
-    raise missing("missing_org_url", "metadata has no https instance_url or resource for the org")
+    return f"https://{_org_host(metadata, dsn)}/.default offline_access"
+
+
+def default_scopes(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    """`https://{org host}/user_impersonation`, `offline_access`, `openid`."""
+    return f"https://{_org_host(metadata, None)}/{DEFAULT_PERMISSION}", "offline_access", "openid"
 
 
 def build_request(
-    url: str, metadata: Mapping[str, Any], client: OAuthClient, refresh_token: str, dsn: str | None
+    url: str, metadata: Mapping[str, Any], client: OAuthClient, grant: Mapping[str, str], dsn: str | None
 ) -> TokenRequest:
-    """Form body: grant_type, client_id, client_secret, refresh_token, scope."""
-    return TokenRequest(
-        url=url,
-        form={**refresh_grant(client, refresh_token), "scope": org_scope(metadata, dsn)},
-    )
+    """Form body: the grant, client_id, client_secret, and the grant's scope, else the org's."""
+    return TokenRequest(url=url, form={"scope": org_scope(metadata, dsn), **with_client(client, grant)})
 
 
 def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Nothing besides the tokens."""
+    """The tenant (`tid`) of an ID token in the response: it came straight from the token endpoint
+    over TLS, which OpenID Connect accepts in place of checking its signature."""
+    id_token = body.get("id_token")
+    if not isinstance(id_token, str) or id_token.count(".") != 2:
+        return {}
+    payload = id_token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return {}
+    tenant = claims.get("tid") if isinstance(claims, dict) else None
+    if isinstance(tenant, str) and _TENANT.match(tenant):
+        return {"tenant_id": tenant}
     return {}
 
 
 def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | None:
-    """`invalid_grant` (AADSTS700082 inactive, AADSTS50173 revoked, AADSTS70043 expired, ...).
-
-    Reported with the AADSTS code when the description names one.
+    """`invalid_grant` (AADSTS700082 inactive, AADSTS50173 revoked, AADSTS70043 expired, a refused
+    or expired code, ...). Reported with the AADSTS code when the description names one.
     """
     match = _AADSTS.search(description)
     aadsts = f"AADSTS{match.group(1)}" if match else None
@@ -61,4 +105,19 @@ def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | 
     return None
 
 
-PROVIDER = Provider("dynamics", default_token_url, build_request, metadata_updates, classify)
+AUTHORIZATION = Authorization(
+    authorize_endpoint,
+    default_scopes,
+    params=(("response_type", "code"), ("response_mode", "query")),
+    pkce=True,
+    scope_at_exchange=True,
+)
+PROVIDER = Provider(
+    "dynamics",
+    default_token_url,
+    build_request,
+    metadata_updates,
+    classify,
+    AUTHORIZATION,
+    exchange_token_url=exchange_token_url,
+)

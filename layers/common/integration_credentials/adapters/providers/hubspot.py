@@ -1,23 +1,33 @@
-"""HubSpot: form POST to /oauth/v3/token; returns `refresh_token` and `expires_in` (30 min)."""
+"""HubSpot: form POST to /oauth/v3/token; returns `refresh_token` and `expires_in` (30 min).
+
+Connect: `https://app.hubspot.com/oauth/authorize` with a space-separated `scope` (required; every
+scope the app's settings mark required must be in it) and `optional_scope`; HubSpot documents no
+PKCE, so no challenge is sent. `DEFAULT_SCOPES` is the quickstart guide's example,
+`oauth crm.objects.contacts.read`. The code exchange goes to the token endpoint refresh uses.
+"""
 
 from collections.abc import Mapping
 from typing import Any
 
-from ._base import Outcome, Provider, fixed_token_url, refresh_grant
+from ._base import Authorization, Outcome, Provider, fixed_scopes, fixed_token_url, with_client
 from ._http import TokenRequest
 from .models import OAuthClient
 
 TOKEN_URL = "https://api.hubapi.com/oauth/v3/token"
+AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
+DEFAULT_SCOPES = ("oauth", "crm.objects.contacts.read")
+
+
+def authorize_endpoint(metadata: Mapping[str, Any]) -> str:
+    """One endpoint for every account: the user picks the account on HubSpot's consent page."""
+    return AUTHORIZE_URL
 
 
 def build_request(
-    url: str, metadata: Mapping[str, Any], client: OAuthClient, refresh_token: str, dsn: str | None
+    url: str, metadata: Mapping[str, Any], client: OAuthClient, grant: Mapping[str, str], dsn: str | None
 ) -> TokenRequest:
-    """Form body: grant_type, client_id, client_secret, refresh_token."""
-    return TokenRequest(
-        url=url,
-        form=refresh_grant(client, refresh_token),
-    )
+    """Form body: the grant, client_id, client_secret."""
+    return TokenRequest(url=url, form=with_client(client, grant))
 
 
 def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -26,10 +36,15 @@ def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | None:
-    """`BAD_REFRESH_TOKEN` (v1 `status`), or an OAuth `invalid_grant`."""
-    if code in ("BAD_REFRESH_TOKEN", "invalid_grant"):
+    """`BAD_REFRESH_TOKEN` or `BAD_AUTH_CODE` (v1 `status`), or an OAuth `invalid_grant`."""
+    if code in ("BAD_REFRESH_TOKEN", "BAD_AUTH_CODE", "invalid_grant"):
         return "reconnect", code
     return None
 
 
-PROVIDER = Provider("hubspot", fixed_token_url(TOKEN_URL), build_request, metadata_updates, classify)
+AUTHORIZATION = Authorization(
+    authorize_endpoint, fixed_scopes(*DEFAULT_SCOPES), optional_scope="optional_scope"
+)
+PROVIDER = Provider(
+    "hubspot", fixed_token_url(TOKEN_URL), build_request, metadata_updates, classify, AUTHORIZATION
+)

@@ -1,15 +1,31 @@
-"""Salesforce: form POST to the login host or the org's My Domain; no `expires_in` in the response."""
+"""Salesforce: form POST to the login host or the org's My Domain; no `expires_in` in the response.
+
+Connect: the web server flow at the same host's `/services/oauth2/authorize` (`response_type=code`,
+PKCE S256 supported), scopes `DEFAULT_SCOPES` (`api refresh_token`: REST API access and a refresh
+token) unless the caller names others; the code exchange goes to the same host's token endpoint.
+"""
 
 from collections.abc import Mapping
 from typing import Any
 
-from ._base import Outcome, Provider, copy_strings, https_host, refresh_grant, string_field
+from ._base import (
+    Authorization,
+    Outcome,
+    Provider,
+    copy_strings,
+    fixed_scopes,
+    https_host,
+    string_field,
+    with_client,
+)
 from ._http import TokenRequest
 from .errors import PermanentRefreshError
 from .models import OAuthClient
 
 DEFAULT_LOGIN_HOST = "login.salesforce.com"
 TOKEN_PATH = "/services/oauth2/token"
+AUTHORIZE_PATH = "/services/oauth2/authorize"
+DEFAULT_SCOPES = ("api", "refresh_token")
 # Hosts a stored `login_url` may name: the client secret is sent there, so only Salesforce's login
 # hosts and My Domain hosts. My Domain's sandbox (`--x.sandbox.my.salesforce.com`), Developer
 # Edition (`.develop.`), scratch and Trailhead hosts all end in `.my.salesforce.com`; Government
@@ -25,7 +41,7 @@ def _is_login_host(host: str) -> bool:
     )
 
 
-def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
+def login_host(metadata: Mapping[str, Any], dsn: str | None) -> str:
     """`login_url` if set, else the My Domain of `instance_url` (or the dsn), else login.salesforce.com."""
     login_url = string_field(metadata, "login_url")
     if login_url is not None:
@@ -35,22 +51,29 @@ def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
                 "invalid_login_url",
                 "metadata login_url is not https://login.salesforce.com, test.salesforce.com or a My Domain",
             )
-        return f"https://{host}{TOKEN_PATH}"
+        return host
     for candidate in (string_field(metadata, "instance_url"), dsn):
         host = https_host(candidate)
         if host is not None and host.endswith(_MY_DOMAIN_SUFFIXES):
-            return f"https://{host}{TOKEN_PATH}"
-    return f"https://{DEFAULT_LOGIN_HOST}{TOKEN_PATH}"
+            return host
+    return DEFAULT_LOGIN_HOST
+
+
+def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
+    """`{login_host}/services/oauth2/token`."""
+    return f"https://{login_host(metadata, dsn)}{TOKEN_PATH}"
+
+
+def authorize_endpoint(metadata: Mapping[str, Any]) -> str:
+    """`{login_host}/services/oauth2/authorize`: the host the code is then exchanged at."""
+    return f"https://{login_host(metadata, None)}{AUTHORIZE_PATH}"
 
 
 def build_request(
-    url: str, metadata: Mapping[str, Any], client: OAuthClient, refresh_token: str, dsn: str | None
+    url: str, metadata: Mapping[str, Any], client: OAuthClient, grant: Mapping[str, str], dsn: str | None
 ) -> TokenRequest:
-    """Form body: grant_type, refresh_token, client_id, client_secret."""
-    return TokenRequest(
-        url=url,
-        form=refresh_grant(client, refresh_token),
-    )
+    """Form body: the grant, client_id, client_secret."""
+    return TokenRequest(url=url, form=with_client(client, grant))
 
 
 def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,4 +88,7 @@ def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | 
     return None
 
 
-PROVIDER = Provider("salesforce", default_token_url, build_request, metadata_updates, classify)
+AUTHORIZATION = Authorization(
+    authorize_endpoint, fixed_scopes(*DEFAULT_SCOPES), params=(("response_type", "code"),), pkce=True
+)
+PROVIDER = Provider("salesforce", default_token_url, build_request, metadata_updates, classify, AUTHORIZATION)

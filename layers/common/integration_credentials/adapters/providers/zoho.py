@@ -1,14 +1,33 @@
-"""Zoho: form POST to the data centre's accounts server; no new refresh token."""
+"""Zoho: form POST to the data centre's accounts server; no new refresh token.
+
+Connect: `{accounts server}/oauth/v2/auth` (accounts.zoho.com serves every data centre's users when
+the client has Multi DC enabled) with a comma-separated `scope` (`DEFAULT_SCOPES`:
+`ZohoCRM.modules.ALL`), `access_type=offline` (else no refresh token) and `prompt=consent` (else a
+refresh token only at the first consent). No PKCE: Zoho documents it for mobile and desktop
+clients, not server-based ones. The callback names the user's `accounts-server`, where the code
+(valid 2 minutes) is exchanged; it must be one of `ACCOUNTS_HOSTS`.
+"""
 
 from collections.abc import Mapping
 from typing import Any
 
-from ._base import Outcome, Provider, copy_strings, https_host, refresh_grant, string_field
+from ._base import (
+    Authorization,
+    Outcome,
+    Provider,
+    copy_strings,
+    fixed_scopes,
+    https_host,
+    string_field,
+    with_client,
+)
 from ._http import TokenRequest
 from .errors import PermanentRefreshError
 from .models import OAuthClient
 
 TOKEN_PATH = "/oauth/v2/token"
+AUTHORIZE_PATH = "/oauth/v2/auth"
+DEFAULT_SCOPES = ("ZohoCRM.modules.ALL",)
 # Data centre (domain suffix) -> accounts server host.
 ACCOUNTS_HOSTS = {
     "com": "accounts.zoho.com",
@@ -55,7 +74,7 @@ def _data_centre_of_name(value: str) -> str | None:
     return name if name in ACCOUNTS_HOSTS else None
 
 
-def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
+def accounts_host(metadata: Mapping[str, Any], dsn: str | None) -> str:
     """From `accounts_server`, else `data_center`, else the domain of `api_domain` or the dsn, else .com."""
     server = string_field(metadata, "accounts_server", "accounts-server")
     if server is not None:
@@ -64,7 +83,7 @@ def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
             raise PermanentRefreshError(
                 "invalid_accounts_server", "metadata accounts_server is not a Zoho accounts server"
             )
-        return f"https://{host}{TOKEN_PATH}"
+        return host
     data_center = string_field(metadata, "data_center", "data_centre", "dc")
     if data_center is not None:
         centre = _data_centre_of_name(data_center)
@@ -72,21 +91,31 @@ def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
             raise PermanentRefreshError(
                 "unknown_data_center", "metadata data_center names no known Zoho data centre"
             )
-        return f"https://{ACCOUNTS_HOSTS[centre]}{TOKEN_PATH}"
+        return ACCOUNTS_HOSTS[centre]
     for candidate in (string_field(metadata, "api_domain"), dsn):
         centre = _data_centre_of_host(https_host(candidate))
         if centre is not None:
-            return f"https://{ACCOUNTS_HOSTS[centre]}{TOKEN_PATH}"
-    return f"https://{ACCOUNTS_HOSTS['com']}{TOKEN_PATH}"
+            return ACCOUNTS_HOSTS[centre]
+    return ACCOUNTS_HOSTS["com"]
+
+
+def default_token_url(metadata: Mapping[str, Any], dsn: str | None) -> str:
+    """`{accounts_host}/oauth/v2/token`."""
+    return f"https://{accounts_host(metadata, dsn)}{TOKEN_PATH}"
+
+
+def authorize_endpoint(metadata: Mapping[str, Any]) -> str:
+    """`{accounts_host}/oauth/v2/auth`: accounts.zoho.com unless the metadata names a data centre."""
+    return f"https://{accounts_host(metadata, None)}{AUTHORIZE_PATH}"
 
 
 def build_request(
-    url: str, metadata: Mapping[str, Any], client: OAuthClient, refresh_token: str, dsn: str | None
+    url: str, metadata: Mapping[str, Any], client: OAuthClient, grant: Mapping[str, str], dsn: str | None
 ) -> TokenRequest:
-    """A form body. Zoho's refresh example puts the parameters in the query string, but its token
+    """A form body. Zoho's examples put the parameters in the query string, but its token
     endpoint takes them in the body too (its own guides ask for the body "for security reasons"),
     and a query string ends up in proxy and server logs with the client secret in it."""
-    return TokenRequest(url=url, form=refresh_grant(client, refresh_token))
+    return TokenRequest(url=url, form=with_client(client, grant))
 
 
 def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,4 +132,11 @@ def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | 
     return None
 
 
-PROVIDER = Provider("zoho", default_token_url, build_request, metadata_updates, classify)
+AUTHORIZATION = Authorization(
+    authorize_endpoint,
+    fixed_scopes(*DEFAULT_SCOPES),
+    scope_separator=",",
+    params=(("response_type", "code"), ("access_type", "offline"), ("prompt", "consent")),
+    callback_server="accounts_server",
+)
+PROVIDER = Provider("zoho", default_token_url, build_request, metadata_updates, classify, AUTHORIZATION)
