@@ -84,6 +84,14 @@ def with_client(client: OAuthClient, grant: Mapping[str, str]) -> dict[str, str]
     return {**grant, "client_id": client.client_id, "client_secret": client.client_secret}
 
 
+def client_form(
+    url: str, metadata: Mapping[str, Any], client: OAuthClient, grant: Mapping[str, str], dsn: str | None
+) -> TokenRequest:
+    """`build_request` of a provider that takes the grant and the client's credentials as one form
+    body (Salesforce, HubSpot, Zoho)."""
+    return TokenRequest(url=url, form=with_client(client, grant))
+
+
 def string_field(metadata: Mapping[str, Any], *keys: str) -> str | None:
     """The first of `keys` holding a non-blank string, stripped."""
     for key in keys:

@@ -9,9 +9,7 @@ PKCE, so no challenge is sent. `DEFAULT_SCOPES` is the quickstart guide's exampl
 from collections.abc import Mapping
 from typing import Any
 
-from ._base import Authorization, Outcome, Provider, fixed_scopes, fixed_token_url, with_client
-from ._http import TokenRequest
-from .models import OAuthClient
+from ._base import Authorization, Outcome, Provider, client_form, fixed_scopes, fixed_token_url
 
 TOKEN_URL = "https://api.hubapi.com/oauth/v3/token"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
@@ -21,13 +19,6 @@ DEFAULT_SCOPES = ("oauth", "crm.objects.contacts.read")
 def authorize_endpoint(metadata: Mapping[str, Any]) -> str:
     """One endpoint for every account: the user picks the account on HubSpot's consent page."""
     return AUTHORIZE_URL
-
-
-def build_request(
-    url: str, metadata: Mapping[str, Any], client: OAuthClient, grant: Mapping[str, str], dsn: str | None
-) -> TokenRequest:
-    """Form body: the grant, client_id, client_secret."""
-    return TokenRequest(url=url, form=with_client(client, grant))
 
 
 def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,5 +37,5 @@ AUTHORIZATION = Authorization(
     authorize_endpoint, fixed_scopes(*DEFAULT_SCOPES), optional_scope="optional_scope"
 )
 PROVIDER = Provider(
-    "hubspot", fixed_token_url(TOKEN_URL), build_request, metadata_updates, classify, AUTHORIZATION
+    "hubspot", fixed_token_url(TOKEN_URL), client_form, metadata_updates, classify, AUTHORIZATION
 )

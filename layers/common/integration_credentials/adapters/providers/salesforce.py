@@ -12,15 +12,13 @@ from ._base import (
     Authorization,
     Outcome,
     Provider,
+    client_form,
     copy_strings,
     fixed_scopes,
     https_host,
     string_field,
-    with_client,
 )
-from ._http import TokenRequest
 from .errors import PermanentRefreshError
-from .models import OAuthClient
 
 DEFAULT_LOGIN_HOST = "login.salesforce.com"
 TOKEN_PATH = "/services/oauth2/token"
@@ -69,13 +67,6 @@ def authorize_endpoint(metadata: Mapping[str, Any]) -> str:
     return f"https://{login_host(metadata, None)}{AUTHORIZE_PATH}"
 
 
-def build_request(
-    url: str, metadata: Mapping[str, Any], client: OAuthClient, grant: Mapping[str, str], dsn: str | None
-) -> TokenRequest:
-    """Form body: the grant, client_id, client_secret."""
-    return TokenRequest(url=url, form=with_client(client, grant))
-
-
 def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:
     """The org's current `instance_url`."""
     return copy_strings(body, "instance_url")
@@ -91,4 +82,4 @@ def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | 
 AUTHORIZATION = Authorization(
     authorize_endpoint, fixed_scopes(*DEFAULT_SCOPES), params=(("response_type", "code"),), pkce=True
 )
-PROVIDER = Provider("salesforce", default_token_url, build_request, metadata_updates, classify, AUTHORIZATION)
+PROVIDER = Provider("salesforce", default_token_url, client_form, metadata_updates, classify, AUTHORIZATION)

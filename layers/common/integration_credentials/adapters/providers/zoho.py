@@ -15,15 +15,13 @@ from ._base import (
     Authorization,
     Outcome,
     Provider,
+    client_form,
     copy_strings,
     fixed_scopes,
     https_host,
     string_field,
-    with_client,
 )
-from ._http import TokenRequest
 from .errors import PermanentRefreshError
-from .models import OAuthClient
 
 TOKEN_PATH = "/oauth/v2/token"
 AUTHORIZE_PATH = "/oauth/v2/auth"
@@ -109,13 +107,10 @@ def authorize_endpoint(metadata: Mapping[str, Any]) -> str:
     return f"https://{accounts_host(metadata, None)}{AUTHORIZE_PATH}"
 
 
-def build_request(
-    url: str, metadata: Mapping[str, Any], client: OAuthClient, grant: Mapping[str, str], dsn: str | None
-) -> TokenRequest:
-    """A form body. Zoho's examples put the parameters in the query string, but its token
-    endpoint takes them in the body too (its own guides ask for the body "for security reasons"),
-    and a query string ends up in proxy and server logs with the client secret in it."""
-    return TokenRequest(url=url, form=with_client(client, grant))
+# The refresh and code grants go in a form body (`client_form`). Zoho's examples put the parameters
+# in the query string, but its token endpoint takes them in the body too (its own guides ask for the
+# body "for security reasons"), and a query string ends up in proxy and server logs with the client
+# secret in it.
 
 
 def metadata_updates(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,4 +134,4 @@ AUTHORIZATION = Authorization(
     params=(("response_type", "code"), ("access_type", "offline"), ("prompt", "consent")),
     callback_server="accounts_server",
 )
-PROVIDER = Provider("zoho", default_token_url, build_request, metadata_updates, classify, AUTHORIZATION)
+PROVIDER = Provider("zoho", default_token_url, client_form, metadata_updates, classify, AUTHORIZATION)
