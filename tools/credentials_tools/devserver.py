@@ -12,6 +12,9 @@ RefreshSchedule, rate(1 minute), by default; 0 turns it off) the scheduled funct
 an EventBridge "Scheduled Event", then the queue it fills is drained the way Lambda's SQS event
 source does: batches of the template's BatchSize, and only the messages the worker did not report
 in `batchItemFailures` are deleted (none when it fails).
+
+Longer than 300 lines: the HTTP routing of API Gateway events, the function pools' wiring, the
+scheduled refresh and the docs pages make one local stack.
 """
 
 import base64

@@ -2,7 +2,12 @@
 
 Requests are served one at a time (DynamoDB's conditional writes are linearizable; moto's are
 only when nothing interleaves them), counted per service and operation, and can be made to fail
-on purpose (throttling, outages, denials) to test the 503 paths.
+on purpose (throttling, outages, denials) to test the 503 paths. With a record path, the IAM
+accesses each function makes are recorded (`iam`).
+
+Longer than 300 lines: the server and the provisioning from template.yaml are one embedded AWS;
+what each service needs (tables with their indexes, queues with their dead-letter queues, the
+SecureStrings) is short, but there are several of them.
 """
 
 import contextlib

@@ -13,6 +13,9 @@ Deciding (`findings`): a recorded access no statement allows is *denied*; a writ
 data-key action a statement grants and no recorded access used is *unused* (except the runtime's
 own, `RUNTIME_EXTRAS`, which no local test can exercise). moto's own IAM enforcement cannot serve
 here: it checks actions against `Resource: "*"` only and knows `TransactWriteItems` as an action.
+
+Longer than 300 lines: the recording and the decision share the `Access` model and the ARN
+conventions both sides must agree on; kept together so they cannot drift apart.
 """
 
 import copy
