@@ -39,9 +39,12 @@ sam-validate: setup
 	$(SAM) validate --lint --region us-east-1
 
 # The layer's requirements are exported from the lock file; `make test` fails if they drift.
-# boto3, botocore and s3transfer are left out: the Lambda Python runtime provides them.
+# The AWS SDK comes from the Lambda Python runtime, with its whole closure: boto3, botocore,
+# s3transfer and what they need (jmespath, python-dateutil, six, urllib3). Shipping those last four
+# in the layer would shadow the runtime's copies under the runtime's botocore (README "Performance").
+RUNTIME_PACKAGES := boto3 botocore s3transfer jmespath python-dateutil six urllib3
 EXPORT := $(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --quiet \
-	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer
+	$(foreach package,$(RUNTIME_PACKAGES),--no-emit-package $(package))
 
 requirements: setup
 	$(EXPORT) -o layers/common/requirements.txt
