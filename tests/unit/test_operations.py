@@ -21,7 +21,7 @@ def metric_stats(alarm: dict[str, Any]) -> list[dict[str, Any]]:
 def emitted_metric_names() -> set[str]:
     names = set()
     for path in LAYER.rglob("*.py"):
-        names |= set(re.findall(r'add_metric\(\s*name="([A-Za-z.]+)"', path.read_text()))
+        names |= set(re.findall(r'add_metric\(\s*name="([A-Za-z_.]+)"', path.read_text()))
     return names
 
 
@@ -97,3 +97,34 @@ def test_the_audit_archive_has_one_record_per_line():
     [config] = [res["Properties"]["ExtendedS3DestinationConfiguration"] for res in stream.values()]
     processors = [processor["Type"] for processor in config["ProcessingConfiguration"]["Processors"]]
     assert processors == ["Decompression", "CloudWatchLogProcessing", "AppendDelimiterToRecord"]
+
+
+def test_the_dashboard_shows_p50_and_p99_per_route_and_the_alarmed_metrics():
+    import json
+
+    [dashboard] = resources_of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", dashboard["Properties"]["DashboardBody"]["Fn::Sub"]))
+    metrics = [metric for widget in body["widgets"] for metric in widget["properties"]["metrics"]]
+    durations = [metric for metric in metrics if metric[:2] == ["AWS/Lambda", "Duration"]]
+    routes = {route_function for route_function in resources_of_type("AWS::Serverless::Function")} - {
+        "RefreshSchedulerFunction",
+        "RefreshWorkerFunction",
+    }
+    assert {metric[3] for metric in durations} == routes
+    stats = [
+        metric[-1]["stat"] for metric in metrics if isinstance(metric[-1], dict) and "stat" in metric[-1]
+    ]
+    assert stats.count("p50") == len(routes) and stats.count("p99") == len(routes)
+    shown = {metric[1] for metric in metrics if metric[0] == "IntegrationCredentials"}
+    alarmed = {
+        stat["MetricName"]
+        for alarm in alarms().values()
+        for stat in metric_stats(alarm)
+        if stat["Namespace"] == "IntegrationCredentials"
+    }
+    assert alarmed <= shown
+    # Refresh.<outcome> is emitted as f"Refresh.{outcome}" for the worker's outcome words.
+    refresh_code = (LAYER / "logic" / "refresh.py").read_text()
+    for name in shown - emitted_metric_names():
+        prefix, _, outcome = name.partition(".")
+        assert prefix == "Refresh" and f'"{outcome}"' in refresh_code, name
