@@ -116,8 +116,11 @@ def test_break_glass_is_a_parameter_and_off_by_default():
 
 def test_no_function_policy_grants_kms_itself():
     # The key policy names the roles; an IAM grant as well would be a second door (and a cycle).
+    managed = resources_of_type("AWS::IAM::ManagedPolicy")
     for name, function in resources_of_type("AWS::Serverless::Function").items():
         for policy in function["Properties"].get("Policies", []):
+            if "Ref" in policy:
+                policy = managed[policy["Ref"]]["Properties"]["PolicyDocument"]
             for statement in policy.get("Statement", []):
                 actions = [str(action) for action in _list(statement["Action"])]
                 assert not any(action.startswith("kms:") for action in actions), name

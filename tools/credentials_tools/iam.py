@@ -330,6 +330,15 @@ def policies(
             if (statement := _statement(raw, refs, attributes, policy["PolicyName"])) is not None
         ]
         for arn in role.get("ManagedPolicyArns", []):
+            own = cloud["Resources"].get(arn["Ref"]) if isinstance(arn, dict) and "Ref" in arn else None
+            if own is not None and own["Type"] == "AWS::IAM::ManagedPolicy":
+                # A managed policy of the template's own: its statements, by its logical id.
+                statements += [
+                    statement
+                    for raw in _list(own["Properties"]["PolicyDocument"]["Statement"])
+                    if (statement := _statement(raw, refs, attributes, arn["Ref"])) is not None
+                ]
+                continue
             name = _resolved(arn, refs, attributes).rsplit("/", 1)[-1]
             statements.append(Statement(MANAGED_POLICIES[name], ("*",), {}, source=name))
         roles[function] = tuple(statements)
