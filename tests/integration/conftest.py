@@ -2,7 +2,6 @@
 provisioned from template.yaml."""
 
 import copy
-import importlib.util
 import io
 import json
 import logging
@@ -21,7 +20,7 @@ import pytest
 from credentials_tools import iam
 from credentials_tools.admin import create_api_key
 from credentials_tools.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
-from credentials_tools.lambda_runtime import FakeLambdaContext
+from credentials_tools.lambda_runtime import FakeLambdaContext, load_app
 from credentials_tools.template import (
     ROOT,
     function_directories,
@@ -122,11 +121,7 @@ LOGICAL_IDS = {
 
 
 def load_function(name: str) -> Any:
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"functions_{name}_app", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_app(name, f"functions_{name}_app")
     handler = module.lambda_handler
 
     def lambda_handler(event: Any, context: Any) -> Any:

@@ -3,6 +3,7 @@ handling one event at a time, with its own module globals and caches."""
 
 import contextlib
 import importlib
+import importlib.util
 import multiprocessing
 import os
 import queue
@@ -15,9 +16,21 @@ import uuid
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from .template import function_timeout
+from .template import ROOT, function_timeout
+
+
+def load_app(directory: str, module_name: str) -> ModuleType:
+    """functions/<directory>/app.py loaded in this process as `module_name`, with module globals
+    of its own (as each Lambda function has)."""
+    path = ROOT / "functions" / directory / "app.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """Requests as Lambda gets them: the handlers' modules, API Gateway events, one handler call."""
 
 import copy
-import importlib.util
 import json
 import secrets
 import time
@@ -9,19 +8,14 @@ import uuid
 from types import ModuleType
 from typing import Any
 
-from ..lambda_runtime import FakeLambdaContext
+from ..lambda_runtime import FakeLambdaContext, load_app
 from ..template import ROOT
 from .common import FUNCTIONS, BenchError, Handler, Sample
 
 
 def load_function(name: str) -> ModuleType:
     """A function's app.py as Lambda loads it (module globals of its own)."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{name}_app", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_app(name, f"bench_{name}_app")
 
 
 class Events:
