@@ -115,10 +115,13 @@ class CredentialsService:
         """The org's credentials ordered by provider (a page of them with `limit`), and the
         provider the next page starts after, if there is one."""
         rows, next_after = self._repository.list_for_org(org_id, limit=limit, after_provider=after_provider)
-        foreign = [row for row in rows if row.org_id != org_id]
-        for row in foreign:
-            _report_foreign(row, "a listed row is another org's")
-        return [self.result_of(row).body for row in rows if row not in foreign], next_after
+        bodies = []
+        for row in rows:
+            if row.org_id != org_id:
+                _report_foreign(row, "a listed row is another org's")
+                continue
+            bodies.append(self.result_of(row).body)
+        return bodies, next_after
 
     def update(
         self,
