@@ -254,8 +254,9 @@ def test_a_rotated_refresh_token_is_never_replayed(api, org_headers, org_id, sal
 
 
 def test_a_put_during_a_refresh_keeps_the_rotated_refresh_token(api, org_headers, salesforce_endpoint):
-    # Given a slow Salesforce with rotation
-    chain = fake.RotatingChain(delay=0.6)
+    # Given a Salesforce with rotation that answers only when the test lets it
+    answer = threading.Event()
+    chain = fake.RotatingChain(answer_after=answer)
     salesforce_endpoint(chain.behaviour())
     created = api.create(org_headers, salesforce_body(api_version="v58.0")).json
     # When a user changes other fields while the refresh is at the provider
@@ -263,6 +264,7 @@ def test_a_put_during_a_refresh_keeps_the_rotated_refresh_token(api, org_headers
         pending = pool.submit(token_refresher().refresh_now, created["org_id"], created["id"])
         time.sleep(0.2)
         put = api.update(org_headers, created["id"], {"dsn": "https://acme2.my.salesforce.com"})
+        answer.set()
         result = pending.result().body
     # Then both changes are kept: the user's dsn and the provider's rotated tokens
     assert put.status == 200

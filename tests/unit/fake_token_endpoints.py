@@ -357,9 +357,14 @@ class RotatingChain:
     and is replaced by a new one; replaying a used one revokes the whole chain (as Salesforce
     does), after which every refresh fails with invalid_grant."""
 
-    def __init__(self, first: str = REFRESH_TOKEN, *, delay: float = 0.0) -> None:
+    def __init__(
+        self, first: str = REFRESH_TOKEN, *, delay: float = 0.0, answer_after: threading.Event | None = None
+    ) -> None:
         self.current = first
         self.delay = delay
+        # With an event, each answer waits for it (up to 10 s): a test decides when the provider
+        # answers, instead of guessing how long its other requests take.
+        self.answer_after = answer_after
         self.used: list[str] = []
         self.replayed: list[str] = []
         self.revoked = False
@@ -393,6 +398,8 @@ class RotatingChain:
                     "token_type": "Bearer",
                     "issued_at": "1700000000000",
                 }
+            if self.answer_after is not None:
+                self.answer_after.wait(timeout=10)
             return Reply(200, body, delay=self.delay)
 
         return behave
