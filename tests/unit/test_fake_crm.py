@@ -1,0 +1,356 @@
+"""credentials_tools.fake_crm: the fake CRMs' authorize, consent and token endpoints, driven by the
+service's own provider code (authorize_url, exchange_code, refresh)."""
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from credentials_tools.fake_crm import PROVIDERS, FakeCrmError, FakeCrms
+from integration_credentials.adapters.providers import (
+    OAuthClient,
+    PermanentRefreshError,
+    TransientRefreshError,
+    authorize_url,
+    exchange_code,
+    new_code_verifier,
+    refresh,
+    s256_challenge,
+)
+
+REDIRECT_URI = "http://127.0.0.1:3000/integration-credentials/oauth/callback"
+STATE = "st4te-0123456789abcdef"
+ORG = "contoso.crm4.dynamics.com"
+METADATA = {provider: {} for provider in PROVIDERS} | {
+    "dynamics": {"tenant_id": "organizations", "instance_url": f"https://{ORG}"}
+}
+PKCE_PROVIDERS = ("salesforce", "dynamics")
+# What the service classifies a refused code as, per provider (reconnect: the user connects again).
+REFUSED_CODE = {
+    "salesforce": "invalid_grant",
+    "hubspot": "BAD_AUTH_CODE",
+    "pipedrive": "http_400",
+    "zoho": "invalid_code",
+    "dynamics": "AADSTS54005",  # "OAuth2 Authorization code was already redeemed"
+}
+
+
+@pytest.fixture(scope="module")
+def crms():
+    clients = {
+        "hubspot": {"client_id": "hub-app", "client_secret": "hub-secret", "redirect_uri": REDIRECT_URI}
+    }
+    with FakeCrms(clients) as fake:
+        yield fake
+
+
+def client_of(crms, provider, secret=None):
+    client = crms.clients[provider]
+    return OAuthClient(client["client_id"], secret or client["client_secret"])
+
+
+def connect(crms, provider, *, allow=True, verifier=None, redirect_uri=REDIRECT_URI):
+    """authorize -> consent: the callback's query parameters."""
+    challenge = s256_challenge(verifier) if verifier else None
+    url = authorize_url(
+        provider,
+        crms.clients[provider]["client_id"],
+        redirect_uri,
+        STATE,
+        code_challenge=challenge,
+        metadata=METADATA[provider],
+        authorize_url=crms.authorize_url(provider),
+    )
+    location = crms.consent(url, allow=allow)
+    parts = urllib.parse.urlsplit(location)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == redirect_uri
+    return dict(urllib.parse.parse_qsl(parts.query, strict_parsing=True))
+
+
+def exchange(crms, provider, callback, *, verifier=None, redirect_uri=REDIRECT_URI, secret=None):
+    return exchange_code(
+        provider,
+        callback["code"],
+        client_of(crms, provider, secret),
+        redirect_uri,
+        code_verifier=verifier,
+        metadata=METADATA[provider],
+        token_url=crms.token_url(provider),
+        accounts_server=callback.get("accounts-server"),
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_connect_exchange_and_refresh_with_the_services_own_code(crms, provider):
+    # Given a user who allows the app at the provider's consent page
+    verifier = new_code_verifier() if provider in PKCE_PROVIDERS else None
+    callback = connect(crms, provider, verifier=verifier)
+    assert callback["state"] == STATE
+    assert callback["code"] in crms.issued(provider)
+    before = len(crms.exchanges(provider))
+
+    # When the callback's code is exchanged, then the grant refreshed
+    tokens = exchange(crms, provider, callback, verifier=verifier)
+    metadata = {**METADATA[provider], **tokens.metadata_updates, "refresh_token": tokens.refresh_token}
+    refreshed = refresh(provider, metadata, client_of(crms, provider), token_url=crms.token_url(provider))
+
+    # Then both answers carry tokens the fake minted, in the provider's shape
+    issued = crms.issued(provider)
+    assert tokens.access_token in issued and tokens.refresh_token in issued
+    assert refreshed.access_token in issued and refreshed.access_token != tokens.access_token
+    assert [(e.grant_type, e.status, e.error) for e in crms.exchanges(provider)[before:]] == [
+        ("authorization_code", 200, None),
+        ("refresh_token", 200, None),
+    ]
+    expected = {
+        "salesforce": (None, {"instance_url": "https://fake-company.my.salesforce.com"}),
+        "hubspot": (1800, {}),
+        "pipedrive": (3599, {"api_domain": "https://fake-company.pipedrive.com"}),
+        "zoho": (
+            3600,
+            {"api_domain": "https://www.zohoapis.eu", "accounts_server": "https://accounts.zoho.eu"},
+        ),
+        "dynamics": (4788, {"tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47"}),
+    }[provider]
+    assert (tokens.expires_in, tokens.metadata_updates) == expected
+    # Salesforce and Zoho send no refresh token on refresh; HubSpot and Pipedrive repeat theirs;
+    # Microsoft rotates it.
+    if provider in ("salesforce", "zoho"):
+        assert refreshed.refresh_token is None
+    elif provider == "dynamics":
+        assert refreshed.refresh_token not in (None, tokens.refresh_token)
+        assert refreshed.refresh_token in crms.issued(provider)
+    else:
+        assert refreshed.refresh_token == tokens.refresh_token
+
+
+def test_zoho_callback_names_the_data_centre():
+    with FakeCrms(zoho_data_centre="in") as crms:
+        callback = connect(crms, "zoho")
+        assert (callback["location"], callback["accounts-server"]) == ("in", "https://accounts.zoho.in")
+        tokens = exchange(crms, "zoho", callback)
+        assert tokens.metadata_updates["api_domain"] == "https://www.zohoapis.in"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_code_works_once(crms, provider):
+    verifier = new_code_verifier() if provider in PKCE_PROVIDERS else None
+    callback = connect(crms, provider, verifier=verifier)
+    exchange(crms, provider, callback, verifier=verifier)
+    with pytest.raises(PermanentRefreshError) as caught:
+        exchange(crms, provider, callback, verifier=verifier)
+    assert caught.value.reconnect_required
+    assert caught.value.code == REFUSED_CODE[provider]
+    assert crms.exchanges(provider)[-1].status in (200, 400)  # Zoho answers errors with 200
+
+
+@pytest.mark.parametrize("provider", PKCE_PROVIDERS)
+def test_a_wrong_or_missing_verifier_is_refused(crms, provider):
+    callback = connect(crms, provider, verifier=new_code_verifier())
+    with pytest.raises(PermanentRefreshError) as caught:
+        exchange(crms, provider, callback, verifier=new_code_verifier())
+    assert caught.value.code == {"salesforce": "invalid_grant", "dynamics": "AADSTS50148"}[provider]
+    assert caught.value.reconnect_required
+    callback = connect(crms, provider, verifier=new_code_verifier())
+    with pytest.raises(PermanentRefreshError):
+        exchange(crms, provider, callback, verifier=None)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_redirect_uri_other_than_the_authorize_ones_is_refused(crms, provider):
+    verifier = new_code_verifier() if provider in PKCE_PROVIDERS else None
+    callback = connect(crms, provider, verifier=verifier)
+    with pytest.raises(PermanentRefreshError):
+        exchange(crms, provider, callback, verifier=verifier, redirect_uri=REDIRECT_URI + "/other")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_wrong_client_secret_is_refused(crms, provider):
+    verifier = new_code_verifier() if provider in PKCE_PROVIDERS else None
+    callback = connect(crms, provider, verifier=verifier)
+    with pytest.raises(PermanentRefreshError) as caught:
+        exchange(crms, provider, callback, verifier=verifier, secret="not-the-secret")
+    # Pipedrive's 401 reads as a dead grant (its classify); the others name our client.
+    assert caught.value.reconnect_required == (provider == "pipedrive")
+    assert "not-the-secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_deny_redirects_with_access_denied(crms, provider):
+    verifier = new_code_verifier() if provider in PKCE_PROVIDERS else None
+    callback = connect(crms, provider, allow=False, verifier=verifier)
+    assert callback["error"] == "access_denied"
+    assert callback["state"] == STATE
+    assert callback["error_description"]
+    assert "code" not in callback
+
+
+def test_an_expired_code_is_refused():
+    with FakeCrms(code_lifetime_seconds=0) as crms:
+        callback = connect(crms, "hubspot")
+        with pytest.raises(PermanentRefreshError) as caught:
+            exchange(crms, "hubspot", callback)
+        assert caught.value.code == "BAD_AUTH_CODE"
+
+
+def test_a_dead_refresh_token_needs_a_reconnect(crms):
+    for provider, code in (
+        ("salesforce", "invalid_grant"),
+        ("hubspot", "BAD_REFRESH_TOKEN"),
+        ("zoho", "invalid_code"),
+    ):
+        metadata = {**METADATA[provider], "refresh_token": "never-issued-0123456789"}
+        with pytest.raises(PermanentRefreshError) as caught:
+            refresh(provider, metadata, client_of(crms, provider), token_url=crms.token_url(provider))
+        assert (caught.value.code, caught.value.reconnect_required) == (code, True)
+
+
+def test_zoho_limits_access_tokens_per_refresh_token(crms):
+    tokens = exchange(crms, "zoho", connect(crms, "zoho"))
+    metadata = {"refresh_token": tokens.refresh_token}
+    for _ in range(10):
+        refresh("zoho", metadata, client_of(crms, "zoho"), token_url=crms.token_url("zoho"))
+    with pytest.raises(TransientRefreshError) as caught:
+        refresh("zoho", metadata, client_of(crms, "zoho"), token_url=crms.token_url("zoho"))
+    assert caught.value.code == "rate_limited"
+
+
+def get(url):
+    opener = urllib.request.build_opener()
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def authorize_query(crms, provider, **changes):
+    url = authorize_url(
+        provider,
+        crms.clients[provider]["client_id"],
+        REDIRECT_URI,
+        STATE,
+        code_challenge=s256_challenge(new_code_verifier()),
+        metadata=METADATA[provider],
+        authorize_url=crms.authorize_url(provider),
+    )
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    query.update(changes)
+    return (
+        crms.authorize_url(provider)
+        + "?"
+        + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "changes", "reason"),
+    [
+        ("salesforce", {"client_id": "someone-else"}, "client_id"),
+        ("hubspot", {"redirect_uri": "https://elsewhere.example/cb"}, "registered"),
+        ("pipedrive", {"redirect_uri": None}, "redirect_uri"),
+        ("salesforce", {"response_type": "token"}, "response_type"),
+        ("zoho", {"state": None}, "state"),
+        ("hubspot", {"scope": None}, "scope"),
+        ("zoho", {"access_type": "online"}, "access_type"),
+        ("zoho", {"prompt": None}, "prompt"),
+        ("salesforce", {"code_challenge": None, "code_challenge_method": None}, "PKCE"),
+        ("dynamics", {"code_challenge_method": "plain"}, "S256"),
+    ],
+)
+def test_authorize_refuses_what_the_provider_refuses_with_a_page(crms, provider, changes, reason):
+    status, page = get(authorize_query(crms, provider, **changes))
+    assert status == 400
+    assert reason in page
+    assert 'id="allow"' not in page
+
+
+def test_the_consent_page_lists_the_scopes_and_has_allow_and_deny(crms):
+    status, page = get(authorize_query(crms, "dynamics"))
+    assert status == 200
+    assert "Microsoft (fake) — local-dynamics-client wants access" in page
+    assert f"https://{ORG}/user_impersonation" in page and "offline_access" in page
+    assert '<button id="allow" type="submit" name="decision" value="allow">Allow</button>' in page
+    assert 'id="deny"' in page and 'action="/dynamics/consent"' in page
+    # The authorize parameters stay on the server: the page carries an opaque request id only.
+    assert STATE not in page
+
+
+def test_pkce_can_be_optional_and_pipedrive_takes_no_scope():
+    with FakeCrms(require_pkce=False) as crms:
+        callback = connect(crms, "salesforce")
+        assert exchange(crms, "salesforce", callback).access_token
+        callback = connect(crms, "pipedrive")
+        assert exchange(crms, "pipedrive", callback).access_token
+
+
+def test_token_requests_the_service_must_never_send_are_refused(crms):
+    client = crms.clients["pipedrive"]
+
+    def post(provider, body, headers, query=""):
+        request = urllib.request.Request(
+            crms.token_url(provider) + query, data=body.encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    # Pipedrive: client credentials in the form instead of HTTP Basic
+    body = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": "x", **client})
+    assert post("pipedrive", body, form)[0] == 400
+    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    # Any provider: the grant in the query string, or not a form
+    assert (
+        post("pipedrive", "", {**form, "Authorization": f"Basic {basic}"}, "?grant_type=refresh_token")[0]
+        == 400
+    )
+    assert post("salesforce", "{}", {"Content-Type": "application/json"})[0] == 400
+    # Zoho answers its errors with HTTP 200
+    assert post("zoho", "grant_type=password", form) == (200, {"error": "invalid_request"})
+
+
+def test_the_index_lists_every_provider(crms):
+    status, page = get(crms.base_url + "/")
+    assert status == 200
+    for provider in PROVIDERS:
+        assert crms.authorize_url(provider) in page and crms.token_url(provider) in page
+    assert crms.clients["hubspot"]["client_secret"] not in page
+
+
+def test_env_names_every_endpoint(crms):
+    env = crms.env()
+    assert env["OAUTH_AUTHORIZE_URL_ZOHO"] == crms.base_url + "/zoho/authorize"
+    assert env["OAUTH_TOKEN_URL_DYNAMICS"] == crms.base_url + "/dynamics/token"
+    assert len(env) == 2 * len(PROVIDERS)
+
+
+def test_consent_refuses_other_urls_and_reports_refusals(crms):
+    with pytest.raises(FakeCrmError, match="not one of this fake"):
+        crms.consent("https://login.salesforce.com/services/oauth2/authorize?client_id=x")
+    with pytest.raises(FakeCrmError, match="client_id"):
+        crms.consent(authorize_query(crms, "salesforce", client_id="nobody"))
+
+
+def test_the_request_log_never_shows_a_query_string(capsys):
+    with FakeCrms(log=True) as crms:
+        callback = connect(crms, "hubspot")
+        exchange(crms, "hubspot", callback)
+    logged = capsys.readouterr().err
+    assert "GET /hubspot/authorize 200" in logged
+    assert "POST /hubspot/token 200" in logged
+    assert "?" not in logged and STATE not in logged
+    for secret in crms.issued("hubspot"):
+        assert secret not in logged
+
+
+def test_issued_tokens_are_random(crms):
+    first = exchange(crms, "hubspot", connect(crms, "hubspot"))
+    second = exchange(crms, "hubspot", connect(crms, "hubspot"))
+    assert first.access_token != second.access_token and first.refresh_token != second.refresh_token
+    assert len(first.access_token) >= 40
