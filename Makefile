@@ -10,6 +10,7 @@ SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
 
 help:
 	@echo "make run    serve the API on http://127.0.0.1:$(PORT) over embedded AWS (moto)"
+	@echo "make run FAKE_CRMS=1   the same, with fake Salesforce/HubSpot/Pipedrive/Zoho/Dynamics OAuth endpoints (consent page, token)"
 	@echo "make test   ruff, import contracts, mypy, cfn-lint, sam validate --lint, unit + integration + e2e tests"
 	@echo "make openapi   regenerate openapi.json from the functions (make test fails while it is stale)"
 	@echo "make build / make deploy   sam build / sam deploy (real AWS account)"
@@ -19,8 +20,10 @@ setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
 
+# FAKE_CRMS=1: fake OAuth authorize/token endpoints of the five CRMs beside the API
+# (credentials_tools.fake_crm), with the functions' OAUTH_*_URL_<PROVIDER> pointed at them.
 run: setup
-	PORT=$(PORT) $(UV) run credentials-local
+	PORT=$(PORT) $(if $(FAKE_CRMS),LOCAL_FAKE_CRMS=$(FAKE_CRMS)) $(UV) run credentials-local
 
 # lint-imports holds the shared package's one-way layers (contracts in pyproject.toml).
 lint: setup

@@ -354,3 +354,49 @@ def test_issued_tokens_are_random(crms):
     second = exchange(crms, "hubspot", connect(crms, "hubspot"))
     assert first.access_token != second.access_token and first.refresh_token != second.refresh_token
     assert len(first.access_token) >= 40
+
+
+# ---- make run FAKE_CRMS=1 --------------------------------------------------------------------
+
+
+def test_the_fakes_cover_every_refreshable_provider():
+    from integration_credentials.adapters.providers import REFRESHABLE_PROVIDERS
+
+    assert set(PROVIDERS) == REFRESHABLE_PROVIDERS
+
+
+def test_make_run_points_the_functions_at_the_fakes_unless_the_developer_exported_endpoints(
+    crms, monkeypatch
+):
+    from credentials_tools.devserver import fake_crm_environment, fake_crms_enabled, function_env
+    from credentials_tools.embedded_aws import LocalResources
+    from credentials_tools.template import load_template
+
+    # Given LOCAL_FAKE_CRMS=1 and a developer who exported their own Salesforce token endpoint
+    monkeypatch.setenv("LOCAL_FAKE_CRMS", "1")
+    for name in crms.env():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OAUTH_TOKEN_URL_SALESFORCE", "http://127.0.0.1:9/services/oauth2/token")
+    monkeypatch.setenv("CONNECT_RETURN_URLS", "http://127.0.0.1:8080/done")
+    parameters = {name: f"<{name}>" for name in load_template()["Parameters"]}
+    refs = {
+        **parameters,
+        "CredentialsTable": "t",
+        "ApiKeysTable": "k",
+        "IdempotencyTable": "i",
+        "RefreshQueue": "q",
+    }
+    resources = LocalResources("t", "arn:key", "/p", refs, {("CredentialsKey", "Arn"): "arn:key"})
+
+    # When the functions' environments are built with the fakes' endpoints
+    assert fake_crms_enabled()
+    env = function_env(resources, "GetCredentialsFunction", 3000, fake_crm_environment(crms))
+
+    # Then every other provider goes to the fakes, Salesforce wholly to the developer's choice
+    assert env["OAUTH_AUTHORIZE_URL_ZOHO"] == crms.authorize_url("zoho")
+    assert env["OAUTH_TOKEN_URL_DYNAMICS"] == crms.token_url("dynamics")
+    assert env["OAUTH_TOKEN_URL_SALESFORCE"] == "http://127.0.0.1:9/services/oauth2/token"
+    assert "OAUTH_AUTHORIZE_URL_SALESFORCE" not in env
+    assert env["CONNECT_RETURN_URLS"] == "http://127.0.0.1:8080/done"
+    monkeypatch.setenv("LOCAL_FAKE_CRMS", "0")
+    assert not fake_crms_enabled()

@@ -39,7 +39,9 @@ from urllib.parse import parse_qsl
 import boto3
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
+from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, local_oauth_client, provision
+from .fake_crm import PROVIDERS as FAKE_CRM_PROVIDERS
+from .fake_crm import FakeCrms
 from .iam import function_access_key
 from .lambda_runtime import FunctionPool
 from .template import (
@@ -245,10 +247,17 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-# Developer settings that reach the functions even though the template does not name them: token
-# endpoint overrides (OAUTH_TOKEN_URL_SALESFORCE...) and refresh tuning (REFRESH_MARGIN_SECONDS...).
-PASSTHROUGH_PREFIXES = ("OAUTH_TOKEN_URL_", "REFRESH_", "LOCAL_REFRESH_")
-PASSTHROUGH_NAMES = {"OAUTH_CLIENT_CACHE_SECONDS", "ACCESS_TOKEN_LIFETIME_SECONDS"}
+# Developer settings that reach the functions even though the template does not name them: OAuth
+# endpoint overrides (OAUTH_TOKEN_URL_SALESFORCE, OAUTH_AUTHORIZE_URL_SALESFORCE...), refresh tuning
+# (REFRESH_MARGIN_SECONDS...) and the connect flow's settings.
+PASSTHROUGH_PREFIXES = ("OAUTH_TOKEN_URL_", "OAUTH_AUTHORIZE_URL_", "REFRESH_", "LOCAL_REFRESH_")
+PASSTHROUGH_NAMES = {
+    "OAUTH_CLIENT_CACHE_SECONDS",
+    "ACCESS_TOKEN_LIFETIME_SECONDS",
+    "CONNECT_RETURN_URLS",
+    "OAUTH_CALLBACK_URL",
+    "CONNECT_STATE_TTL_SECONDS",
+}
 LOCAL_ACCOUNT_ID = "123456789012"
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -445,11 +454,15 @@ def _record_path(aws_port: int) -> str | None:
     return os.path.join(directory, f"stack-{aws_port}.jsonl") if directory else None
 
 
-def function_env(resources: LocalResources, function: str, port: int) -> dict[str, str]:
-    """A function's environment: the template's (Globals and its own), local-only settings, and
-    what the developer exported (template names, token endpoint overrides, refresh tuning)."""
+def function_env(
+    resources: LocalResources, function: str, port: int, defaults: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A function's environment: the template's (Globals and its own), local-only settings,
+    `defaults` (the fake CRMs' endpoints), and what the developer exported (template names, OAuth
+    endpoint overrides, refresh tuning), which wins over both."""
     env = {
         **function_environment(resources.refs, resources.attributes, function),
+        **(defaults or {}),
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
         # Locally the audit channel is a file (in AWS: the functions' log streams, routed away).
@@ -469,6 +482,24 @@ def function_env(resources: LocalResources, function: str, port: int) -> dict[st
     return env
 
 
+def fake_crms_enabled() -> bool:
+    """LOCAL_FAKE_CRMS=1 (`make run FAKE_CRMS=1`): serve the fake CRMs beside the stack."""
+    return os.environ.get("LOCAL_FAKE_CRMS", "").strip().lower() in ("1", "true", "yes")
+
+
+def fake_crm_environment(fakes: FakeCrms) -> dict[str, str]:
+    """The fakes' OAUTH_AUTHORIZE_URL_* / OAUTH_TOKEN_URL_*, but none for a provider whose
+    endpoints the developer exported (either one: a real authorize step and a fake token endpoint
+    could never work together)."""
+    env = fakes.env()
+    for provider in FAKE_CRM_PROVIDERS:
+        names = [f"OAUTH_AUTHORIZE_URL_{provider.upper()}", f"OAUTH_TOKEN_URL_{provider.upper()}"]
+        if any(os.environ.get(name) for name in names):
+            for name in names:
+                env.pop(name)
+    return env
+
+
 class LocalStack:
     """Embedded AWS + provisioned resources + the HTTP API; start() returns once it serves."""
 
@@ -482,6 +513,8 @@ class LocalStack:
         self._refresh: ScheduledRefresh | None = None
         self.resources: LocalResources | None = None
         self.refresh_interval: float = 0.0
+        self.fake_crms: FakeCrms | None = None
+        self.fake_crm_env: dict[str, str] = {}
 
     def start(self) -> None:
         """Start embedded AWS, provision, warm one instance per function, then serve."""
@@ -489,7 +522,10 @@ class LocalStack:
             os.environ.setdefault(name, value)
         self.aws.start()
         os.environ.setdefault("AWS_ENDPOINT_URL", self.aws.endpoint)
-        self.resources = resources = provision(os.environ["AWS_ENDPOINT_URL"], self.jwt_secret)
+        oauth_clients = self._start_fake_crms()
+        self.resources = resources = provision(
+            os.environ["AWS_ENDPOINT_URL"], self.jwt_secret, oauth_clients=oauth_clients
+        )
         self.aws.record_resources(resources)
         for route in routes():
             if route.function not in self._pools:
@@ -497,7 +533,7 @@ class LocalStack:
                     route.function,
                     route.code_uri,
                     route.handler,
-                    function_env(resources, route.function, self.port),
+                    function_env(resources, route.function, self.port, self.fake_crm_env),
                     self._max_instances,
                 )
         schedules, queues = schedule_triggers(), queue_triggers()
@@ -510,7 +546,7 @@ class LocalStack:
                     function.name,
                     function.code_uri,
                     function.handler,
-                    function_env(resources, function.name, self.port),
+                    function_env(resources, function.name, self.port, self.fake_crm_env),
                     1,
                 )
         with ThreadPoolExecutor(max_workers=len(self._pools)) as executor:
@@ -523,6 +559,17 @@ class LocalStack:
         )
         self.port = self._server.server_port
         threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True).start()
+
+    def _start_fake_crms(self) -> dict[str, dict[str, str]] | None:
+        """With LOCAL_FAKE_CRMS, the fake CRMs on LOCAL_FAKE_CRMS_PORT (else a free port), knowing
+        the same OAuth clients that provisioning stores in SSM; None (nothing started) without."""
+        if not fake_crms_enabled():
+            return None
+        clients = {provider: local_oauth_client(provider) for provider in FAKE_CRM_PROVIDERS}
+        port = int(os.environ.get("LOCAL_FAKE_CRMS_PORT") or 0)
+        self.fake_crms = FakeCrms(clients, port=port, log=True).start()
+        self.fake_crm_env = fake_crm_environment(self.fake_crms)
+        return clients
 
     @staticmethod
     def _interval(schedules: list[ScheduleTrigger], resources: LocalResources) -> float:
@@ -581,6 +628,8 @@ class LocalStack:
             with ThreadPoolExecutor(max_workers=len(self._pools)) as executor:
                 list(executor.map(lambda pool: pool.stop(), self._pools.values()))
         self.aws.stop()
+        if self.fake_crms is not None:
+            self.fake_crms.stop()
 
 
 def refresh_banner(stack: LocalStack) -> list[str]:
@@ -604,6 +653,21 @@ def refresh_banner(stack: LocalStack) -> list[str]:
         f"OAuth clients (SSM {prefix}<provider>): {clients}",
         "  your own OAuth app: LOCAL_OAUTH_CLIENT_ID_<PROVIDER> / LOCAL_OAUTH_CLIENT_SECRET_<PROVIDER>;"
         " another token endpoint (a fake): OAUTH_TOKEN_URL_<PROVIDER>=<url>",
+    ]
+
+
+def fake_crm_banner(stack: LocalStack) -> list[str]:
+    """Where the fake CRMs are, when they run, and which providers the functions send to them."""
+    if stack.fake_crms is None:
+        return ["Fake CRMs: off (make run FAKE_CRMS=1 serves fake authorize/token endpoints)"]
+    faked = sorted(
+        name.removeprefix("OAUTH_TOKEN_URL_").lower()
+        for name in stack.fake_crm_env
+        if name.startswith("OAUTH_TOKEN_URL_")
+    )
+    return [
+        f"Fake CRMs on {stack.fake_crms.base_url}/ (the functions' OAuth endpoints for: "
+        f"{', '.join(faked) or 'none, all exported'})"
     ]
 
 
@@ -637,6 +701,7 @@ def main() -> int:
         f"More keys: {port_prefix}uv run credentials-admin api-keys create --org-id <org>",
         f"JWT HS256 secret ({'generated' if generated else 'from JWT_SECRET'}): {jwt_secret}",
         *refresh_banner(stack),
+        *fake_crm_banner(stack),
         "Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)

@@ -19,7 +19,7 @@ import secrets
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -321,10 +321,16 @@ def local_oauth_client(provider: str) -> dict[str, str]:
     }
 
 
-def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME) -> LocalResources:
+def provision(
+    endpoint: str,
+    jwt_secret: str,
+    table_name: str = LOCAL_TABLE_NAME,
+    oauth_clients: Mapping[str, Mapping[str, str]] | None = None,
+) -> LocalResources:
     """Create what template.yaml declares and the functions need: the tables (with their indexes),
     the KMS key, the queues, the event bus, and the SecureStrings created once per environment in
-    AWS (JWT secret, HMAC key, one OAuth client per refreshable provider)."""
+    AWS (JWT secret, HMAC key, one OAuth client per refreshable provider: `oauth_clients`' where it
+    names one, so a fake provider can know the same secret, else `local_oauth_client`'s)."""
     session = boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
@@ -354,7 +360,12 @@ def provision(endpoint: str, jwt_secret: str, table_name: str = LOCAL_TABLE_NAME
     prefix = parameters.get("OAuthClientParameterPrefix")
     if prefix:
         for provider in sorted(REFRESHABLE_PROVIDERS):
-            oauth_client = local_oauth_client(provider)
+            given = (oauth_clients or {}).get(provider)
+            oauth_client = (
+                {"client_id": given["client_id"], "client_secret": given["client_secret"]}
+                if given
+                else local_oauth_client(provider)
+            )
             ssm.put_parameter(
                 Name=f"{prefix}{provider}",
                 Value=json.dumps(oauth_client),
