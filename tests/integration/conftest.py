@@ -32,18 +32,25 @@ from integration_credentials.adapters import auth, parameters
 from integration_credentials.adapters.aws import botocore_session, reset_clients
 from integration_credentials.adapters.crypto import cipher
 from integration_credentials.adapters.observability import logger as service_logger
-from integration_credentials.adapters.storage import api_keys, credentials, leases, refresh_index
+from integration_credentials.adapters.storage import (
+    api_keys,
+    connect_states,
+    credentials,
+    leases,
+    refresh_index,
+)
 from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 from integration_credentials.core import settings
 from integration_credentials.core.constants import ALL_SCOPES
+from integration_credentials.logic import connect, idempotency, refresh
 from integration_credentials.logic import credentials as service
-from integration_credentials.logic import idempotency, refresh
 
 from tests.conftest import SEED_BODIES, iam_calls_dir
 from tests.unit import fake_token_endpoints as fake
 
 JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
 TABLE_NAME = "integration-credentials-test"
+CONNECT_RETURN_URLS = "https://app.example.com/crm/, http://127.0.0.1:*"
 FUNCTIONS = function_directories()
 
 
@@ -65,6 +72,8 @@ def reset_process_state() -> None:
         idempotency._config,
         service.credentials_service,
         refresh.token_refresher,
+        connect_states.connect_states,
+        connect.connector,
     ):
         singleton.cache_clear()
 
@@ -95,6 +104,11 @@ def stack() -> Iterator[Stack]:
     resources = provision(embedded.endpoint, JWT_SECRET, table_name=TABLE_NAME)
     embedded.record_resources(resources)
     os.environ.update(function_environment(resources.refs, resources.attributes))
+    # The connect flow's own settings (its two functions' variables), with test return URLs.
+    os.environ.update(
+        function_environment(resources.refs, resources.attributes, "ConnectCredentialsFunction")
+    )
+    os.environ["CONNECT_RETURN_URLS"] = CONNECT_RETURN_URLS
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
     os.environ["AWS_MAX_ATTEMPTS"] = "2"  # one retry: the 503 paths stay fast
     reset_process_state()

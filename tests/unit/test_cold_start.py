@@ -27,10 +27,12 @@ ENCRYPTING = {
     "update_credentials",
     "refresh_credentials",
     "refresh_worker",
+    "connect_credentials",
+    "oauth_callback",
 }
-# These refresh tokens: they need the OAuth refresh clients (create and update only compute a
-# schedule, which needs no client).
-REFRESHING = {"refresh_credentials", "refresh_worker"}
+# These speak OAuth to the providers (refresh tokens, build an authorize URL, exchange a code):
+# they need the provider clients (create and update only compute a schedule, which needs none).
+REFRESHING = {"refresh_credentials", "refresh_worker", "connect_credentials", "oauth_callback"}
 
 _PROBE = """
 import importlib.util, json, sys
@@ -86,7 +88,7 @@ def _import(functions: list[str], **environment: str) -> dict[str, dict[str, obj
 
 def test_each_function_imports_at_init_what_its_requests_need_and_nothing_more() -> None:
     functions = all_functions()
-    assert len(functions) == 9
+    assert len(functions) == 11
     loaded = _import(functions)
     for name in functions:
         expected = sorted({ESDK} if name in ENCRYPTING else set()) + ([OAUTH] if name in REFRESHING else [])

@@ -22,6 +22,9 @@ WRITERS = {
     "UpdateCredentialsFunction",
     "RefreshCredentialsFunction",
     "RefreshWorkerFunction",
+    # The connect flow: its state is encrypted like credentials (and a reconnect reads hints).
+    "ConnectCredentialsFunction",
+    "OAuthCallbackFunction",
 }
 READERS = {"ListCredentialsFunction", "GetCredentialsFunction", "GetCredentialsByProviderFunction"}
 

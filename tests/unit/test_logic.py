@@ -106,7 +106,7 @@ def test_minted_keys_look_like_the_seeds_and_are_unique():
     assert key not in hash_api_key(key)
 
 
-def test_template_declares_seven_routes_and_the_table_key():
+def test_template_declares_nine_routes_and_the_table_key():
     declared = {(r.method, r.path) for r in routes()}
     assert declared == {
         ("POST", "/integration-credentials"),
@@ -116,8 +116,10 @@ def test_template_declares_seven_routes_and_the_table_key():
         ("PUT", "/integration-credentials/{credentials_id}"),
         ("DELETE", "/integration-credentials/{credentials_id}"),
         ("POST", "/integration-credentials/{credentials_id}/refresh"),
+        ("POST", "/integration-credentials/connect"),
+        ("GET", "/integration-credentials/oauth/callback"),
     }
-    assert len({r.function for r in routes()}) == 7
+    assert len({r.function for r in routes()}) == 9
     _, table = table_resource()
     assert table["KeySchema"] == [
         {"AttributeName": "org_id", "KeyType": "HASH"},

@@ -259,6 +259,7 @@ PASSTHROUGH_NAMES = {
     "CONNECT_STATE_TTL_SECONDS",
 }
 LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_CONNECT_RETURN_URLS = "http://127.0.0.1:*,http://localhost:*"
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -477,6 +478,9 @@ def function_env(
         if name in env or name.startswith(PASSTHROUGH_PREFIXES) or name in PASSTHROUGH_NAMES
     }
     env.update({name: value for name, value in exported.items() if name not in own})
+    # `make run`'s connect flow may send a browser back to this machine (CONNECT_RETURN_URLS).
+    if "CONNECT_RETURN_URLS" in env and not env["CONNECT_RETURN_URLS"]:
+        env["CONNECT_RETURN_URLS"] = LOCAL_CONNECT_RETURN_URLS
     # Each function signs with its own key id, so embedded AWS knows whose call it serves.
     env["AWS_ACCESS_KEY_ID"] = function_access_key(function)
     return env

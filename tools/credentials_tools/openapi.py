@@ -144,6 +144,13 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
     operation_ids = []
     for operation in _operations(document):
         operation["responses"].pop("422", None)
+        for status, response in operation["responses"].items():
+            if status.startswith("3"):
+                # A redirect has no body (Powertools documents the handler's return type).
+                response.pop("content", None)
+        if operation.get("security") == [{}]:
+            # The route takes no API key or token (`security=[{}]` on the route): none at all.
+            operation["security"] = []
         for parameter in operation.get("parameters", []):
             if not parameter.get("required"):
                 parameter["schema"] = _without_null(parameter["schema"])

@@ -1,4 +1,5 @@
-"""EventBridge events about credentials: re-authorization needed, and recovered.
+"""EventBridge events about credentials: connected (OAuth connect flow), re-authorization needed,
+and recovered.
 
 Events carry ids, the status and the error code: never a token. Publishing happens after the
 state is stored; a failed publish is logged and counted, not retried (the table is the truth,
@@ -19,6 +20,7 @@ from .observability import logger, metrics
 SOURCE = "integration-credentials"
 REAUTH_REQUIRED = "Integration Credentials Reauthorization Required"
 RECOVERED = "Integration Credentials Recovered"
+CONNECTED = "Integration Credentials Connected"
 
 
 def event_detail(row: StoredCredentials) -> dict[str, object]:

@@ -161,3 +161,14 @@ class TooManyCredentialsError(CredentialsError):
             f"The organization already holds the maximum of {limit} integration credentials; "
             "delete some before storing more"
         )
+
+
+class InvalidConnectStateError(CredentialsError):
+    """The OAuth callback's `state` is missing, unknown, expired or already used: its return URL
+    cannot be trusted, so the browser is answered here instead of sent back."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Unknown, expired or already used OAuth state: start the connection again "
+            "(POST /integration-credentials/connect)"
+        )

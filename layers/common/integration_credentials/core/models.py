@@ -112,6 +112,43 @@ class CredentialsUpdate(BaseModel):
         return value
 
 
+Scope = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+UUID_PATTERN: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class ConnectRequest(BaseModel):
+    """Body of `POST /integration-credentials/connect`: start the OAuth authorization-code flow."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    provider: ProviderId = Field(description="salesforce, hubspot, pipedrive, zoho or dynamics")
+    return_url: Annotated[
+        str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_utf8_text)
+    ] = Field(description="Where the user's browser lands afterwards; must be on the deployment's allow-list")
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=50)] | None = Field(
+        default=None,
+        description="The scopes to ask for (default: the provider's, see the README); not for pipedrive",
+        json_schema_extra=_absent_means_unchanged,
+    )
+    optional_scopes: Annotated[list[Scope], Field(min_length=1, max_length=50)] | None = Field(
+        default=None,
+        description="HubSpot only: scopes the user may decline (`optional_scope`)",
+        json_schema_extra=_absent_means_unchanged,
+    )
+    metadata: Metadata = Field(
+        default_factory=dict,
+        description=(
+            "Hints for the provider (salesforce `login_url`; dynamics `tenant_id` and `instance_url`; "
+            "zoho `data_center`), stored with the credentials' metadata, encrypted meanwhile"
+        ),
+    )
+    credentials_id: Annotated[str, StringConstraints(pattern=UUID_PATTERN)] | None = Field(
+        default=None,
+        description="Reconnect these credentials (same id and created_at) instead of connecting anew",
+        json_schema_extra=_absent_means_unchanged,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CredentialsSecret:
     """The part of a credential that is only ever stored encrypted."""

@@ -59,6 +59,13 @@ class Settings(BaseModel):
     # Per provider, merged over the defaults in policy/schedule.py: {"salesforce": 7200}.
     access_token_lifetimes: dict[str, int] = Field(default_factory=dict)
     refresh_provider_limits: dict[str, int] = Field(default_factory=dict)
+    # The OAuth connect flow: its single-use states' table and lifetime, the return URLs it may
+    # send a browser back to (origins or prefixes, comma-separated; a port may be `*`), and the
+    # callback URL registered at the providers (empty: this API's own, from the request).
+    connect_states_table_name: str | None = None
+    connect_state_ttl_seconds: int = Field(default=600, ge=1, le=3600)
+    connect_return_urls: str | None = None
+    oauth_callback_url: str | None = None
 
     @model_validator(mode="after")
     def _rs256_is_pinned(self) -> Self:
@@ -120,6 +127,10 @@ _ENV_NAMES = {
     "refresh_batch_limit": "REFRESH_BATCH_LIMIT",
     "access_token_lifetimes": "ACCESS_TOKEN_LIFETIME_SECONDS",
     "refresh_provider_limits": "REFRESH_PROVIDER_LIMITS",
+    "connect_states_table_name": "CONNECT_STATES_TABLE_NAME",
+    "connect_state_ttl_seconds": "CONNECT_STATE_TTL_SECONDS",
+    "connect_return_urls": "CONNECT_RETURN_URLS",
+    "oauth_callback_url": "OAUTH_CALLBACK_URL",
 }
 _JSON_FIELDS = frozenset({"access_token_lifetimes", "refresh_provider_limits"})
 

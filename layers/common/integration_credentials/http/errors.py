@@ -21,6 +21,7 @@ from ..core.errors import (
     DependencyMisconfiguredError,
     DependencyUnavailableError,
     IdempotencyConflictError,
+    InvalidConnectStateError,
     InvalidRequestError,
     NotRefreshableError,
     PayloadTooLargeError,
@@ -95,6 +96,8 @@ ERROR_TABLE: Final[Mapping[type[CredentialsError], HttpError]] = {
     IdempotencyConflictError: HttpError(409, headers=_RETRY_SOON),
     PreconditionFailedError: HttpError(412, headers=_current_etag),
     InvalidRequestError: HttpError(400, lambda error: f"Validation error: {error}"),
+    # No redirect: the state is what would say where to, and it cannot be trusted.
+    InvalidConnectStateError: HttpError(400, headers=_fixed_headers({"Cache-Control": "no-store"})),
     ReauthorizationRequiredError: HttpError(409),
     RefreshInProgressError: HttpError(409, headers=_RETRY_SOON),
     RefreshDeferredError: HttpError(503, headers=_RETRY_SOON),

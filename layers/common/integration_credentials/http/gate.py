@@ -35,16 +35,19 @@ def handle_request(
     context: LambdaContext,
     audit: AuditRecord | None = None,
     *,
-    scope: str,
+    scope: str | None,
 ) -> dict[str, Any]:
     """Authenticate (before validation, so 401 comes before 400/404), require the route's scope,
-    cap the body, then route."""
+    cap the body, then route. `scope` None is a route that takes no API key or token (the OAuth
+    callback, which its single-use state authenticates): no principal, straight to the body gate."""
     headers = event.get("headers") or {}
+    principal = None
     try:
-        principal = authenticator().authenticate(headers)
-        if audit is not None:
-            audit.principal = principal
-        if scope not in principal.scopes:
+        if scope is not None:
+            principal = authenticator().authenticate(headers)
+            if audit is not None:
+                audit.principal = principal
+        if scope is not None and principal is not None and scope not in principal.scopes:
             if audit is not None:
                 audit.reason = "missing_scope"
             raise PermissionDeniedError(f"the caller's key or token lacks the scope {scope}")

@@ -29,10 +29,11 @@ def _body_access_token(event: dict[str, Any]) -> str | None:
     return token if isinstance(token, str) else None
 
 
-def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str) -> LambdaHandler:
+def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str | None) -> LambdaHandler:
     """The Lambda entry point of one function: logger (correlation id = API Gateway request id,
     never the event), tracer (never the response: it holds tokens) and metrics around routing.
-    Callers without `scope` are refused (403) before anything else is checked."""
+    Callers without `scope` are refused (403) before anything else is checked; `scope` None is
+    the one route without an API key (the OAuth callback)."""
 
     @logger.inject_lambda_context(
         correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False

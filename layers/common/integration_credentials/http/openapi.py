@@ -110,6 +110,35 @@ HUBSPOT_EXAMPLE: Final[dict[str, Any]] = {
 # Request examples (the seed's bodies). Powertools builds request bodies from the handlers'
 # signatures, so the generator adds these to the operations named here.
 REQUEST_EXAMPLES: Final[dict[str, dict[str, dict[str, Any]]]] = {
+    "connectCredentials": {
+        "salesforce_sandbox": {
+            "summary": "Salesforce sandbox",
+            "value": {
+                "provider": "salesforce",
+                "return_url": "https://app.example.com/crm/connected",
+                "metadata": {"login_url": "https://test.salesforce.com"},
+            },
+        },
+        "dynamics": {
+            "summary": "Dynamics 365 of one tenant",
+            "value": {
+                "provider": "dynamics",
+                "return_url": "https://app.example.com/crm/connected",
+                "metadata": {
+                    "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                    "instance_url": "https://contoso.crm4.dynamics.com",
+                },
+            },
+        },
+        "reconnect": {
+            "summary": "Reconnect credentials whose grant died (status reauth_required)",
+            "value": {
+                "provider": "hubspot",
+                "return_url": "https://app.example.com/crm/connected",
+                "credentials_id": EXAMPLE_ID,
+            },
+        },
+    },
     "createCredentials": {
         "salesforce": {
             "summary": "Salesforce",
@@ -204,6 +233,30 @@ class DeleteResult(BaseModel):
         pattern=r"^Integration credentials [0-9a-f-]{36} deleted successfully$",
         examples=[f"Integration credentials {EXAMPLE_ID} deleted successfully"],
     )
+
+
+class ConnectStarted(BaseModel):
+    """Body of a started connection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connect_url: str = Field(
+        description=(
+            "The provider's authorize URL, to send the user's browser to: our callback as "
+            "`redirect_uri`, a single-use `state`, and a PKCE S256 challenge where the provider supports it"
+        )
+    )
+    expires_at: datetime = Field(description="Until when the link works (UTC); then start again")
+
+
+CONNECT_EXAMPLE: Final[dict[str, str]] = {
+    "connect_url": (
+        "https://login.salesforce.com/services/oauth2/authorize?response_type=code&client_id=3MVG9..."
+        "&redirect_uri=https%3A%2F%2Fapi.example.com%2Fintegration-credentials%2Foauth%2Fcallback"
+        "&scope=api%20refresh_token&state=Yk3...&code_challenge=E9Mel...&code_challenge_method=S256"
+    ),
+    "expires_at": "2024-01-01T00:10:00.000000Z",
+}
 
 
 def _header(description: str, schema: dict[str, Any], *, required: bool = False) -> OpenAPIResponseHeader:
@@ -308,6 +361,44 @@ def deleted_ok(description: str) -> OpenAPIResponse:
                 ),
             }
         },
+    }
+
+
+def connect_ok(description: str) -> OpenAPIResponse:
+    """The authorize URL of a started connection."""
+    return {
+        "description": description,
+        "content": {JSON: {"model": ConnectStarted, "examples": _examples({"salesforce": CONNECT_EXAMPLE})}},
+    }
+
+
+def callback_responses() -> dict[int, OpenAPIResponse]:
+    """The OAuth callback's answers: a redirect to the return URL, or a 400 when the state
+    cannot be used (no redirect: nothing says where to safely)."""
+    location = _header(
+        "The return URL given at connect, with `credentials_id`, `provider` and `status=connected`, "
+        "or with `provider` and `error` (`access_denied` and the provider's other OAuth codes, "
+        "`exchange_failed`, `already_connected`, `too_many_credentials`, `credentials_not_found`, "
+        "`temporarily_unavailable`)",
+        {"type": "string", "format": "uri"},
+        required=True,
+    )
+    return {
+        303: {
+            "description": "See Other: back to the return URL, with the outcome in its query",
+            "headers": {"Location": location},
+        },
+        400: error_response(
+            400,
+            {
+                "bad_state": (
+                    "Unknown, expired or already used OAuth state: start the connection again "
+                    "(POST /integration-credentials/connect)"
+                )
+            },
+        ),
+        500: error_response(500),
+        503: error_response(503),
     }
 
 

@@ -70,9 +70,14 @@ def create_resolver() -> APIGatewayHttpResolver:
 
 def current_org(app: APIGatewayHttpResolver) -> str:
     """The authenticated caller's org (set before routing)."""
+    return current_principal(app).org_id
+
+
+def current_principal(app: APIGatewayHttpResolver) -> Principal:
+    """The authenticated caller (set before routing)."""
     principal = app.context[PRINCIPAL]
     assert isinstance(principal, Principal)
-    return principal.org_id
+    return principal
 
 
 def current_audit(app: APIGatewayHttpResolver) -> AuditRecord | None:

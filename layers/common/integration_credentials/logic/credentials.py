@@ -61,6 +61,11 @@ class CredentialsService:
         return self._repository
 
     @property
+    def cipher(self) -> "CredentialsCipher":
+        """The cipher of the credentials' secrets (the connect flow encrypts its states with it)."""
+        return self._cipher
+
+    @property
     def _cipher(self) -> "CredentialsCipher":
         # Built on first use: a route that never encrypts or decrypts (delete, any 401) does not
         # import the Encryption SDK at all.
@@ -70,8 +75,11 @@ class CredentialsService:
             self._cipher_instance = credentials_cipher()
         return self._cipher_instance
 
-    def create(self, org_id: str, request: CredentialsCreate, *, audit: Audit = None) -> CredentialsResult:
-        """Store new credentials; the provider must be free in this org."""
+    def create(
+        self, org_id: str, request: CredentialsCreate, *, audit: Audit = None, event: str | None = None
+    ) -> CredentialsResult:
+        """Store new credentials; the provider must be free in this org. `event` (a detail type of
+        `events`) is published once they are stored."""
         now = utc_timestamp()
         row = StoredCredentials(
             id=str(uuid.uuid4()),
@@ -92,6 +100,8 @@ class CredentialsService:
         )
         self._repository.create(row, limit=get_settings().max_credentials_per_org)
         _acted_on(audit, row)
+        if event is not None:
+            events.publish(event, row)
         return CredentialsResult(credentials_view(row, secret), row.version)
 
     def get_by_provider(self, org_id: str, provider: str, *, audit: Audit = None) -> CredentialsResult:
@@ -131,10 +141,14 @@ class CredentialsService:
         *,
         if_match: str | None = None,
         audit: Audit = None,
+        provider: str | None = None,
+        reconnect: bool = False,
     ) -> CredentialsResult:
         """Partial update; `metadata` is a JSON Merge Patch. Without `if_match` it retries on a
         concurrent writer, so two overlapping updates both land instead of one overwriting the
-        other; with it, any other version (before or during the update) is a precondition failure."""
+        other; with it, any other version (before or during the update) is a precondition failure.
+        With `provider`, credentials of another provider are not found. `reconnect` (the connect
+        flow's new grant) publishes the recovered event whatever the status was."""
         if request.dsn is None and request.access_token is None and request.metadata is None:
             raise InvalidRequestError("at least one of dsn, access_token, metadata is required")
         if_match = _precondition(if_match)
@@ -143,6 +157,8 @@ class CredentialsService:
                 # Full jitter, capped: overlapping writers spread out instead of colliding again.
                 time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))  # noqa: S311
             row = self.owned_row(org_id, credentials_id, audit=audit)
+            if provider is not None and row.provider != provider:
+                raise CredentialsNotFoundError(credentials_id=credentials_id)
             if not if_match_allows(if_match, row.version):
                 raise PreconditionFailedError(etag_of(row.version))
             current = self.decrypt(row)
@@ -170,7 +186,7 @@ class CredentialsService:
                 if if_match is not None:
                     raise PreconditionFailedError(None) from None
                 continue
-            if row.state.status != STATUS_ACTIVE and updated.state.status == STATUS_ACTIVE:
+            if reconnect or (row.state.status != STATUS_ACTIVE and updated.state.status == STATUS_ACTIVE):
                 events.publish(events.RECOVERED, updated)
             return CredentialsResult(credentials_view(updated, secret), updated.version)
         raise ConcurrentModificationError(f"credentials {credentials_id} are being modified concurrently")

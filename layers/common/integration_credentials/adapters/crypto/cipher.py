@@ -82,12 +82,14 @@ class CredentialsCipher:
 
     def encrypt(self, secret: CredentialsSecret, context: dict[str, str]) -> bytes:
         """Encrypt the secret fields; a `DependencyError` when KMS fails."""
-        plaintext = json.dumps(
-            {"dsn": secret.dsn, "access_token": secret.access_token, "metadata": secret.metadata},
-            ensure_ascii=False,
-            separators=(",", ":"),
-            allow_nan=False,
-        ).encode()
+        return self.encrypt_document(
+            {"dsn": secret.dsn, "access_token": secret.access_token, "metadata": secret.metadata}, context
+        )
+
+    def encrypt_document(self, document: dict[str, Any], context: dict[str, str]) -> bytes:
+        """Encrypt a JSON object (a credential's secret, a connect state's); a `DependencyError`
+        when KMS fails."""
+        plaintext = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         try:
             ciphertext, _header = self._client.encrypt(
                 source=plaintext,
@@ -108,10 +110,34 @@ class CredentialsCipher:
         """Decrypt and check the message's context is exactly the row's; a mismatch, a message
         under another key, or a plaintext that is not strict JSON is a `CredentialsIntegrityError`,
         a KMS failure a `DependencyError`."""
+        plaintext, checked = self._plaintext(ciphertext, context)
+        secret = _secret(plaintext, context.get("id"), checked=checked)
+        if not checked:
+            self._verified.remember(ciphertext, context, plaintext)
+        return secret
+
+    def decrypt_document(self, ciphertext: bytes, context: dict[str, str]) -> dict[str, Any]:
+        """Decrypt a JSON object encrypted by `encrypt_document`, checked as `decrypt` checks."""
+        plaintext, checked = self._plaintext(ciphertext, context)
+        try:
+            document = json.loads(plaintext) if checked else strict_json_loads(plaintext)
+        except JsonRuleError:
+            document = None
+        if not isinstance(document, dict):
+            raise CredentialsIntegrityError(
+                "encrypted document is not a strict JSON object", context.get("id")
+            )
+        if not checked:
+            self._verified.remember(ciphertext, context, plaintext)
+        return document
+
+    def _plaintext(self, ciphertext: bytes, context: dict[str, str]) -> tuple[bytes, bool]:
+        """The plaintext of a message under exactly `context`, and whether it was checked before
+        (remembered from this process's own encryption or an earlier decryption)."""
         credentials_id = context.get("id")
         remembered = self._verified.recall(ciphertext, context)
         if remembered is not None:
-            return _secret(remembered, credentials_id, checked=True)
+            return remembered, True
         _kms_calls.failures = []
         try:
             plaintext, header = self._client.decrypt(source=ciphertext, materials_manager=self._materials)
@@ -135,9 +161,7 @@ class CredentialsCipher:
             _kms_calls.failures = None
         if dict(header.encryption_context) != context:
             raise CredentialsIntegrityError("stored ciphertext belongs to another credential", credentials_id)
-        secret = _secret(bytes(plaintext), credentials_id)
-        self._verified.remember(ciphertext, context, bytes(plaintext))
-        return secret
+        return bytes(plaintext), False
 
 
 def _secret(plaintext: bytes, credentials_id: str | None, *, checked: bool = False) -> CredentialsSecret:

@@ -92,9 +92,11 @@ def authorize_url(
         if not _S256_CHALLENGE.match(code_challenge):
             raise ValueError("code_challenge must be an S256 challenge (43 base64url characters)")
         params.update(code_challenge=code_challenge, code_challenge_method="S256")
+    # The metadata's endpoint is worked out even when overridden: its hints are checked alike.
+    default_endpoint = authorization.endpoint(metadata)
     endpoint = overridden(authorize_url, AUTHORIZE_URL_ENV_PREFIX, provider)
     if endpoint is None:
-        endpoint = authorization.endpoint(metadata)
+        endpoint = default_endpoint
     elif urllib.parse.urlsplit(endpoint).scheme.lower() not in ("https", "http"):
         raise ValueError("authorize URL must be http or https")
     query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
