@@ -52,6 +52,9 @@ JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
 TABLE_NAME = "integration-credentials-test"
 CONNECT_RETURN_URLS = "https://app.example.com/crm/, http://127.0.0.1:*"
 FUNCTIONS = function_directories()
+# The one route without an API key or token: the OAuth callback (its single-use state authenticates it).
+KEYLESS_FUNCTIONS = frozenset({"oauth_callback"})
+AUTHENTICATED_FUNCTIONS = [function for function in FUNCTIONS if function not in KEYLESS_FUNCTIONS]
 
 
 def reset_process_state() -> None:

@@ -26,7 +26,7 @@ from integration_credentials.core.settings import Settings
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import (
-    FUNCTIONS,
+    AUTHENTICATED_FUNCTIONS,
     JWT_SECRET,
     bearer,
     call_route,
@@ -35,7 +35,7 @@ from tests.integration.conftest import (
 )
 
 UNAUTHORIZED = {"detail": "Invalid or missing authentication credentials"}
-ROUTES = FUNCTIONS
+ROUTES = AUTHENTICATED_FUNCTIONS
 
 
 def b64(data: bytes) -> str:

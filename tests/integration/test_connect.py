@@ -466,3 +466,13 @@ def test_no_token_or_verifier_in_any_url_log_or_table_item(api, stack, crms, org
     for where, text in haystacks.items():
         for token in tokens:
             assert token not in text, where
+
+
+def test_the_callback_takes_no_api_key_and_ignores_one(api, crms, org_headers, other_org_headers):
+    # A key sent along (another org's) neither authenticates nor redirects the flow: the state does.
+    started = start(api, org_headers, "hubspot")
+    query = query_of(crms.consent(started.json["connect_url"]))
+    reply = api.call("oauth_callback", headers=other_org_headers, query=query)
+    credentials_id = landed(reply)["credentials_id"]
+    assert api.get(org_headers, credentials_id).status == 200
+    assert api.list(other_org_headers).json == []

@@ -12,7 +12,14 @@ from integration_credentials.adapters.auth import api_key_id, hash_api_key
 from integration_credentials.core.constants import ALL_SCOPES, SCOPE_READ, SCOPE_REFRESH, SCOPE_WRITE
 
 from tests.conftest import SEED_BODIES
-from tests.integration.conftest import FUNCTIONS, bearer, call_route, mint_key, reset_process_state
+from tests.integration.conftest import (
+    FUNCTIONS,
+    KEYLESS_FUNCTIONS,
+    bearer,
+    call_route,
+    mint_key,
+    reset_process_state,
+)
 
 FORBIDDEN = {"detail": "You do not have permission to access this resource"}
 UNAUTHORIZED = {"detail": "Invalid or missing authentication credentials"}
@@ -24,6 +31,7 @@ ROUTE_SCOPES = {
     "get_credentials": SCOPE_READ,
     "get_credentials_by_provider": SCOPE_READ,
     "refresh_credentials": SCOPE_REFRESH,
+    "connect_credentials": SCOPE_WRITE,
 }
 NOT_NEEDED = [
     (function, scope)
@@ -33,7 +41,8 @@ NOT_NEEDED = [
 
 
 def test_every_route_has_a_scope():
-    assert set(ROUTE_SCOPES) == set(FUNCTIONS)
+    # All but the OAuth callback, which takes no key (the state authenticates it).
+    assert set(ROUTE_SCOPES) == set(FUNCTIONS) - KEYLESS_FUNCTIONS
 
 
 def test_openapi_documents_the_scope_each_route_enforces():
@@ -43,6 +52,9 @@ def test_openapi_documents_the_scope_each_route_enforces():
         # The template's collection path has no trailing slash; the seed's (documented) one does.
         path = route.path if route.path in document["paths"] else route.path + "/"
         security = document["paths"][path][route.method.lower()]["security"]
+        if function in KEYLESS_FUNCTIONS:
+            assert security == []
+            continue
         assert security == [
             {"ApiKeyAuth": [ROUTE_SCOPES[function]]},
             {"BearerAuth": [ROUTE_SCOPES[function]]},
@@ -189,7 +201,10 @@ def test_no_function_may_write_the_keys_table():
         for statement in function_statements(function)
         if "ApiKeysTable" in json.dumps(statement.get("Resource"))
     ]
-    assert {name for name, _ in statements} == {route.function for route in routes()}
+    # Every API function reads it to authenticate its caller, except the keyless OAuth callback.
+    assert {name for name, _ in statements} == {route.function for route in routes()} - {
+        "OAuthCallbackFunction"
+    }
     for name, statement in statements:
         assert statement["Action"] in ("dynamodb:GetItem", ["dynamodb:GetItem"]), name
     # No statement grants anything on every table either.
