@@ -476,3 +476,19 @@ def test_the_callback_takes_no_api_key_and_ignores_one(api, crms, org_headers, o
     credentials_id = landed(reply)["credentials_id"]
     assert api.get(org_headers, credentials_id).status == 200
     assert api.list(other_org_headers).json == []
+
+
+def test_a_provider_whose_oauth_client_is_not_configured_is_400(api, org_headers, monkeypatch):
+    from integration_credentials.adapters.providers import PermanentRefreshError
+
+    def not_configured(provider: str, metadata: Any, settings: Any) -> Any:
+        raise PermanentRefreshError(
+            "oauth_client_not_configured",
+            f"no OAuth client configured for provider '{provider}'",
+            reconnect_required=False,
+        )
+
+    monkeypatch.setattr(connect, "oauth_client", not_configured)
+    reply = start(api, org_headers, "zoho")
+    assert reply.status == 400
+    assert reply.json == {"detail": "Validation error: no OAuth client configured for provider 'zoho'"}

@@ -14,7 +14,7 @@ from credentials_tools.template import load_template
 from tests.conftest import iam_calls_dir
 
 # Functions the e2e stacks run: every one of the template's (the scheduler and the worker run on
-# test_refresh_local_stack.py's stack).
+# test_refresh_local_stack.py's stack; connect and its callback on test_connect_browser.py's).
 FUNCTIONS = {
     "CreateCredentialsFunction",
     "ListCredentialsFunction",
@@ -25,6 +25,8 @@ FUNCTIONS = {
     "RefreshCredentialsFunction",
     "RefreshSchedulerFunction",
     "RefreshWorkerFunction",
+    "ConnectCredentialsFunction",
+    "OAuthCallbackFunction",
 }
 
 

@@ -20,7 +20,7 @@ STATE_PATTERN: Final = r"^[A-Za-z0-9_-]{43,128}$"
 RESULT_PARAMETERS: Final = ("credentials_id", "provider", "status", "error")
 # The provider's `error` is passed on when it is an RFC 6749 code; anything else is this.
 UNKNOWN_PROVIDER_ERROR: Final = "authorization_failed"
-_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _ENTRY = re.compile(
     r"^(?P<scheme>https?)://(?P<host>[^/:?#@\s]+)(?::(?P<port>\*|[0-9]{1,5}))?(?P<path>/[^?#\s]*)?$"
 )
@@ -91,6 +91,6 @@ def state_key(state: str) -> str:
 
 
 def provider_error_code(error: str) -> str:
-    """The `error` the callback passes on from the provider: an RFC 6749 code as sent
-    (`access_denied`), else `authorization_failed`."""
-    return error if _ERROR_CODE.match(error) else UNKNOWN_PROVIDER_ERROR
+    """The `error` the callback passes on from the provider: an RFC 6749 code (`access_denied`;
+    Salesforce's documented `access-denied` spelled the same way), else `authorization_failed`."""
+    return error.replace("-", "_") if _ERROR_CODE.match(error) else UNKNOWN_PROVIDER_ERROR
