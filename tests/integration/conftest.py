@@ -21,12 +21,14 @@ from credentials_tools import iam
 from credentials_tools.admin import create_api_key
 from credentials_tools.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
 from credentials_tools.lambda_runtime import FakeLambdaContext, load_app
+from credentials_tools.routing import select_route
 from credentials_tools.template import (
     ROOT,
     function_directories,
     function_environment,
     function_timeout_of_directory,
     resources_of_type,
+    routes,
 )
 from integration_credentials.adapters import auth, parameters
 from integration_credentials.adapters.aws import botocore_session, reset_clients
@@ -55,6 +57,7 @@ FUNCTIONS = function_directories()
 # The one route without an API key or token: the OAuth callback (its single-use state authenticates it).
 KEYLESS_FUNCTIONS = frozenset({"oauth_callback"})
 AUTHENTICATED_FUNCTIONS = [function for function in FUNCTIONS if function not in KEYLESS_FUNCTIONS]
+ROUTE_KEYS = [route.route_key for route in routes()]
 
 
 def reset_process_state() -> None:
@@ -202,6 +205,11 @@ class Api:
             event["rawPath"] = event["requestContext"]["http"]["path"] = path
         if raw_path is not None:
             event["rawPath"] = event["requestContext"]["http"]["path"] = raw_path
+            # The route and parameters API Gateway would select for that path, as make run does.
+            match = select_route(ROUTE_KEYS, event["requestContext"]["http"]["method"], raw_path)
+            assert match is not None, raw_path
+            event["routeKey"] = event["requestContext"]["routeKey"] = match.route_key
+            event["pathParameters"] = match.path_parameters
         event.pop("body", None)
         if body is not None or raw_body is not None:
             event["body"] = raw_body if raw_body is not None else json.dumps(body)

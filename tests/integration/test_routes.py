@@ -308,3 +308,18 @@ def test_non_json_content_type_is_415_and_never_echoes_the_body(api, org_headers
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/json"])
 def test_json_content_types_with_parameters_are_accepted(api, org_headers, content_type):
     assert api.create(org_headers, SEED_BODIES["hubspot"], content_type=content_type).status == 201
+
+
+@pytest.mark.parametrize(
+    ("function", "path", "body"),
+    [
+        ("list_credentials", "/integration-credentials/oauth/other", None),
+        ("create_credentials", "/integration-credentials/a/b", SEED_BODIES["hubspot"]),
+    ],
+)
+def test_a_path_only_the_greedy_collection_routes_catch_is_404(api, org_headers, function, path, body):
+    # GET/POST /integration-credentials/{proxy+} catch the seed's trailing slash, and with it every
+    # deeper path no other route has: the function's resolver knows only its endpoint's.
+    reply = api.call(function, headers=org_headers, raw_path=path, body=body)
+    assert (reply.status, reply.json) == (404, {"detail": "Not found"})
+    assert api.list(org_headers).json == []

@@ -49,8 +49,10 @@ def test_openapi_documents_the_scope_each_route_enforces():
     document = json.loads((ROOT / "openapi.json").read_text())
     for route in routes():
         function = route.code_uri.name
-        # The template's collection path has no trailing slash; the seed's (documented) one does.
-        path = route.path if route.path in document["paths"] else route.path + "/"
+        # The template's collection path has no trailing slash; the seed's (documented) one does,
+        # and the template spells it with a greedy variable (/integration-credentials/{proxy+}).
+        path = route.path.removesuffix("/{proxy+}")
+        path = path if path in document["paths"] else path + "/"
         security = document["paths"][path][route.method.lower()]["security"]
         if function in KEYLESS_FUNCTIONS:
             assert security == []

@@ -5,6 +5,7 @@ import re
 
 import pytest
 from credentials_tools.admin import generate_api_key
+from credentials_tools.routing import select_target
 from credentials_tools.template import function_environment, routes, table_resource
 from integration_credentials.adapters.auth import _bearer_token, api_key_id, hash_api_key
 from integration_credentials.core.constants import API_KEY_PATTERN
@@ -106,11 +107,14 @@ def test_minted_keys_look_like_the_seeds_and_are_unique():
     assert key not in hash_api_key(key)
 
 
-def test_template_declares_nine_routes_and_the_table_key():
+def test_template_declares_nine_endpoints_and_the_table_key():
     declared = {(r.method, r.path) for r in routes()}
     assert declared == {
         ("POST", "/integration-credentials"),
+        # The seed's /integration-credentials/ (tests/unit/test_route_selection.py)
+        ("POST", "/integration-credentials/{proxy+}"),
         ("GET", "/integration-credentials"),
+        ("GET", "/integration-credentials/{proxy+}"),
         ("GET", "/integration-credentials/provider/{provider}"),
         ("GET", "/integration-credentials/{credentials_id}"),
         ("PUT", "/integration-credentials/{credentials_id}"),
@@ -127,21 +131,23 @@ def test_template_declares_nine_routes_and_the_table_key():
     ]
 
 
-def test_route_matching_prefers_literal_segments_and_ignores_a_trailing_slash():
+def test_local_routing_selects_the_most_specific_route_of_the_template():
+    targets = {route.route_key: route.function for route in routes()}
+
     def match(method, path):
-        for route in routes():
-            found = route.pattern.match(path)
-            if found and route.method == method:
-                return route.function, found.groupdict()
-        return None
+        found = select_target(targets, method, path)
+        return None if found is None else (found[0], found[1].path_parameters)
 
     assert match("GET", "/integration-credentials/provider/hubspot") == (
         "GetCredentialsByProviderFunction",
         {"provider": "hubspot"},
     )
-    assert match("GET", "/integration-credentials/abc")[0] == "GetCredentialsFunction"
-    assert match("GET", "/integration-credentials/")[0] == "ListCredentialsFunction"
-    assert match("GET", "/integration-credentials")[0] == "ListCredentialsFunction"
+    assert match("GET", "/integration-credentials/abc") == (
+        "GetCredentialsFunction",
+        {"credentials_id": "abc"},
+    )
+    assert match("GET", "/integration-credentials/") == ("ListCredentialsFunction", {"proxy": ""})
+    assert match("GET", "/integration-credentials") == ("ListCredentialsFunction", {})
     assert match("PATCH", "/integration-credentials/abc") is None
 
 

@@ -44,10 +44,10 @@ from .fake_crm import PROVIDERS as FAKE_CRM_PROVIDERS
 from .fake_crm import FakeCrms
 from .iam import function_access_key
 from .lambda_runtime import FunctionPool
+from .routing import select_target
 from .template import (
     ROOT,
     QueueTrigger,
-    Route,
     ScheduleTrigger,
     function_environment,
     own_environment_names,
@@ -63,9 +63,9 @@ StartResponse = Callable[..., Any]
 
 
 def api_gateway_event(
-    environ: dict[str, Any], route: Route, path_parameters: dict[str, str], body: bytes
+    environ: dict[str, Any], route_key: str, path_parameters: dict[str, str], body: bytes
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API payload v2.0 event for one request."""
+    """An API Gateway HTTP API payload v2.0 event for one request, selected by `route_key`."""
     method = environ["REQUEST_METHOD"]
     path = environ.get("PATH_INFO", "/")
     query = environ.get("QUERY_STRING", "")
@@ -80,7 +80,7 @@ def api_gateway_event(
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": f"{route.method} {route.path}",
+        "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": query,
         "headers": headers,
@@ -97,7 +97,7 @@ def api_gateway_event(
                 "userAgent": headers.get("user-agent", ""),
             },
             "requestId": str(uuid.uuid4()),
-            "routeKey": f"{route.method} {route.path}",
+            "routeKey": route_key,
             "stage": "$default",
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
@@ -186,10 +186,11 @@ class ApiDocs:
 
 
 class LocalApi:
-    """WSGI app: matches the template's routes and invokes the functions' handlers."""
+    """WSGI app: selects one of the template's routes as API Gateway does (routing.select_route)
+    and invokes its function's handler."""
 
     def __init__(self, pools: dict[str, FunctionPool]) -> None:
-        self._routes = routes()
+        self._targets = {route.route_key: route.function for route in routes()}
         self._pools = pools
         self._docs = ApiDocs()
 
@@ -204,15 +205,15 @@ class LocalApi:
         if length > MAX_REQUEST_BYTES:
             return _reply(start_response, 413, {"message": "Request Entity Too Large"})
         body = environ["wsgi.input"].read(length) if length else b""
-        for route in self._routes:
-            match = route.pattern.match(path)
-            if match and route.method == method:
-                event = api_gateway_event(environ, route, match.groupdict(), body)
-                status, result = self._pools[route.function].invoke(event)
-                if status != "ok":
-                    return _reply(start_response, 500, {"message": "Internal Server Error"})
-                return _lambda_reply(start_response, result)
-        return _reply(start_response, 404, {"message": "Not Found"})
+        selected = select_target(self._targets, method, path)
+        if selected is None:
+            return _reply(start_response, 404, {"message": "Not Found"})
+        function, match = selected
+        event = api_gateway_event(environ, match.route_key, match.path_parameters, body)
+        status, result = self._pools[function].invoke(event)
+        if status != "ok":
+            return _reply(start_response, 500, {"message": "Internal Server Error"})
+        return _lambda_reply(start_response, result)
 
 
 def _reply(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:

@@ -72,10 +72,9 @@ class Route:
     handler: str
 
     @property
-    def pattern(self) -> re.Pattern[str]:
-        """Matches a request path (a trailing slash is ignored, as API Gateway does)."""
-        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path.rstrip("/")))
-        return re.compile(f"^{regex}/?$")
+    def route_key(self) -> str:
+        """The HTTP API route key, `"GET /integration-credentials/{credentials_id}"`."""
+        return f"{self.method} {self.path}"
 
 
 def routes() -> list[Route]:
@@ -95,8 +94,8 @@ def routes() -> list[Route]:
                     handler=props["Handler"],
                 )
             )
-    # Literal segments before parameters: /provider/{provider} before /{credentials_id}.
-    return sorted(found, key=lambda r: (r.path.count("{"), -len(r.path)))
+    # Which one serves a request is routing.select_route's (API Gateway's rules), not this order.
+    return found
 
 
 def resolve(value: Any, refs: dict[str, str], attributes: dict[tuple[str, str], str]) -> str:
