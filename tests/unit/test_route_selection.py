@@ -66,7 +66,8 @@ def deployed_routes() -> dict[str, str]:
     for path, operations in api["Properties"]["Body"]["paths"].items():
         for method, operation in operations.items():
             uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-            function = re.fullmatch(r".*/functions/\$\{(\w+)\.Arn\}/invocations", uri)
+            # The function, or its SnapStart alias (`<Function>Alias<name>`: AutoPublishAlias).
+            function = re.fullmatch(r".*/functions/\$\{(\w+?Function)(?:\.Arn|Alias\w+)\}/invocations", uri)
             assert function is not None, uri
             method = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
             found[f"{method} {path}"] = function.group(1)
@@ -86,7 +87,8 @@ def invoke_permissions() -> dict[str, list[str]]:
         arn = template
         for name, value in {**values, "__ApiId__": API_ID, "__Stage__": names["__Stage__"]}.items():
             arn = arn.replace("${" + name + "}", value)
-        found.setdefault(props["FunctionName"]["Ref"], []).append(arn)
+        target = re.sub(r"(Function)Alias\w+$", r"\1", props["FunctionName"]["Ref"])
+        found.setdefault(target, []).append(arn)
     return found
 
 

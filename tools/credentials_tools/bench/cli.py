@@ -12,6 +12,7 @@ from .common import Row, Sizes, log, quiet_stdout
 from .growth import list_growth, other_orgs
 from .report import REPORT_PATH, machine, render, write_report
 from .size import SIZE_GOAL_MB, deployment_size
+from .snapstart import snapstart_restore
 from .stack import Bench
 from .warm_cpu import cpu_breakdown, warm_cpu
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(sizes)
     try:
         cold_start(bench)
+        snapstart_restore(bench)
         with quiet_stdout():
             bench.setup()
             measured = route_calls(bench)

@@ -108,6 +108,13 @@ class ApiKeyVerifier:
             self._cache[key_hash] = (now + self._ttl, record)
         return _key_principal(record)
 
+    def clear_caches(self) -> None:
+        """Forget every cached answer, known and unknown keys alike (the next read of each key
+        goes to the table)."""
+        with self._lock:
+            self._cache.clear()
+            self._unknown.clear()
+
 
 def _key_principal(record: ApiKeyRecord) -> Principal:
     return Principal(org_id=record.org_id, method="api_key", subject=record.key_id, scopes=record.scopes)
@@ -157,6 +164,11 @@ class JwtVerifier:
         return Principal(
             org_id=org_id, method="jwt", subject=subject, scopes=_token_scopes(claims.get("scope"))
         )
+
+    def clear_caches(self) -> None:
+        """Forget the JWKS client and the signing keys it fetched (the HS256 secret is cached by
+        `parameters`)."""
+        self._jwks = None
 
     def _verification_key(self, token: str) -> Any:
         import jwt
@@ -209,6 +221,11 @@ class Authenticator:
         assert principal is not None
         return principal
 
+    def clear_caches(self) -> None:
+        """Forget what both verifiers remember."""
+        self._api_keys.clear_caches()
+        self._tokens.clear_caches()
+
 
 def _token_scopes(claim: object) -> frozenset[str]:
     """The scopes a token's `scope` claim grants (RFC 8693: space-separated); every scope when the
@@ -237,3 +254,10 @@ def authenticator() -> Authenticator:
         ),
         JwtVerifier(settings),
     )
+
+
+def clear_authentication_caches() -> None:
+    """Forget the process authenticator's cached keys and JWKS, if it was made (it is not made here
+    when it was not: making it builds a DynamoDB client)."""
+    if authenticator.cache_info().currsize:
+        authenticator().clear_caches()

@@ -5,6 +5,7 @@ which is how the local stack and the tests point them at embedded AWS.
 """
 
 import os
+from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Final
 
@@ -127,6 +128,17 @@ def events_client() -> "EventBridgeClient":
 def sqs_client() -> "SQSClient":
     """The SQS client the refresh scheduler enqueues with."""
     return boto3.session.Session(botocore_session=botocore_session()).client("sqs", config=CLIENT_CONFIG)
+
+
+def preload_service_models(services: Iterable[str]) -> None:
+    """Parse the API model and endpoint rules of each service into the shared session's loader,
+    where the clients made later find them. Makes no client, so no credentials are resolved and
+    nothing is sent (safe before a SnapStart snapshot)."""
+    session = botocore_session()
+    loader = session.get_component("data_loader")
+    for service in services:
+        session.get_service_model(service)
+        loader.load_service_model(service, "endpoint-rule-set-1")
 
 
 def reset_clients() -> None:

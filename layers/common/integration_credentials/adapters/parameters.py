@@ -20,6 +20,12 @@ def ssm_provider() -> SSMProvider:
     return SSMProvider(boto3_client=ssm_client())
 
 
+def clear_parameter_cache() -> None:
+    """Forget every cached parameter value, if the provider was made (the next read asks SSM)."""
+    if ssm_provider.cache_info().currsize:
+        ssm_provider().clear_cache()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped
+
+
 def secure_parameter(name: str, max_age: int) -> str:
     """A SecureString's value; a `DependencyError` when SSM fails (misconfigured when the
     parameter is missing, denied or empty)."""

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..adapters.audit import AuditRecord, hmac_or_none
 from ..adapters.observability import logger, metrics, traced
+from ..adapters.snapstart import register_hooks
 from .gate import handle_request
 
 _TOKEN_WRITING_ACTIONS = frozenset({"create", "update"})
@@ -33,7 +34,9 @@ def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str | None)
     """The Lambda entry point of one function: logger (correlation id = API Gateway request id,
     never the event), tracer (never the response: it holds tokens) and metrics around routing.
     Callers without `scope` are refused (403) before anything else is checked; `scope` None is
-    the one route without an API key (the OAuth callback)."""
+    the one route without an API key (the OAuth callback). Registers the SnapStart runtime hooks
+    (`adapters.snapstart`), so every API function has them."""
+    register_hooks()
 
     @logger.inject_lambda_context(
         correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False

@@ -69,9 +69,10 @@ class CredentialsCipher:
         provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
             key_ids=[kms_key_arn], botocore_session=session
         )
+        self._data_keys = LocalCryptoMaterialsCache(cache_capacity)
         self._materials = CachingCryptoMaterialsManager(
             master_key_provider=provider,
-            cache=LocalCryptoMaterialsCache(cache_capacity),
+            cache=self._data_keys,
             max_age=cache_seconds,
             max_messages_encrypted=100,
         )
@@ -79,6 +80,12 @@ class CredentialsCipher:
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
         )
         self._verified = VerifiedPlaintexts(cache_seconds, cache_capacity)
+
+    def clear_caches(self) -> None:
+        """Forget every cached data key and remembered plaintext: the next decrypt of each message
+        goes through the SDK (and KMS), the next encrypt asks KMS for a data key."""
+        self._data_keys.clear()
+        self._verified.clear()
 
     def encrypt(self, secret: CredentialsSecret, context: dict[str, str]) -> bytes:
         """Encrypt the secret fields; a `DependencyError` when KMS fails."""
@@ -187,6 +194,13 @@ def _kms_error(error: BaseException) -> DependencyError:
             return dependency_error_of("KMS", current)
         current = current.__cause__ or current.__context__
     return DependencyMisconfiguredError("KMS", type(error).__name__)
+
+
+def clear_data_key_caches() -> None:
+    """Forget the process cipher's data keys and plaintexts, if it was made (it is not made here
+    when it was not: making it builds a KMS client)."""
+    if credentials_cipher.cache_info().currsize:
+        credentials_cipher().clear_caches()
 
 
 @cache

@@ -49,3 +49,8 @@ class VerifiedPlaintexts:
                 return None
             self._entries.move_to_end(key)
             return entry[1]
+
+    def clear(self) -> None:
+        """Forget every remembered plaintext."""
+        with self._lock:
+            self._entries.clear()
