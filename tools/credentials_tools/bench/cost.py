@@ -379,7 +379,7 @@ def at_rest_line(bench: Bench, sizes: Sizes, inputs: CostInputs, mode: str) -> t
     }
     if refreshes:
         for name in ("Lambda", "SQS", "Logs"):
-            theirs[f"refreshes: {name}"] = refreshes[f"refreshes: {name}"]
+            theirs[f"refreshes: {name}"] = refreshes[name]
         theirs["refreshes: Secrets Manager"] = REFRESHES_A_MONTH * 2 * prices.SECRETS_API_CALL.dollars
     return Line(f"at rest: {STORED:,} credentials, a month ({mode} worker)", ours, theirs), notes
 
@@ -496,7 +496,8 @@ def cost_table(bench: Bench, inputs: CostInputs) -> None:
         "Secrets Manager behind the same API: the same HTTP API, Lambda time and logs, one API call per "
         "request instead of DynamoDB and KMS, a secret per credential; its refreshes make a "
         "GetSecretValue and a PutSecretValue, and the due-time index and lease (which would "
-        "still need a table) are left out. Secrets Manager alone: clients call it directly.",
+        "still need a table) and Secrets Manager's own KMS requests are left out. Secrets Manager "
+        "alone: clients call it directly.",
         *notes,
     ]
     listed = "\n".join(f"- {assumption}" for assumption in assumptions)
