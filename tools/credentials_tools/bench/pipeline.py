@@ -22,9 +22,9 @@ from typing import Any
 
 import boto3
 from integration_credentials.adapters.storage.keys import id_mirror_key, refresh_shard
-from integration_credentials.core import settings as settings_module
 from integration_credentials.core.constants import DEFAULT_PROVIDER_LIMIT, REFRESH_SHARDS
-from integration_credentials.logic import refresh as refresh_module
+from integration_credentials.core.settings import get_settings
+from integration_credentials.logic.refresh import token_refresher
 
 from ..devserver import schedule_seconds
 from ..lambda_runtime import FakeLambdaContext, load_app
@@ -153,8 +153,8 @@ class TokenEndpoint:
 
 def _tune(**values: str) -> None:
     os.environ.update(values)
-    settings_module.get_settings.cache_clear()
-    refresh_module.token_refresher.cache_clear()
+    get_settings.cache_clear()
+    token_refresher.cache_clear()
 
 
 def _timed(handler: Any, event: dict[str, Any], function: str, logical_id: str) -> tuple[float, float, Any]:
@@ -337,7 +337,7 @@ def capacity(bench: Bench, inputs: CostInputs, scheduler: dict[str, float]) -> N
     workers = int(defaults["RefreshMaxConcurrency"])
     period = schedule_seconds(defaults["RefreshSchedule"])
     (trigger,) = queue_triggers()
-    settings = settings_module.get_settings()
+    settings = get_settings()
     per_run = settings.refresh_batch_limit
     memory = memory_mb("RefreshWorkerFunction")
     vcpu = min(1.0, memory / prices.LAMBDA_MB_PER_VCPU)
