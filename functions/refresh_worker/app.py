@@ -1,25 +1,41 @@
-"""SQS: refresh the credentials the scheduler enqueued (batch, partial failures retried)."""
+"""SQS: refresh the credentials the scheduler enqueued (batch, partial failures retried).
+
+The records of a batch are refreshed at once, at most REFRESH_WORKER_CONCURRENCY at a time: each
+waits on its provider, not on this function. Each still takes its own lease, and checks the time
+left before the lease and before the provider call (a record that would not fit is not started
+and comes back as a batch item failure).
+"""
 
 from typing import Any
 
 # Loaded at init, not by the first request: every refresh decrypts and re-encrypts.
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from integration_credentials.adapters.observability import logger, metrics, traced
 from integration_credentials.http.errors import audit_status
-from integration_credentials.logic.worker import refresh_queued_message
+from integration_credentials.logic.worker import (
+    in_refresh_pool,
+    prepare_concurrent_refreshes,
+    refresh_queued_message,
+)
 
 # A batch whose every record failed still answers with its item failures: only those messages
 # come back (a raised error would say the function failed, and retry the batch as a whole).
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# Powertools' async processor gathers the records; each runs in the worker's bounded thread pool.
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
+async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
     # Raises only when DynamoDB, KMS or SSM fail, or when too little time is left to start a
     # refresh: the message comes back (and is dead-lettered after the queue's receive limit).
-    return refresh_queued_message(
+    return await in_refresh_pool(
+        refresh_queued_message,
         record.body,
         record.message_id,
         lambda: lambda_context.get_remaining_time_in_millis() / 1000,
@@ -31,6 +47,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
+    prepare_concurrent_refreshes()
+    return async_process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

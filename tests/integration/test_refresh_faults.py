@@ -51,8 +51,12 @@ def test_a_worker_with_too_little_time_left_starts_no_refresh(
     assert api.get(org_headers, created["id"]).json["metadata"]["refresh_token"] == chain.current
 
 
-def test_a_batch_stops_starting_refreshes_when_the_time_left_runs_short(api, stack, salesforce_endpoint):
-    # Given three orgs with due credentials, and a provider that takes a while to answer
+def test_a_batch_stops_starting_refreshes_when_the_time_left_runs_short(
+    api, stack, salesforce_endpoint, tuned
+):
+    # Given a worker that refreshes one record after the other, three orgs with due credentials,
+    # and a provider that takes a while to answer
+    tuned(REFRESH_WORKER_CONCURRENCY="1")
     chain_delay = 1.5
     salesforce_endpoint(fake.RotatingChain(delay=chain_delay).behaviour())
     bodies = []
@@ -67,6 +71,35 @@ def test_a_batch_stops_starting_refreshes_when_the_time_left_runs_short(api, sta
     )
     # Then the first is refreshed, and the two that would not fit are not started: they come back
     assert result == {"batchItemFailures": [{"itemIdentifier": ids[1]}, {"itemIdentifier": ids[2]}]}
+
+
+def test_a_record_waiting_for_a_thread_is_not_started_once_the_time_left_runs_short(
+    api, stack, salesforce_endpoint, tuned
+):
+    # Given a worker that refreshes two records at once, three orgs with due credentials, and a
+    # provider that takes a while to answer
+    tuned(REFRESH_WORKER_CONCURRENCY="2")
+    delay = 1.5
+
+    def slow(received: fake.Received) -> Reply:
+        time.sleep(delay)
+        return fake.salesforce()(received)
+
+    endpoint = salesforce_endpoint(slow)
+    bodies = []
+    for _ in range(3):
+        org_id = f"org-{uuid.uuid4()}"
+        headers = {"X-API-Key": mint_key(stack, org_id)}
+        bodies.append(message(org_id, api.create(headers, due_body()).json))
+    event, ids = sqs_event(*bodies)
+    # When the invocation has time for one refresh and a bit: the first two start at once, the
+    # third gets a thread only when one of them is done
+    result = load_function("refresh_worker").lambda_handler(
+        event, context("refresh_worker", timeout=budget() + delay / 2)
+    )
+    # Then the third is not started (the provider saw two requests) and comes back
+    assert result == {"batchItemFailures": [{"itemIdentifier": ids[2]}]}
+    assert len(endpoint.received) == 2
 
 
 def test_a_slow_drip_token_endpoint_cannot_hold_a_refresh_past_its_deadline(

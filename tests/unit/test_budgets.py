@@ -32,6 +32,8 @@ def timeout_of(function: str) -> float:
 
 
 def test_a_worker_invocation_fits_a_whole_batch_of_refreshes():
+    # Even one after the other (REFRESH_WORKER_CONCURRENCY 1): with more at once a batch needs
+    # fewer rounds, and a record still starts only while a whole refresh fits.
     (trigger,) = queue_triggers()
     settings = deployed_settings(trigger.function.name)
     needed = trigger.batch_size * refresh_budget_seconds(settings) + WORKER_OVERHEAD_SECONDS

@@ -5,6 +5,9 @@ charged to a handler's CPU time. Calls are counted where they arrive (`EmbeddedA
 every count is what AWS would bill, whatever the client does (retries included).
 
 This module imports moto only inside the child process: the benchmark's own process never does.
+
+Longer than 300 lines: the keep-alive front, the child's command loop and each command's table
+work (fill, delete, prune, size, schedule) are one process's code and read best together.
 """
 
 import contextlib
@@ -140,6 +143,12 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
             conn.send(_prune_empty_partitions(resources.table_name))
         elif command == "fill":
             conn.send(_fill_other_orgs(dynamodb, resources.table_name, int(argument)))
+        elif command == "items":
+            conn.send(_get_items(dynamodb, resources.table_name, argument))
+        elif command == "due":
+            conn.send(_put_due_rows(dynamodb, resources.table_name, argument))
+        elif command == "make_due":
+            conn.send(_make_due(dynamodb, resources.table_name, argument))
         else:
             conn.send(ValueError(f"unknown command {command!r}"))
     front.shutdown()
@@ -174,6 +183,52 @@ def _fill_other_orgs(dynamodb: Any, table_name: str, count: int) -> int:
             pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
         written += len(batch)
     return written
+
+
+def _get_items(dynamodb: Any, table_name: str, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Items by (org_id, provider), as DynamoDB returns them (to size them)."""
+    found = []
+    for org, provider in keys:
+        key = {"org_id": {"S": org}, "provider": {"S": provider}}
+        found.append(dynamodb.get_item(TableName=table_name, Key=key, ConsistentRead=True).get("Item") or {})
+    return found
+
+
+def _put_due_rows(dynamodb: Any, table_name: str, rows: list[tuple[str, str, str, str, int]]) -> int:
+    """Rows that are due for a refresh, keys only: (org_id, provider, id, shard, refresh_due). The
+    scheduler reads only the refresh-due index (keys and id), never the rows themselves."""
+    for start in range(0, len(rows), 25):
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "org_id": {"S": org},
+                        "provider": {"S": provider},
+                        "id": {"S": credentials_id},
+                        "refresh_shard": {"S": shard},
+                        "refresh_due": {"N": str(due)},
+                    }
+                }
+            }
+            for org, provider, credentials_id, shard, due in rows[start : start + 25]
+        ]
+        pending: dict[str, Any] = {table_name: requests}
+        while pending:
+            pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+    return len(rows)
+
+
+def _make_due(dynamodb: Any, table_name: str, argument: tuple[list[tuple[str, str]], int]) -> int:
+    """Schedule rows (by org_id, provider) for a refresh at `due` again, as if their tokens expired."""
+    keys, due = argument
+    for org, provider in keys:
+        dynamodb.update_item(
+            TableName=table_name,
+            Key={"org_id": {"S": org}, "provider": {"S": provider}},
+            UpdateExpression="SET refresh_due = :due",
+            ExpressionAttributeValues={":due": {"N": str(due)}},
+        )
+    return len(keys)
 
 
 def _delete_items(dynamodb: Any, table_name: str, keys: list[tuple[str, str]]) -> int:
@@ -258,6 +313,18 @@ class BenchAws:
     def fill_other_orgs(self, count: int) -> int:
         """Insert `count` rows of other orgs with BatchWriteItem."""
         return int(self._ask("fill", count))
+
+    def items(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Items by (org_id, provider), as DynamoDB returns them (empty when absent)."""
+        return list(self._ask("items", keys))
+
+    def put_due_rows(self, rows: list[tuple[str, str, str, str, int]]) -> int:
+        """Write keys-only rows due for a refresh: (org_id, provider, id, shard, refresh_due)."""
+        return int(self._ask("due", rows))
+
+    def make_due(self, keys: list[tuple[str, str]], due: int) -> int:
+        """Set `refresh_due` of rows (by org_id, provider), so they are due again."""
+        return int(self._ask("make_due", (keys, due)))
 
     def stop(self) -> None:
         """Stop the process."""

@@ -36,6 +36,7 @@ def route_calls(bench: Bench) -> dict[str, dict[str, float]]:
     measured: dict[str, dict[str, float]] = {}
     for function in FUNCTIONS:
         calls = count_route(bench, function, n)
+        bench.calls_per_request[function] = {key: count / n for key, count in calls.items()}
         totals, text = describe_calls(calls, n)
         kms_operations = {op: count for (service, op), count in calls.items() if service == "kms"}
         measured[function] = totals | {f"kms:{op}": count / n for op, count in kms_operations.items()}

@@ -9,7 +9,9 @@ from .. import bench as package
 from .calls import bare_calls, kms_reads, route_calls
 from .cold_start import cold_start
 from .common import Row, Sizes, log, quiet_stdout
+from .cost import cost_table
 from .growth import list_growth, other_orgs
+from .pipeline import refresh_pipeline
 from .report import REPORT_PATH, machine, render, write_report
 from .size import SIZE_GOAL_MB, deployment_size
 from .snapstart import snapstart_restore
@@ -51,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
             cpu_breakdown(bench)
             kms_reads(bench)
             list_growth(bench)
+            refresh_inputs = refresh_pipeline(
+                bench
+            )  # before other orgs' rows: moto copies the table per transaction
             other_orgs(bench)
+            cost_table(bench, refresh_inputs)
         if args.skip_build:
             bench.rows.append(
                 Row(
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             f"took {int(elapsed // 60)} min {int(elapsed % 60)} s" + (" (--quick)" if args.quick else ""),
         ),
     ]
-    markdown = render(bench.rows, header, bench.notes)
+    markdown = render(bench.rows, header, bench.notes, bench.sections)
     print(markdown)
     if not args.quick:
         write_report(markdown, args.output)

@@ -58,7 +58,9 @@ def machine() -> list[tuple[str, str]]:
     ]
 
 
-def render(rows: list[Row], header: list[tuple[str, str]], notes: list[str]) -> str:
+def render(
+    rows: list[Row], header: list[tuple[str, str]], notes: list[str], sections: list[str] | None = None
+) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
@@ -71,6 +73,8 @@ def render(rows: list[Row], header: list[tuple[str, str]], notes: list[str]) -> 
         )
     if notes:
         lines += ["", *[f"- {note}" for note in notes]]
+    for section in sections or []:
+        lines += ["", section.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

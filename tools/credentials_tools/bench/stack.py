@@ -42,6 +42,12 @@ class Bench:
         self.bare_keys: dict[str, str] = {}
         self.bare_ids: dict[tuple[str, str], str] = {}
         self.writer: FunctionPool | None = None
+        # What the cost table multiplies by prices: AWS calls per warm request of each route,
+        # (service, operation) -> calls, and the route's median warm CPU and latency.
+        self.calls_per_request: dict[str, dict[tuple[str, str], float]] = {}
+        self.warm: dict[str, Sample] = {}
+        # Extra markdown after the table (the cost and price tables).
+        self.sections: list[str] = []
 
     # -- plumbing ----------------------------------------------------------------------------
 

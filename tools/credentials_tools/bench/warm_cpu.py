@@ -41,6 +41,7 @@ def warm_cpu(bench: Bench, bare_counts: dict[str, str]) -> None:
         our_cpu = median([s.cpu for s in ours])
         bare_cpu = median([s.cpu for s in theirs])
         ratio = our_cpu / bare_cpu
+        bench.warm[function] = Sample(our_cpu, median([s.wall for s in ours]))
         wall = median([s.wall for s in ours]) / median([s.wall for s in theirs])
         bench.rows.append(
             Row(

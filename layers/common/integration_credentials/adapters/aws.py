@@ -6,6 +6,7 @@ which is how the local stack and the tests point them at embedded AWS.
 
 import os
 from collections.abc import Iterable
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Final
 
@@ -95,9 +96,19 @@ def dependency_error_of(dependency: str, error: BaseException) -> DependencyErro
     return DependencyUnavailableError(dependency, type(error).__name__)
 
 
+# Clients are thread-safe once made, sessions are not: clients are made one at a time (the
+# refresh worker's threads may ask for one at once).
+_MAKING = threading.RLock()
+
+
 @cache
 def botocore_session() -> botocore.session.Session:
     """One botocore session; the Encryption SDK makes its KMS client from it."""
+    with _MAKING:
+        return _new_session()
+
+
+def _new_session() -> botocore.session.Session:
     session = botocore.session.get_session()
     if not os.environ.get("AWS_RETRY_MODE"):
         session.set_config_variable("retry_mode", "standard")
@@ -109,25 +120,33 @@ def botocore_session() -> botocore.session.Session:
 @cache
 def dynamodb_client() -> "DynamoDBClient":
     """The DynamoDB client shared by the repositories."""
-    return boto3.session.Session(botocore_session=botocore_session()).client("dynamodb", config=CLIENT_CONFIG)
+    with _MAKING:
+        session = boto3.session.Session(botocore_session=botocore_session())
+        return session.client("dynamodb", config=CLIENT_CONFIG)
 
 
 @cache
 def ssm_client() -> "SSMClient":
     """The SSM client used (through Powertools parameters) for the JWT secret."""
-    return boto3.session.Session(botocore_session=botocore_session()).client("ssm", config=CLIENT_CONFIG)
+    with _MAKING:
+        session = boto3.session.Session(botocore_session=botocore_session())
+        return session.client("ssm", config=CLIENT_CONFIG)
 
 
 @cache
 def events_client() -> "EventBridgeClient":
     """The EventBridge client that publishes credentials events."""
-    return boto3.session.Session(botocore_session=botocore_session()).client("events", config=CLIENT_CONFIG)
+    with _MAKING:
+        session = boto3.session.Session(botocore_session=botocore_session())
+        return session.client("events", config=CLIENT_CONFIG)
 
 
 @cache
 def sqs_client() -> "SQSClient":
     """The SQS client the refresh scheduler enqueues with."""
-    return boto3.session.Session(botocore_session=botocore_session()).client("sqs", config=CLIENT_CONFIG)
+    with _MAKING:
+        session = boto3.session.Session(botocore_session=botocore_session())
+        return session.client("sqs", config=CLIENT_CONFIG)
 
 
 def preload_service_models(services: Iterable[str]) -> None:

@@ -4,6 +4,7 @@ Never log an event, a header, a body or any credential value: log ids, codes and
 """
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -19,8 +20,21 @@ SILENCED_LIBRARY_LOGGERS = ("aws_lambda_powertools", "botocore", "boto3", "urlli
 for _name in SILENCED_LIBRARY_LOGGERS:
     logging.getLogger(_name).setLevel(logging.INFO)
 
+
+class _ThreadSafeMetrics(Metrics):
+    """Powertools Metrics that the refresh worker's threads may add to at once: its metric set is
+    a plain dict read, changed and stored back, so two threads adding the same metric could lose
+    a value."""
+
+    _lock = threading.Lock()
+
+    def add_metric(self, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            super().add_metric(*args, **kwargs)
+
+
 logger = Logger(service="integration-credentials")
-metrics = Metrics(namespace="IntegrationCredentials", service="integration-credentials")
+metrics = _ThreadSafeMetrics(namespace="IntegrationCredentials", service="integration-credentials")
 
 
 def _tracer() -> Tracer | None:

@@ -56,6 +56,8 @@ class Settings(BaseModel):
     refresh_backoff_base_seconds: int = Field(default=60, ge=1)
     refresh_backoff_cap_seconds: int = Field(default=3600, ge=1)
     refresh_batch_limit: int = Field(default=5000, ge=1)
+    # How many records of an SQS batch the worker refreshes at once (each waits on its provider).
+    refresh_worker_concurrency: int = Field(default=10, ge=1, le=100)
     # Per provider, merged over the defaults in policy/schedule.py: {"salesforce": 7200}.
     access_token_lifetimes: dict[str, int] = Field(default_factory=dict)
     refresh_provider_limits: dict[str, int] = Field(default_factory=dict)
@@ -125,6 +127,7 @@ _ENV_NAMES = {
     "refresh_backoff_base_seconds": "REFRESH_BACKOFF_BASE_SECONDS",
     "refresh_backoff_cap_seconds": "REFRESH_BACKOFF_CAP_SECONDS",
     "refresh_batch_limit": "REFRESH_BATCH_LIMIT",
+    "refresh_worker_concurrency": "REFRESH_WORKER_CONCURRENCY",
     "access_token_lifetimes": "ACCESS_TOKEN_LIFETIME_SECONDS",
     "refresh_provider_limits": "REFRESH_PROVIDER_LIMITS",
     "connect_states_table_name": "CONNECT_STATES_TABLE_NAME",

@@ -1,7 +1,13 @@
 """The refresh worker's work for one SQS message: refresh the credential if it is still due, and
-write the audit record of what happened."""
+write the audit record of what happened; and the bounded pool of threads in which the records of
+a batch are refreshed at once (each waits on its provider's token endpoint)."""
 
+import asyncio
+import contextvars
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from typing import ParamSpec, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -9,8 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..adapters.audit import AuditRecord
 from ..adapters.auth import Principal
 from ..adapters.observability import logger, metrics
+from ..adapters.parameters import ssm_provider
 from ..core.errors import CredentialsError
+from ..core.settings import get_settings
 from .refresh import TimeLeft, token_refresher
+
+Arguments = ParamSpec("Arguments")
+Result = TypeVar("Result")
 
 # The HTTP status the refresh route answers for an outcome (None: refreshed); the audit record
 # of a queued refresh carries the same status. The handler passes the HTTP layer's mapping.
@@ -63,3 +74,32 @@ def refresh_queued_message(
         record.reason = getattr(error, "code", None) or type(error).__name__
     record.emit(audit_status(error))
     return outcome
+
+
+@cache
+def _pool(size: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="refresh")
+
+
+def prepare_concurrent_refreshes() -> None:
+    """Build, in the calling thread, what the records' threads then share: the refresher with its
+    repositories and clients, the cipher (which makes its KMS client when built) and the
+    parameter provider. boto3 clients are thread-safe once made; making them is not."""
+    from ..adapters.crypto.cipher import credentials_cipher
+
+    token_refresher()
+    credentials_cipher()
+    ssm_provider()
+
+
+async def in_refresh_pool(
+    function: Callable[Arguments, Result], *args: Arguments.args, **kwargs: Arguments.kwargs
+) -> Result:
+    """Run `function` in the refresh pool (REFRESH_WORKER_CONCURRENCY threads), in a copy of
+    the caller's context. A record waiting for a thread has not started: its time check runs when
+    a thread takes it, against the time left then."""
+    context = contextvars.copy_context()
+    pool = _pool(get_settings().refresh_worker_concurrency)
+    return await asyncio.get_running_loop().run_in_executor(
+        pool, lambda: context.run(function, *args, **kwargs)
+    )

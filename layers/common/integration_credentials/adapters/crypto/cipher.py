@@ -66,8 +66,11 @@ class CredentialsCipher:
         # Before the SDK makes its KMS client: a client copies the session's handlers when made.
         session.register("after-call.kms", _on_kms_call, unique_id="credentials-cipher-kms")
         session.register("after-call-error.kms", _on_kms_call, unique_id="credentials-cipher-kms-error")
+        # The KMS client is made now, in the thread that builds the cipher, not on first use: the
+        # refresh worker's threads share the cipher, and making a client is not thread-safe.
+        region = kms_key_arn.split(":")[3] if kms_key_arn.count(":") >= 5 else None
         provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
-            key_ids=[kms_key_arn], botocore_session=session
+            key_ids=[kms_key_arn], botocore_session=session, region_names=[region] if region else []
         )
         self._data_keys = LocalCryptoMaterialsCache(cache_capacity)
         self._materials = CachingCryptoMaterialsManager(
