@@ -5,8 +5,8 @@ which is how the local stack and the tests point them at embedded AWS.
 """
 
 import os
-from collections.abc import Iterable
 import threading
+from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Final
 
