@@ -28,6 +28,12 @@ from .http import Http
 from .state import BASE, SmokeRun
 
 CUSTOM_PROVIDER = "custom"
+UNKNOWN_CONNECT_STATE = {
+    "detail": (
+        "Unknown, expired or already used OAuth state: start the connection again "
+        "(POST /integration-credentials/connect)"
+    )
+}
 
 
 def check_unauthenticated(run: SmokeRun) -> None:
@@ -191,3 +197,22 @@ def check_delete(run: SmokeRun) -> None:
     listing = sorted_by_id(expect_reply(run.owner.get(f"{BASE}/"), 200))
     expected = sorted_by_id(list(run.current.values()))
     expect(listing == expected, f"GET {BASE}/ after the delete: {difference(listing, expected)}")
+
+
+def check_connect_refusals(run: SmokeRun) -> None:
+    # Both connect routes answer on any stage without a provider app: a return URL off the
+    # allow-list is refused before anything else, and a state nobody issued is a 400, no redirect.
+    reply = run.owner.post(
+        f"{BASE}/connect",
+        {"provider": "hubspot", "return_url": "https://smoke.invalid/not-on-the-allow-list"},
+    )
+    payload = expect_reply(reply, 400)
+    detail = payload.get("detail") if isinstance(payload, dict) else None
+    expect(
+        isinstance(detail, str) and detail.startswith("Validation error: return_url"),
+        f"{reply.what}: detail {detail!r}, expected 'Validation error: return_url ...'",
+    )
+    anonymous = Http(run.target.base_url, None, run.target.http_timeout)
+    callback = anonymous.get(f"{BASE}/oauth/callback?state={secrets.token_urlsafe(32)}&code=smoke")
+    expect_reply(callback, 400, UNKNOWN_CONNECT_STATE)
+    expect("location" not in {name.lower() for name in callback.headers}, f"{callback.what} redirected")

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from .audit import AuditBucket, AuditExpectation
 from .checks import (
+    check_connect_refusals,
     check_create_without_slash,
     check_delete,
     check_list,
@@ -67,6 +68,10 @@ CHECKS: list[tuple[str, Check]] = [
         check_refresh_refused,
     ),
     ("delete: DELETE answers the seed's message, then every route is 404", check_delete),
+    (
+        "connect: a return_url off the allow-list is 400; the OAuth callback with an unknown state is 400",
+        check_connect_refusals,
+    ),
     ("storage: no value sent is in any attribute of any item of the table (scan)", check_no_plaintext),
 ]
 # Stop here when it fails: nothing else would mean anything, and nothing may be written.
