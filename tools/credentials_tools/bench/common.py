@@ -15,8 +15,6 @@ from integration_credentials.adapters.crypto.cipher import CredentialsCipher
 
 from ..template import function_directories
 
-# The six CRUD routes. The refresh route is left out: its cost is the provider's token request.
-FUNCTIONS = [name for name in function_directories() if name != "refresh_credentials"]
 ROUTE_NAMES = {
     "create_credentials": "create (POST /)",
     "list_credentials": "list (GET /)",
@@ -25,6 +23,9 @@ ROUTE_NAMES = {
     "update_credentials": "update (PUT /{id})",
     "delete_credentials": "delete (DELETE /{id})",
 }
+# The six CRUD routes. Refresh and the OAuth connect flow are left out: their cost is the
+# provider's token request (and a connection is made once, not on every sync).
+FUNCTIONS = [name for name in function_directories() if name in ROUTE_NAMES]
 # Which org each route's measured requests use (delete's rows are made per request).
 ROUTE_ORG = {
     "create_credentials": "create",
