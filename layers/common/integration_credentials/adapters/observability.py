@@ -9,6 +9,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ..core.errors import DependencyError, DependencyMisconfiguredError
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -35,6 +38,18 @@ class _ThreadSafeMetrics(Metrics):
 
 logger = Logger(service="integration-credentials")
 metrics = _ThreadSafeMetrics(namespace="IntegrationCredentials", service="integration-credentials")
+
+
+def report_dependency_error(error: DependencyError) -> None:
+    """Log and count a DynamoDB/KMS/SSM failure as the alarms expect: `DependencyMisconfigured`
+    (an operator must act) or `DependencyUnavailable` (retrying can succeed)."""
+    extra = {"dependency": error.dependency, "code": error.code}
+    if isinstance(error, DependencyMisconfiguredError):
+        logger.error("dependency misconfigured", extra=extra)
+        metrics.add_metric(name="DependencyMisconfigured", unit=MetricUnit.Count, value=1)
+    else:
+        logger.warning("dependency unavailable", extra=extra)
+        metrics.add_metric(name="DependencyUnavailable", unit=MetricUnit.Count, value=1)
 
 
 def _tracer() -> Tracer | None:

@@ -8,7 +8,7 @@ from typing import Any, Final
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ..adapters.observability import logger, metrics
+from ..adapters.observability import logger, metrics, report_dependency_error
 from ..core.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
 from ..core.errors import (
     AuthenticationError,
@@ -146,12 +146,8 @@ def audit_status(error: CredentialsError | None) -> int:
 def log_error(error: CredentialsError) -> None:
     """Log (and count) a domain error: client errors are outcomes, not stack traces; messages
     here never hold request data."""
-    if isinstance(error, DependencyUnavailableError):
-        logger.warning("dependency unavailable", extra={"dependency": error.dependency, "code": error.code})
-        metrics.add_metric(name="DependencyUnavailable", unit=MetricUnit.Count, value=1)
-    elif isinstance(error, DependencyMisconfiguredError):
-        logger.error("dependency misconfigured", extra={"dependency": error.dependency, "code": error.code})
-        metrics.add_metric(name="DependencyMisconfigured", unit=MetricUnit.Count, value=1)
+    if isinstance(error, DependencyUnavailableError | DependencyMisconfiguredError):
+        report_dependency_error(error)
     elif isinstance(error, CredentialsIntegrityError):
         logger.error(
             "integrity check failed", extra={"reason": str(error), "credentials_id": error.credentials_id}

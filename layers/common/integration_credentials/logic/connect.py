@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from ..adapters import events, providers
 from ..adapters.audit import Audit, hmac_or_none
 from ..adapters.auth import Principal
-from ..adapters.observability import logger, metrics
+from ..adapters.observability import logger, metrics, report_dependency_error
 from ..adapters.providers import PermanentRefreshError, RefreshError, TokenRefresh
 from ..adapters.storage.connect_states import ConnectStateItem, ConnectStates, connect_states
 from ..core.constants import REFRESHABLE_PROVIDERS
@@ -39,7 +39,6 @@ from ..core.errors import (
     CredentialsError,
     CredentialsNotFoundError,
     DependencyError,
-    DependencyMisconfiguredError,
     InvalidConnectStateError,
     InvalidRequestError,
     PermissionDeniedError,
@@ -275,14 +274,8 @@ class Connector:
             return failed("temporarily_unavailable", "concurrent_modification")
         except DependencyError as error:
             # The code is spent: the user has to start again, so tell the return URL, not a 503 page.
-            misconfigured = isinstance(error, DependencyMisconfiguredError)
-            log = logger.error if misconfigured else logger.warning
-            log("connect tokens not stored", extra={"dependency": error.dependency, "code": error.code})
-            metrics.add_metric(
-                name="DependencyMisconfigured" if misconfigured else "DependencyUnavailable",
-                unit=MetricUnit.Count,
-                value=1,
-            )
+            report_dependency_error(error)
+            logger.warning("connect tokens not stored", extra={"provider": item.provider})
             return failed("temporarily_unavailable", "dependency_failed")
         if audit is not None:
             audit.acted_on(str(result.body["id"]), item.provider)
