@@ -92,6 +92,7 @@ smoke_setting = $(if $(filter command line,$(origin $(1))),$($(1)),$(SMOKE_$(1))
 smoke: setup
 	@SMOKE_STACK_NAME='$(call smoke_setting,STACK_NAME)' SMOKE_BASE_URL='$(call smoke_setting,BASE_URL)' \
 	  SMOKE_API_KEY='$(call smoke_setting,API_KEY)' SMOKE_OTHER_API_KEY='$(call smoke_setting,OTHER_API_KEY)' \
+	  SMOKE_WRITE_ONLY_API_KEY='$(call smoke_setting,WRITE_ONLY_API_KEY)' \
 	  SMOKE_AUDIT_TIMEOUT='$(call smoke_setting,AUDIT_TIMEOUT)' PORT=$(PORT) \
 	  $(UV) run python -m credentials_tools.smoke $(SMOKE_ARGS)
 

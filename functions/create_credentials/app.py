@@ -11,7 +11,12 @@ from integration_credentials.core.constants import SCOPE_WRITE
 from integration_credentials.core.models import CredentialsCreate
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import TAG, credentials_ok, responses, security
-from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.resolver import (
+    create_resolver,
+    current_audit,
+    current_org,
+    current_principal,
+)
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.idempotency import create_idempotently
 
@@ -65,11 +70,17 @@ def create_credentials(
         ),
     ] = None,
 ) -> Response[str]:
+    result = create_idempotently(
+        current_org(app), body, idempotency_key, app.lambda_context, audit=current_audit(app)
+    )
     return credentials_response(
         201,
-        create_idempotently(
-            current_org(app), body, idempotency_key, app.lambda_context, audit=current_audit(app)
-        ),
+        result,
+        current_principal(app),
+        current_audit(app),
+        sent_access_token=True,
+        sent_metadata=body.metadata,
+        echo=True,
     )
 
 

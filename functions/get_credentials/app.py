@@ -10,7 +10,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from integration_credentials.core.constants import SCOPE_READ
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses, security
-from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.resolver import (
+    create_resolver,
+    current_audit,
+    current_org,
+    current_principal,
+)
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.credentials import credentials_service
 
@@ -33,7 +38,7 @@ app = create_resolver()
 )
 def get_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
     result = credentials_service().get_by_id(current_org(app), str(credentials_id), audit=current_audit(app))
-    return credentials_response(200, result)
+    return credentials_response(200, result, current_principal(app), current_audit(app))
 
 
 lambda_handler = make_handler(app, action="get", scope=SCOPE_READ)

@@ -9,7 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from integration_credentials.core.constants import PROVIDER_PATTERN, SCOPE_READ
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import TAG, credentials_ok, responses, security
-from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.resolver import (
+    create_resolver,
+    current_audit,
+    current_org,
+    current_principal,
+)
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.credentials import credentials_service
 
@@ -40,7 +45,7 @@ app = create_resolver()
 )
 def get_credentials_by_provider(provider: Annotated[str, Path(pattern=PROVIDER_PATTERN)]) -> Response[str]:
     result = credentials_service().get_by_provider(current_org(app), provider, audit=current_audit(app))
-    return credentials_response(200, result)
+    return credentials_response(200, result, current_principal(app), current_audit(app))
 
 
 lambda_handler = make_handler(app, action="get_by_provider", scope=SCOPE_READ)

@@ -11,9 +11,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from integration_credentials.core.constants import SCOPE_READ
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import TAG, credentials_list_ok, responses, security
-from integration_credentials.http.resolver import create_resolver, current_org
+from integration_credentials.http.resolver import create_resolver, current_audit, current_org
 from integration_credentials.http.responses import json_response
 from integration_credentials.logic.credentials import credentials_service
+from integration_credentials.policy.disclosure import DISCLOSED_SECRETS
 from integration_credentials.policy.pagination import (
     CURSOR_PATTERN,
     MAX_PAGE_SIZE,
@@ -55,6 +56,11 @@ def list_credentials(
 ) -> Response[str]:
     after = decode_cursor(cursor) if cursor is not None else None
     items, next_after = credentials_service().list(current_org(app), limit=limit, after_provider=after)
+    audit = current_audit(app)
+    if audit is not None:
+        # "Who read this credential?" finds list reads by the ids they returned.
+        audit.extra["credentials_ids"] = [item["id"] for item in items]
+        audit.extra["disclosed"] = DISCLOSED_SECRETS
     headers = {}
     if next_after is not None and limit is not None:
         query = urlencode({"limit": limit, "cursor": encode_cursor(next_after)})

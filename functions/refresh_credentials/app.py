@@ -10,7 +10,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from integration_credentials.core.constants import SCOPE_REFRESH
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses, security
-from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.resolver import (
+    create_resolver,
+    current_audit,
+    current_org,
+    current_principal,
+)
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.refresh import token_refresher
 
@@ -69,7 +74,11 @@ def refresh_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str
         lambda: context.get_remaining_time_in_millis() / 1000,
         audit=current_audit(app),
     )
-    return credentials_response(200, result)
+    # A refresh-only caller gets the new access token (what a sync job refreshing on a CRM 401
+    # needs), never the refresh token or client secret.
+    return credentials_response(
+        200, result, current_principal(app), current_audit(app), new_access_token=True
+    )
 
 
 lambda_handler = make_handler(app, action="refresh", scope=SCOPE_REFRESH)

@@ -11,7 +11,12 @@ from integration_credentials.core.constants import IF_MATCH_PATTERN, SCOPE_WRITE
 from integration_credentials.core.models import CredentialsUpdate
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses, security
-from integration_credentials.http.resolver import create_resolver, current_audit, current_org
+from integration_credentials.http.resolver import (
+    create_resolver,
+    current_audit,
+    current_org,
+    current_principal,
+)
 from integration_credentials.http.responses import credentials_response
 from integration_credentials.logic.credentials import credentials_service
 
@@ -63,7 +68,14 @@ def update_credentials(
     result = credentials_service().update(
         current_org(app), str(credentials_id), body, if_match=if_match, audit=current_audit(app)
     )
-    return credentials_response(200, result)
+    return credentials_response(
+        200,
+        result,
+        current_principal(app),
+        current_audit(app),
+        sent_access_token=body.access_token is not None,
+        sent_metadata=body.metadata,
+    )
 
 
 lambda_handler = make_handler(app, action="update", scope=SCOPE_WRITE)

@@ -28,6 +28,7 @@ from .conftest import (
     aws_client,
     clean_environment,
     mint_api_key,
+    run_admin,
 )
 
 SMOKE_TIMEOUT_SECONDS = 90
@@ -73,12 +74,22 @@ def test_smoke_suite_passes_against_the_local_stack(
     stack: RunningStack, ledger: SecretLedger, api: Api
 ) -> None:
     # Given two fresh orgs with keys minted by the CLI
-    keys = mint_keys(stack, str(uuid.uuid4()), str(uuid.uuid4()))
+    orgs = [str(uuid.uuid4()), str(uuid.uuid4())]
+    keys = mint_keys(stack, *orgs)
+    # And a write-only key of the first org, for the scope rule's check
+    minted = run_admin(stack, "create", "--org-id", orgs[0], "--scope", "credentials:write")
+    assert minted.returncode == 0, minted.stderr
+    keys.append(minted.stdout.strip())
     for key in keys:
         ledger.add_credential(key)
 
     # When the smoke suite runs against the stack with them (its table and audit file found from the URL)
-    result = run_smoke(SMOKE_BASE_URL=stack.base_url, SMOKE_API_KEY=keys[0], SMOKE_OTHER_API_KEY=keys[1])
+    result = run_smoke(
+        SMOKE_BASE_URL=stack.base_url,
+        SMOKE_API_KEY=keys[0],
+        SMOKE_OTHER_API_KEY=keys[1],
+        SMOKE_WRITE_ONLY_API_KEY=keys[2],
+    )
 
     # Then every check passes, and nothing it printed holds a key
     assert_all_passed(result)
@@ -86,7 +97,7 @@ def test_smoke_suite_passes_against_the_local_stack(
         assert key not in result.stdout + result.stderr
     assert "sk_live_" not in result.stdout + result.stderr
     # And it left nothing behind
-    for key in keys:
+    for key in keys[:2]:
         assert api.get(BASE, {"X-API-Key": key}).json() == []
 
 
@@ -166,7 +177,9 @@ def test_smoke_suite_with_a_stack_name_mints_reads_s3_and_revokes(
 
     # And the two keys it minted, for two fresh orgs, are revoked
     minted = re.findall(r"([0-9a-f]{16}) \(org (smoke-[0-9a-f-]{36})\)", result.stdout)
-    assert len(minted) == 2 and minted[0][1] != minted[1][1], result.stdout
+    # (two orgs, and a write-only key of the first)
+    assert len(minted) == 3 and minted[0][1] != minted[1][1], result.stdout
+    assert minted[2][1] == minted[0][1], result.stdout
     items = aws_client(stack, "dynamodb").scan(TableName=local_table_name(API_KEYS_TABLE))["Items"]
     rows = {item["key_id"]["S"]: item for item in items}
     for key_id, org_id in minted:

@@ -177,8 +177,14 @@ def test_success_bodies(document: dict[str, Any]) -> None:
     assert deleted == {"$ref": "#/components/schemas/DeleteResult"}
 
     model = document["components"]["schemas"]["CredentialsOut"]
-    # The refresh fields are optional (added after the seed), the seed's are required.
-    assert set(model["required"]) == SEED_CREDENTIALS_FIELDS
+    # The refresh fields are optional (added after the seed), the seed's are required but
+    # access_token, which a caller without credentials:read gets only when it sent or refreshed it.
+    assert set(model["required"]) == SEED_CREDENTIALS_FIELDS - {"access_token"}
+    assert "credentials:read" in model["properties"]["access_token"]["description"]
+    for method, path in (("get", BY_ID), ("put", BY_ID), ("post", REFRESH), ("get", BASE)):
+        status = "200"
+        headers = operation(document, method, path)["responses"][status]["headers"]
+        assert headers["Cache-Control"]["schema"] == {"const": "no-store"}
     assert set(model["properties"]) == CREDENTIALS_FIELDS
     assert model["additionalProperties"] is False
     assert model["properties"]["id"]["format"] == "uuid"

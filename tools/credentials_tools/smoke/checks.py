@@ -1,5 +1,6 @@
 """The API flow's checks: auth, the seed stored and read back, tenancy, update, refresh, delete."""
 
+import json
 import secrets
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..seed import (
     provider_not_found,
 )
 from .audit import AuditExpectation
+from .errors import SkippedError
 from .expect import (
     difference,
     expect,
@@ -25,7 +27,7 @@ from .expect import (
     sorted_by_id,
 )
 from .http import Http
-from .state import BASE, SmokeRun
+from .state import BASE, MIN_SECRET_CHARS, SmokeRun
 
 CUSTOM_PROVIDER = "custom"
 UNKNOWN_CONNECT_STATE = {
@@ -166,6 +168,44 @@ def check_update(run: SmokeRun) -> None:
     expect_fields(updated, expected, UPDATED_FIELDS, reply.what)
     run.current[CUSTOM_PROVIDER] = updated
     expect_reply(run.owner.get(f"{BASE}/{custom_id}"), 200, updated)
+
+
+def check_no_store(run: SmokeRun) -> None:
+    # Every response that can carry a token: no cache or proxy may keep it.
+    (credentials_id,) = run.need("salesforce")
+    replies = [
+        run.owner.get(f"{BASE}/{credentials_id}"),
+        run.owner.get(f"{BASE}/provider/salesforce"),
+        run.owner.get(f"{BASE}/"),
+        run.other.get(f"{BASE}/{credentials_id}"),
+    ]
+    for reply in replies:
+        cache_control, pragma = reply.headers.get("Cache-Control"), reply.headers.get("Pragma")
+        expect(
+            cache_control == "no-store" and pragma == "no-cache",
+            f"{reply.what} ({reply.status}): Cache-Control {cache_control!r}, Pragma {pragma!r}",
+        )
+
+
+def check_scope_rule(run: SmokeRun) -> None:
+    # A key that may not read gets no stored secret back, even from a PUT that changes nothing.
+    (credentials_id,) = run.need("salesforce")
+    if run.target.write_only_api_key is None:
+        raise SkippedError("needs a write-only key of the first org (SMOKE_WRITE_ONLY_API_KEY)")
+    writer = Http(run.target.base_url, run.target.write_only_api_key, run.target.http_timeout)
+    before = run.current["salesforce"]
+    path = f"{BASE}/{credentials_id}"
+    expect_reply(writer.get(path), 403, FORBIDDEN)
+    reply = writer.put(path, {"metadata": {}})
+    answer = expect_reply(reply, 200)
+    expect(isinstance(answer, dict) and "access_token" not in answer, f"{reply.what}: access_token returned")
+    expect(answer.get("metadata") == {}, f"{reply.what}: stored metadata returned")
+    # The dsn is not secret (and the seed's instance_url repeats it): look everywhere else.
+    shown = json.dumps({name: value for name, value in answer.items() if name != "dsn"})
+    stored = [before["access_token"], *(v for v in before["metadata"].values() if isinstance(v, str))]
+    leaked = [value for value in stored if len(value) >= MIN_SECRET_CHARS and value in shown]
+    run.current["salesforce"] = expect_reply(run.owner.get(path), 200)
+    expect(not leaked, f"{reply.what}: {len(leaked)} stored value(s) in the write-only answer")
 
 
 def check_refresh_refused(run: SmokeRun) -> None:

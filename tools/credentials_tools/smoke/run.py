@@ -13,9 +13,11 @@ from .checks import (
     check_create_without_slash,
     check_delete,
     check_list,
+    check_no_store,
     check_preflight,
     check_read_back,
     check_refresh_refused,
+    check_scope_rule,
     check_seed_store,
     check_tenancy_by_id,
     check_tenancy_by_provider,
@@ -63,6 +65,11 @@ CHECKS: list[tuple[str, Check]] = [
     ("tenancy: the other org gets 403 on get, update, delete and refresh by id", check_tenancy_by_id),
     ("tenancy: the other org gets 404 by provider and an empty list", check_tenancy_by_provider),
     ("update: PUT rotates the token and merges metadata (the seed's example, then a null)", check_update),
+    (
+        "cache: credentials responses (and refusals) are Cache-Control: no-store, Pragma: no-cache",
+        check_no_store,
+    ),
+    ("scopes: a write-only key gets 403 on GET and no stored secret from a PUT", check_scope_rule),
     (
         "refresh: credentials that cannot be refreshed are 409 '... cannot be refreshed: ...'",
         check_refresh_refused,

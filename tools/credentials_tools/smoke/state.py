@@ -33,6 +33,8 @@ class Target:
     # account id, is in every ciphertext's header).
     public_text: tuple[str, ...] = ()
     http_timeout: float = HTTP_TIMEOUT_SECONDS
+    # A key of the first org with `credentials:write` only (the scope rule's check skips without it).
+    write_only_api_key: str | None = None
 
 
 @dataclass

@@ -21,10 +21,17 @@ from .state import Target
 REQUIRED_OUTPUTS = ("ApiUrl", "ApiKeysTableName", "CredentialsTableName", "AuditBucketName")
 
 
+def write_only_key() -> str | None:
+    """With given keys, a write-only key of the first org comes from SMOKE_WRITE_ONLY_API_KEY."""
+    return os.environ.get("SMOKE_WRITE_ONLY_API_KEY") or None
+
+
 @contextmanager
-def temporary_keys(repository: Any, report: Report) -> Iterator[tuple[str, str]]:
-    """Two keys (every scope) for two fresh orgs, revoked on the way out whatever happened."""
+def temporary_keys(repository: Any, report: Report) -> Iterator[tuple[str, str, str]]:
+    """Two keys (every scope) for two fresh orgs, and a write-only key of the first org, revoked
+    on the way out whatever happened."""
     from integration_credentials.adapters.auth import hash_api_key
+    from integration_credentials.core.constants import ALL_SCOPES, SCOPE_WRITE
     from integration_credentials.core.models import utc_timestamp
 
     from ..admin import create_api_key
@@ -38,17 +45,21 @@ def temporary_keys(repository: Any, report: Report) -> Iterator[tuple[str, str]]
         expect(not refused, f"not revoked: {', '.join(refused)}")
 
     try:
-        for _ in range(2):
-            org_id = f"smoke-{uuid.uuid4()}"
+        orgs = [f"smoke-{uuid.uuid4()}", f"smoke-{uuid.uuid4()}"]
+        for org_id, scopes in (
+            (orgs[0], ALL_SCOPES),
+            (orgs[1], ALL_SCOPES),
+            (orgs[0], frozenset({SCOPE_WRITE})),
+        ):
             try:
-                key, key_id = create_api_key(repository, org_id)
+                key, key_id = create_api_key(repository, org_id, scopes)
             except Exception as error:
                 raise SetupError(f"cannot mint an API key: {type(error).__name__}: {error}") from None
             minted.append((key, key_id, org_id))
         report.say(
             "smoke: temporary API keys " + ", ".join(f"{key_id} (org {org})" for _, key_id, org in minted)
         )
-        yield minted[0][0], minted[1][0]
+        yield minted[0][0], minted[1][0], minted[2][0]
     finally:
         if minted:
             report.run("cleanup: the temporary API keys are revoked", revoke)
@@ -93,7 +104,7 @@ def target_of(
         raise SetupError(
             f"{base_url} is not local: give SMOKE_API_KEY and SMOKE_OTHER_API_KEY, or STACK_NAME"
         )
-    target = Target(base_url, api_key, other_api_key, "given API keys")
+    target = Target(base_url, api_key, other_api_key, "given API keys", write_only_api_key=write_only_key())
     session = boto3.session.Session()
     if args.table_name:
         target.dynamodb = session.client("dynamodb", endpoint_url=args.aws_endpoint_url)
@@ -124,8 +135,9 @@ def deployed_target(args: argparse.Namespace, report: Report) -> Iterator[Target
         raise SetupError(f"stack {args.stack_name} has no output {', '.join(missing)}")
     dynamodb = session.client("dynamodb")
     repository = ApiKeyRepository(outputs["ApiKeysTableName"], dynamodb)
-    with temporary_keys(repository, report) as (api_key, other_api_key):
+    with temporary_keys(repository, report) as (api_key, other_api_key, write_only_api_key):
         yield Target(
+            write_only_api_key=write_only_api_key,
             base_url=outputs["ApiUrl"],
             api_key=api_key,
             other_api_key=other_api_key,
@@ -163,8 +175,9 @@ def local_target(
             f"no embedded AWS at {endpoint} (is `make run` serving {base_url}?): {error}"
         ) from None
 
-    def target(keys: tuple[str, str], description: str) -> Target:
+    def target(keys: tuple[str, str, str | None], description: str) -> Target:
         return Target(
+            write_only_api_key=keys[2],
             base_url=base_url,
             api_key=keys[0],
             other_api_key=keys[1],
@@ -178,7 +191,7 @@ def local_target(
         )
 
     if api_key is not None and other_api_key is not None:
-        yield target((api_key, other_api_key), "given API keys")
+        yield target((api_key, other_api_key, write_only_key()), "given API keys")
         return
     repository = ApiKeyRepository(local_table_name(API_KEYS_TABLE), dynamodb)
     with temporary_keys(repository, report) as keys:

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
@@ -184,6 +185,11 @@ class LastError(BaseModel):
     message: str = Field(description="Short description (at most 200 characters)")
 
 
+def _no_default(schema: JsonDict) -> None:
+    # Optional in the response, never filled in with a default: absent means withheld.
+    schema.pop("default", None)
+
+
 class CredentialsOut(BaseModel):
     """A stored credentials object, as every route returns it."""
 
@@ -193,8 +199,20 @@ class CredentialsOut(BaseModel):
     org_id: str = Field(pattern=ORG_ID_PATTERN, description="The owning organisation (the caller's)")
     provider: str = Field(pattern=PROVIDER_PATTERN, description="CRM provider id, unique per organisation")
     dsn: str = Field(description="Data source name or connection string")
-    access_token: str = Field(description="Access token or API key for the CRM")
-    metadata: dict[str, Any] = Field(description="Provider-specific configuration")
+    access_token: str = Field(
+        default="",
+        description=(
+            "Access token or API key for the CRM. Absent for a caller without `credentials:read`, "
+            "unless this request sent it (create, update) or made it (refresh)"
+        ),
+        json_schema_extra=_no_default,
+    )
+    metadata: dict[str, Any] = Field(
+        description=(
+            "Provider-specific configuration. For a caller without `credentials:read`: only what this "
+            "request sent, never a secret-named key (`refresh_token`, `client_secret`, ...)"
+        )
+    )
     created_at: datetime = Field(description="UTC, ISO 8601 with microseconds and Z")
     updated_at: datetime = Field(description="UTC, ISO 8601 with microseconds and Z; advances on update")
     # Token refresh (added after the seed; every response carries them).
@@ -275,6 +293,12 @@ LINK_HEADER: Final = _header(
     'The next page, when `limit` was given and more credentials follow: `<...>; rel="next"`',
     {"type": "string"},
 )
+NO_STORE_RESPONSE_HEADERS: Final = {
+    "Cache-Control": _header(
+        "Always `no-store`: the body may carry tokens", {"const": "no-store"}, required=True
+    ),
+    "Pragma": _header("Always `no-cache`, for HTTP/1.0 caches", {"const": "no-cache"}, required=True),
+}
 RETRY_AFTER: Final = _header("Seconds to wait before retrying", {"type": "string", "pattern": "^[0-9]+$"})
 
 ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
@@ -328,7 +352,7 @@ def credentials_ok(description: str) -> OpenAPIResponse:
     """A credentials object, with its ETag."""
     return {
         "description": description,
-        "headers": {"ETag": ETAG_HEADER},
+        "headers": {"ETag": ETAG_HEADER, **NO_STORE_RESPONSE_HEADERS},
         "content": {
             JSON: {"model": CredentialsOut, "examples": _examples({"salesforce": SALESFORCE_EXAMPLE})}
         },
@@ -339,7 +363,7 @@ def credentials_list_ok(description: str) -> OpenAPIResponse:
     """A bare array of credentials objects, maybe a `Link` to the next page."""
     return {
         "description": description,
-        "headers": {"Link": LINK_HEADER},
+        "headers": {"Link": LINK_HEADER, **NO_STORE_RESPONSE_HEADERS},
         "content": {
             JSON: {
                 "model": list[CredentialsOut],
