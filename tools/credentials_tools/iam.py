@@ -9,10 +9,13 @@ accesses AWS would check (`accesses`): a `TransactWriteItems` is one `PutItem`/`
 `sqs:SendMessage`, with the resource ARN and the condition keys the template's conditions read
 (`dynamodb:LeadingKeys`, `kms:EncryptionContextKeys`, `kms:EncryptionContext:<key>`).
 
-Deciding (`findings`): a recorded access no statement allows is *denied*; a write, decrypt or
-data-key action a statement grants and no recorded access used is *unused* (except the runtime's
-own, `RUNTIME_EXTRAS`, which no local test can exercise). moto's own IAM enforcement cannot serve
-here: it checks actions against `Resource: "*"` only and knows `TransactWriteItems` as an action.
+Deciding (`findings`): a recorded access no statement allows is *denied* (for the credentials
+key, `key_allows`: its policy's denies first, then its allows, the account's through IAM); a write,
+decrypt or data-key action a statement grants and no recorded access used is *unused* (except the
+runtime's own, `RUNTIME_EXTRAS`, which no local test can exercise). `key_allows` also answers for
+principals that are no function (tests/unit/test_key_access.py: who can reach the plaintext).
+moto's own IAM enforcement cannot serve here: it checks actions against `Resource: "*"` only and
+knows `TransactWriteItems` as an action.
 
 Longer than 300 lines: the recording and the decision share the `Access` model and the ARN
 conventions both sides must agree on; kept together so they cannot drift apart.
@@ -227,14 +230,15 @@ def accesses(
 
 @dataclass(frozen=True)
 class Statement:
-    """An Allow statement, resolved: the actions it grants, on which resources, under which
-    conditions; `principals` (role ARNs) for a key policy's statements."""
+    """A statement, resolved: the actions it allows (or denies), on which resources, under which
+    conditions; `principals` (ARNs, or "*") for a key policy's statements."""
 
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     condition: Mapping[str, Mapping[str, Any]]
     principals: tuple[str, ...] = ()
     source: str = ""
+    effect: str = "Allow"
 
 
 def _list(value: Any) -> list[Any]:
@@ -265,9 +269,13 @@ def _resolved(value: Any, refs: Mapping[str, str], attributes: Mapping[tuple[str
 
 
 def _statement(
-    raw: Mapping[str, Any], refs: Mapping[str, str], attributes: Mapping[tuple[str, str], str], source: str
+    raw: Mapping[str, Any],
+    refs: Mapping[str, str],
+    attributes: Mapping[tuple[str, str], str],
+    source: str,
+    effects: tuple[str, ...] = ("Allow",),
 ) -> Statement | None:
-    if raw.get("Effect") != "Allow":
+    if raw.get("Effect") not in effects:
         return None
     principals: tuple[str, ...] = ()
     if "Principal" in raw:
@@ -277,19 +285,45 @@ def _statement(
         resources=tuple(
             _resolved(resource, refs, attributes) for resource in _list(raw.get("Resource", "*"))
         ),
-        condition=raw.get("Condition", {}),
+        condition={
+            operator: {
+                key: [_resolved(value, refs, attributes) for value in _list(values)]
+                for key, values in tests.items()
+            }
+            for operator, tests in raw.get("Condition", {}).items()
+        },
         principals=principals,
         source=source,
+        effect=str(raw["Effect"]),
     )
 
 
-def _conditional(raw: Any, parameters: Mapping[str, str]) -> Any:
-    # The only condition the key policy uses: HasBreakGlassRole (a parameter is non-empty).
+def template_condition(condition: Any, conditions: Mapping[str, Any], parameters: Mapping[str, str]) -> bool:
+    """A template condition (or a rule's assertion) for these parameters: Condition, Not, Equals,
+    And, Or on parameters, as far as the template uses them."""
+
+    def value(operand: Any) -> str:
+        return parameters[operand["Ref"]] if isinstance(operand, dict) and "Ref" in operand else str(operand)
+
+    if "Condition" in condition:
+        return template_condition(conditions[condition["Condition"]], conditions, parameters)
+    if "Fn::Not" in condition:
+        return not template_condition(condition["Fn::Not"][0], conditions, parameters)
+    if "Fn::And" in condition:
+        return all(template_condition(part, conditions, parameters) for part in condition["Fn::And"])
+    if "Fn::Or" in condition:
+        return any(template_condition(part, conditions, parameters) for part in condition["Fn::Or"])
+    if "Fn::Equals" in condition:
+        left, right = condition["Fn::Equals"]
+        return value(left) == value(right)
+    raise ValueError(f"condition not understood here: {condition!r}")
+
+
+def _conditional(raw: Any, conditions: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
+    # A statement under `Fn::If`: the branch the stack's parameters choose (None for NoValue).
     if isinstance(raw, dict) and "Fn::If" in raw:
         name, when_true, when_false = raw["Fn::If"]
-        chosen = (
-            when_true if name == "HasBreakGlassRole" and parameters.get("BreakGlassRoleArn") else when_false
-        )
+        chosen = when_true if template_condition({"Condition": name}, conditions, parameters) else when_false
         return None if chosen == {"Ref": "AWS::NoValue"} else chosen
     return raw
 
@@ -305,9 +339,14 @@ class Policies:
 
 
 def policies(
-    template: Mapping[str, Any], refs: Mapping[str, str], attributes: Mapping[tuple[str, str], str]
+    template: Mapping[str, Any],
+    refs: Mapping[str, str],
+    attributes: Mapping[tuple[str, str], str],
+    *,
+    with_roles: bool = True,
 ) -> Policies:
-    """The policies of every function of `template`, resolved against a stack's resources."""
+    """The policies of every function of `template`, resolved against a stack's resources; with
+    `with_roles=False`, only the key's (what needs no stack: the parameters in `refs`)."""
     region = refs.get("AWS::Region", "us-east-1")
     account = refs.get("AWS::AccountId", ACCOUNT_ID)
     cloud = translated(template, region)
@@ -321,7 +360,7 @@ def policies(
     }
     refs = {**refs, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
     roles: dict[str, tuple[Statement, ...]] = {}
-    for function in functions:
+    for function in functions if with_roles else ():
         role = cloud["Resources"][f"{function}{ROLE_SUFFIX}"]["Properties"]
         statements = [
             statement
@@ -343,12 +382,15 @@ def policies(
             statements.append(Statement(MANAGED_POLICIES[name], ("*",), {}, source=name))
         roles[function] = tuple(statements)
     key_resource = cloud["Resources"]["CredentialsKey"]["Properties"]["KeyPolicy"]
-    parameters = {name: str(value) for name, value in refs.items()}
+    # Parameters the stack does not set keep the template's defaults.
+    defaults = {name: str(spec.get("Default", "")) for name, spec in cloud.get("Parameters", {}).items()}
+    refs = {**defaults, **refs}
     key = tuple(
         statement
         for raw in _list(key_resource["Statement"])
-        if (chosen := _conditional(raw, parameters)) is not None
-        and (statement := _statement(chosen, refs, attributes, "CredentialsKey policy")) is not None
+        if (chosen := _conditional(raw, cloud.get("Conditions", {}), refs)) is not None
+        and (statement := _statement(chosen, refs, attributes, "CredentialsKey policy", ("Allow", "Deny")))
+        is not None
     )
     key_arn = attributes.get(("CredentialsKey", "Arn"), "")
     return Policies(roles, key, key_arn, f"arn:aws:iam::{account}:root")
@@ -365,12 +407,38 @@ def _action_matches(pattern: str, action: str) -> bool:
     return fnmatch.fnmatchcase(action.lower(), pattern.lower())
 
 
+# The condition operators `_condition_holds` decides; any other is treated as not met.
+CONDITION_OPERATORS = frozenset(
+    {
+        "Null",
+        "ForAllValues:StringLike",
+        "ForAllValues:StringEquals",
+        "StringLike",
+        "StringEquals",
+        "ArnEquals",
+        "ArnLike",
+        "Bool",
+        "BoolIfExists",
+    }
+)
+
+
 def _condition_holds(condition: Mapping[str, Mapping[str, Any]], access: Access) -> bool:
     for operator, tests in condition.items():
         for key, expected in tests.items():
             patterns = [str(value) for value in _list(expected)]
             values = access.values(key)
-            if operator == "Null":
+            if operator in ("Bool", "BoolIfExists"):
+                if values is None:
+                    if operator == "Bool":
+                        return False
+                elif not any(v.lower() == p.lower() for p in patterns for v in values):
+                    return False
+            elif operator in ("ArnEquals", "ArnLike"):
+                # Both match wildcards, as IAM's do.
+                if values is None or not any(_matches(p, v) for p in patterns for v in values):
+                    return False
+            elif operator == "Null":
                 if (values is None) != (str(expected).lower() == "true"):
                     return False
             elif operator in ("ForAllValues:StringLike", "ForAllValues:StringEquals"):
@@ -399,19 +467,43 @@ def role_arn(function: str, account: str = ACCOUNT_ID) -> str:
     return f"arn:aws:iam::{account}:role/{function}{ROLE_SUFFIX}"
 
 
+def key_allows(policies: Policies, principal: str, access: Access, identity_allows: bool) -> bool:
+    """KMS's decision on the credentials key for `principal` (an IAM ARN, `aws:PrincipalArn`): a
+    Deny that names it (or its account, or "*") wins; else an Allow that names it or "*" allows,
+    and one that names its account's root allows if its own IAM policy does too (`identity_allows`)."""
+    partition, account = principal.split(":")[1], principal.split(":")[4]
+    own_root = f"arn:{partition}:iam::{account}:root"
+    if access.values("aws:PrincipalArn") is None:
+        access = Access(
+            access.function,
+            access.action,
+            access.resource,
+            tuple(sorted((*access.context, ("aws:PrincipalArn", (principal,))))),
+        )
+    applying = [statement for statement in policies.key if _allows(statement, access)]
+    if any(
+        statement.effect == "Deny" and {"*", principal, own_root} & set(statement.principals)
+        for statement in applying
+    ):
+        return False
+    return any(
+        statement.effect == "Allow"
+        and (
+            {"*", principal} & set(statement.principals)
+            or (own_root in statement.principals and identity_allows)
+        )
+        for statement in applying
+    )
+
+
 def allowed(policies: Policies, access: Access) -> bool:
-    """Whether AWS would allow it. KMS (same account): the key policy must allow the role, or allow
-    the account root (delegating to IAM) while the role's own policy allows it too."""
+    """Whether AWS would allow it. KMS (same account): the key policy decides (`key_allows`), with
+    the role's own policy for what it delegates to the account."""
     identity = any(_allows(statement, access) for statement in policies.roles.get(access.function, ()))
     if not access.action.startswith("kms:") or access.resource != policies.key_arn:
         return identity
-    arn = role_arn(access.function, policies.account_root.split(":")[4])
-    for statement in policies.key:
-        if not _allows(statement, access):
-            continue
-        if arn in statement.principals or (policies.account_root in statement.principals and identity):
-            return True
-    return False
+    role = role_arn(access.function, policies.account_root.split(":")[4])
+    return key_allows(policies, role, access, identity)
 
 
 @cache
@@ -430,6 +522,11 @@ def _access_levels() -> dict[str, str]:
 def is_known_action(action: str) -> bool:
     """Whether the IAM service reference has this action."""
     return action.lower() in _access_levels()
+
+
+def known_actions(service: str) -> frozenset[str]:
+    """Every action of a service in the IAM service reference, lower case (`kms:decrypt`)."""
+    return frozenset(action for action in _access_levels() if action.startswith(f"{service.lower()}:"))
 
 
 def needs_use(action: str) -> bool:
@@ -461,6 +558,8 @@ def findings(policies: Policies, recorded: Iterable[Access]) -> Findings:
                 if (function, action.lower()) not in used:
                     unused.append((function, action, statement.source))
     for statement in policies.key:
+        if statement.effect != "Allow":
+            continue
         for principal in statement.principals:
             function = principal.rsplit("/", 1)[-1].removesuffix(ROLE_SUFFIX)
             if function not in policies.roles:
