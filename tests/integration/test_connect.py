@@ -378,6 +378,14 @@ def test_a_provider_without_a_connect_client_is_400(api, org_headers):
             },
             "login_url",
         ),
+        (
+            {
+                "provider": "salesforce",
+                "return_url": RETURN_URL,
+                "metadata": {"login_url": "https://evil\\x.my.salesforce.com"},
+            },
+            "login_url",
+        ),
         ({"provider": "dynamics", "return_url": RETURN_URL}, "instance_url"),
         ({"provider": "zoho", "return_url": RETURN_URL, "metadata": {"data_center": "mars"}}, "data_center"),
         ({"provider": "hubspot", "return_url": RETURN_URL, "optional_scopes": []}, "optional_scopes"),

@@ -1,9 +1,12 @@
 """The provider half of the OAuth connect flow: authorize URLs, and the code exchange against fake
 token endpoints on 127.0.0.1."""
 
+import re
 import urllib.parse
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from integration_credentials.adapters.providers import (
     REFRESHABLE_PROVIDERS,
     OAuthClient,
@@ -243,12 +246,66 @@ def test_salesforce_authorize_host_from_login_url(login_url, host):
         "https://user:pw@login.salesforce.com",
         "https://login.salesforce.com:8443",
         "https://.my.salesforce.com",
+        "https://evil\\x.my.salesforce.com",
+        "https://evil%2f.my.salesforce.com",
+        "https://evil%x.my.salesforce.com",
+        "https://evil_x.my.salesforce.com",
+        "https://-evil.my.salesforce.com",
+        "https://evil-.my.salesforce.com",
+        "https://a..my.salesforce.com",
     ],
 )
 def test_salesforce_login_url_outside_the_allow_list_is_refused(login_url):
     with pytest.raises(PermanentRefreshError) as caught:
         authorize_url("salesforce", CLIENT_ID, REDIRECT_URI, STATE, metadata={"login_url": login_url})
     assert caught.value.code == "invalid_login_url"
+
+
+_PLAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+
+
+def _plain_host(host: str) -> bool:
+    """A host name of DNS labels (letters, digits, inner hyphens), written out without a regex
+    of the code under test."""
+    labels = host.split(".")
+    return len(host) <= 253 and all(
+        0 < len(label) <= 63 and _PLAIN_LABEL.fullmatch(label) is not None for label in labels
+    )
+
+
+@given(st.text(alphabet="abzAZ09-._\\%/:@?#[]\u0130\u212a ", min_size=0, max_size=30))
+@example("x\\y")
+@example("x%2fy")
+@example("x%y")
+@example("uat--x.sandbox")
+def test_salesforce_accepts_only_plain_host_names_under_my_domain(label):
+    # Given any text as the My Domain's first labels
+    login_url = f"https://{label}.my.salesforce.com"
+    try:
+        endpoint, _ = split(
+            authorize_url("salesforce", CLIENT_ID, REDIRECT_URI, STATE, metadata={"login_url": login_url})
+        )
+    except PermanentRefreshError as error:
+        assert error.code == "invalid_login_url"
+        # Then a refused one is never a plain host name under .my.salesforce.com
+        assert not _plain_host(label.lower()), label
+        return
+    # Then an accepted one sends the browser (and later the client secret) to a plain host name
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    assert host.endswith(".my.salesforce.com") and _plain_host(host), (label, host)
+    assert host == f"{label.lower()}.my.salesforce.com"
+
+
+@pytest.mark.parametrize(
+    "instance_url", ["https://a\\b.my.salesforce.com", "https://a%2fb.my.salesforce.com"]
+)
+def test_a_salesforce_instance_url_that_is_not_a_host_name_is_not_a_token_host(instance_url):
+    assert (
+        refresh_module.provider_spec("salesforce", "refresh").default_token_url(
+            {"instance_url": instance_url}, None
+        )
+        == "https://login.salesforce.com/services/oauth2/token"
+    )
 
 
 def test_zoho_authorize_host_follows_the_data_centre():
