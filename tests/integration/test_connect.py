@@ -34,7 +34,7 @@ HINTS = {
         "instance_url": "https://contoso.crm4.dynamics.com",
     },
 }
-PKCE = {"salesforce", "dynamics"}
+PKCE = {"salesforce", "hubspot", "zoho", "dynamics"}  # every provider but Pipedrive
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +135,7 @@ def test_the_authorize_url_carries_our_callback_a_state_and_pkce_where_supported
     assert started.status == 201
     query = query_of(started.json["connect_url"])
     assert query["redirect_uri"] == CALLBACK
+    assert query["response_type"] == "code"
     assert len(query["state"]) >= 43  # 256 random bits, base64url
     assert ("code_challenge" in query) == (provider in PKCE)
     if provider in PKCE:

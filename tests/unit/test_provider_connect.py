@@ -52,7 +52,8 @@ METADATA = {
     "zoho": {},
     "dynamics": {"tenant_id": TENANT, "instance_url": f"https://{ORG}"},
 }
-PKCE_PROVIDERS = {"salesforce", "dynamics"}
+# Every provider but Pipedrive accepts PKCE (README "Connect a CRM" names the documents checked).
+PKCE_PROVIDERS = {"salesforce", "hubspot", "zoho", "dynamics"}
 GRANTS = fake.code_grants(TENANT, ORG)
 DYNAMICS_SCOPE = f"https://{ORG}/user_impersonation offline_access openid"
 
@@ -81,9 +82,9 @@ EXPECTED = {
     ),
     "hubspot": (
         "https://app.hubspot.com/oauth/authorize",
-        {**COMMON, "scope": "oauth crm.objects.contacts.read"},
+        {**COMMON, "response_type": "code", "scope": "oauth crm.objects.contacts.read", **PKCE},
     ),
-    "pipedrive": ("https://oauth.pipedrive.com/oauth/authorize", COMMON),
+    "pipedrive": ("https://oauth.pipedrive.com/oauth/authorize", {**COMMON, "response_type": "code"}),
     "zoho": (
         "https://accounts.zoho.com/oauth/v2/auth",
         {
@@ -92,6 +93,7 @@ EXPECTED = {
             "scope": "ZohoCRM.modules.ALL",
             "access_type": "offline",
             "prompt": "consent",
+            **PKCE,
         },
     ),
     "dynamics": (
@@ -115,6 +117,14 @@ def test_authorize_url_has_exactly_the_documented_parameters(provider):
     assert split(url) == EXPECTED[provider]
     assert "+" not in url  # spaces are %20, as HubSpot's guide asks
     assert CLIENT_SECRET not in url
+
+
+@pytest.mark.parametrize("provider", sorted(EXPECTED))
+def test_every_authorize_url_asks_for_a_code(provider):
+    # RFC 6749 section 4.1.1: a standard authorization server refuses a request without it
+    # (unsupported_response_type); no provider's documentation forbids it.
+    _, params = split(authorize_url(provider, CLIENT_ID, REDIRECT_URI, STATE, metadata=METADATA[provider]))
+    assert params["response_type"] == "code"
 
 
 @pytest.mark.parametrize("provider", sorted(PKCE_PROVIDERS))
@@ -182,7 +192,9 @@ def test_scopes_a_provider_cannot_take_are_refused():
 
 def test_authorize_endpoint_overrides_by_argument_and_environment(monkeypatch):
     monkeypatch.setenv("OAUTH_AUTHORIZE_URL_HUBSPOT", "http://127.0.0.1:8080/hubspot/authorize")
-    endpoint, params = split(authorize_url("hubspot", CLIENT_ID, REDIRECT_URI, STATE))
+    endpoint, params = split(
+        authorize_url("hubspot", CLIENT_ID, REDIRECT_URI, STATE, code_challenge=CHALLENGE)
+    )
     assert endpoint == "http://127.0.0.1:8080/hubspot/authorize"
     assert params == EXPECTED["hubspot"][1]
     endpoint, _ = split(
@@ -197,7 +209,7 @@ def test_authorize_endpoint_overrides_by_argument_and_environment(monkeypatch):
             "pipedrive", CLIENT_ID, REDIRECT_URI, STATE, authorize_url="http://127.0.0.1:1/a?fake=1"
         )
     )
-    assert (endpoint, params) == ("http://127.0.0.1:1/a", {"fake": "1", **COMMON})
+    assert (endpoint, params) == ("http://127.0.0.1:1/a", {"fake": "1", **EXPECTED["pipedrive"][1]})
     with pytest.raises(ValueError, match="http or https"):
         authorize_url("hubspot", CLIENT_ID, REDIRECT_URI, STATE, authorize_url="javascript:alert(1)")
 
@@ -525,7 +537,7 @@ def test_exchange_is_transient_on_a_5xx():
 def test_exchange_token_url_from_the_environment(monkeypatch):
     with serve("hubspot") as server:
         monkeypatch.setenv(token_url_env_name("hubspot"), server.url("/oauth/v3/token"))
-        result = exchange_code("hubspot", AUTH_CODE, CLIENT, REDIRECT_URI)
+        result = exchange_code("hubspot", AUTH_CODE, CLIENT, REDIRECT_URI, code_verifier=VERIFIER)
     assert result.access_token == NEW_ACCESS_TOKEN
 
 

@@ -20,8 +20,9 @@ class Authorization:
     `endpoint(metadata)` is the default authorize URL; `default_scopes(metadata)` the scopes asked
     for when the caller names none. `scope_separator` joins them (None: the provider takes no
     scope parameter, the app's registration sets them); `optional_scope` names the parameter of
-    scopes the user may decline (HubSpot). `params` are sent as they are. `pkce` is true where the
-    provider documents PKCE for a confidential web app (S256 challenge at authorize, verifier at
+    scopes the user may decline (HubSpot). `params` are sent as they are (`response_type=code`
+    for every provider: RFC 6749 requires it and none forbids it). `pkce` is true where the
+    provider accepts PKCE from a confidential web app (S256 challenge at authorize, verifier at
     exchange); `scope_at_exchange` where the code exchange repeats the scope (Microsoft).
     `callback_server` is the metadata key that the callback's server parameter fills, where the
     callback names the server to exchange the code at (Zoho's `accounts-server`).
