@@ -330,6 +330,8 @@ def test_credentials_deleted_before_the_reconnect_callback_are_not_recreated(api
         "https://app.example.com/crmevil/x",
         "https://app.example.com/crm/../admin",
         "https://app.example.com/crm/%2e%2e/admin",
+        "https://app.example.com/crm/%252e%252e/admin",  # a server decoding twice reads ../admin
+        "https://app.example.com/crm/..;/admin",  # Tomcat and Spring read ..;/ as ../
         "https://app.example.com@evil.example.net/crm/",
         "https://user:pw@app.example.com/crm/",
         "http://app.example.com/crm/connected",  # scheme differs

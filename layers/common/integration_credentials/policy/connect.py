@@ -4,8 +4,11 @@ is sent back, and how a state is named in storage.
 The allow-list (`CONNECT_RETURN_URLS`) holds origins or prefixes, separated by commas or white
 space: `https://app.example.com` allows every path of that origin, `https://app.example.com/crm/`
 only paths under `/crm/`, and a port may be `*` (`http://127.0.0.1:*`). A return URL must match an
-entry's scheme, host and port exactly, carry no user name or password, and no `.`/`..` path
-segment (a browser would resolve it out of the allowed prefix).
+entry's scheme, host and port exactly, carry no user name or password, and its path must stay under
+the prefix however a browser, a proxy or the platform's server reads it: no `.`/`..` segment (a
+browser resolves it), no percent-encoded `.`, `/`, backslash, `;` or `%` (a server that decodes once more
+turns `%252e%252e` into `..`), and no `;` (servers such as Tomcat and Spring read `..;` as `..`
+with a path parameter).
 """
 
 import hashlib
@@ -25,6 +28,9 @@ _ENTRY = re.compile(
     r"^(?P<scheme>https?)://(?P<host>[^/:?#@\s]+)(?::(?P<port>\*|[0-9]{1,5}))?(?P<path>/[^?#\s]*)?$"
 )
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# Percent-encodings in a path that some reader could decode into a segment separator, a dot
+# segment or a path parameter: `.` `/` `\` `;` and `%` itself (double encoding).
+_ENCODED_PATH_SYNTAX = re.compile(r"%(2e|2f|5c|3b|25)", re.IGNORECASE)
 MAX_RETURN_URL_CHARS: Final = 2048
 
 
@@ -52,6 +58,10 @@ def return_url_problem(url: str, allowed: Sequence[str]) -> str | None:
     segments = urllib.parse.unquote(parts.path).split("/")
     if any(segment in (".", "..") for segment in segments):
         return "return_url must not have '.' or '..' path segments"
+    if _ENCODED_PATH_SYNTAX.search(parts.path):
+        return "return_url must not have percent-encoded '.', '/', '\\', ';' or '%' in its path"
+    if ";" in parts.path:
+        return "return_url must not have ';' path parameters"
     for entry in allowed:
         if _matches(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], parts.path, entry):
             return None
