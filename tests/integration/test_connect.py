@@ -489,17 +489,41 @@ def test_the_callback_takes_no_api_key_and_ignores_one(api, crms, org_headers, o
     assert api.list(other_org_headers).json == []
 
 
-def test_a_provider_whose_oauth_client_is_not_configured_is_400(api, org_headers, monkeypatch):
-    from integration_credentials.adapters.providers import PermanentRefreshError
+@pytest.fixture
+def ssm_parameter(stack: Stack) -> Iterator[Any]:
+    """Take an SSM parameter away for one test (put back after it); the cache is cleared both times."""
+    from integration_credentials.adapters.parameters import clear_parameter_cache
 
-    def not_configured(provider: str, metadata: Any, settings: Any) -> Any:
-        raise PermanentRefreshError(
-            "oauth_client_not_configured",
-            f"no OAuth client configured for provider '{provider}'",
-            reconnect_required=False,
-        )
+    ssm = boto3.client("ssm", endpoint_url=stack.aws.endpoint)
+    taken: list[dict[str, Any]] = []
 
-    monkeypatch.setattr(connect, "oauth_client", not_configured)
+    def take_away(name: str) -> None:
+        found = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        taken.append(found)
+        ssm.delete_parameter(Name=name)
+        clear_parameter_cache()
+
+    yield take_away
+    for found in taken:
+        ssm.put_parameter(Name=found["Name"], Value=found["Value"], Type=found["Type"], Overwrite=True)
+    clear_parameter_cache()
+
+
+def test_a_provider_whose_oauth_client_id_is_not_configured_is_400(api, org_headers, ssm_parameter):
+    from integration_credentials.core.constants import oauth_client_id_parameter
+
+    prefix = parameter_defaults()["OAuthClientParameterPrefix"]
+    ssm_parameter(oauth_client_id_parameter(prefix, "zoho"))
     reply = start(api, org_headers, "zoho")
     assert reply.status == 400
     assert reply.json == {"detail": "Validation error: no OAuth client configured for provider 'zoho'"}
+
+
+def test_step_one_needs_the_client_id_and_never_the_client_secret(api, crms, org_headers, ssm_parameter):
+    # Given the provider's client secret parameter gone (the connect function may not read it)
+    prefix = parameter_defaults()["OAuthClientParameterPrefix"]
+    ssm_parameter(prefix + "hubspot")
+    # When step 1 runs, then the authorize URL names the app by its client id
+    started = start(api, org_headers, "hubspot")
+    assert started.status == 201, started.raw
+    assert query_of(started.json["connect_url"])["client_id"] == crms.clients["hubspot"]["client_id"]

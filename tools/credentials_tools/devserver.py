@@ -655,7 +655,7 @@ def refresh_banner(stack: LocalStack) -> list[str]:
     )
     return [
         schedule,
-        f"OAuth clients (SSM {prefix}<provider>): {clients}",
+        f"OAuth clients (SSM {prefix}<provider>, ids also {prefix}client-id/<provider>): {clients}",
         "  your own OAuth app: LOCAL_OAUTH_CLIENT_ID_<PROVIDER> / LOCAL_OAUTH_CLIENT_SECRET_<PROVIDER>;"
         " another token endpoint (a fake): OAUTH_TOKEN_URL_<PROVIDER>=<url>",
     ]

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 
 import boto3
 from integration_credentials.adapters.providers import REFRESHABLE_PROVIDERS
+from integration_credentials.core.constants import oauth_client_id_parameter
 from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -330,7 +331,8 @@ def provision(
     """Create what template.yaml declares and the functions need: the tables (with their indexes),
     the KMS key, the queues, the event bus, and the SecureStrings created once per environment in
     AWS (JWT secret, HMAC key, one OAuth client per refreshable provider: `oauth_clients`' where it
-    names one, so a fake provider can know the same secret, else `local_oauth_client`'s)."""
+    names one, so a fake provider can know the same secret, else `local_oauth_client`'s, with its
+    client id alone beside it as a String)."""
     session = boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
@@ -370,6 +372,13 @@ def provision(
                 Name=f"{prefix}{provider}",
                 Value=json.dumps(oauth_client),
                 Type="SecureString",
+                Overwrite=True,
+            )
+            # The client id alone, as a String: all that the connect function may read.
+            ssm.put_parameter(
+                Name=oauth_client_id_parameter(prefix, provider),
+                Value=oauth_client["client_id"],
+                Type="String",
                 Overwrite=True,
             )
             oauth_client_ids[provider] = oauth_client["client_id"]

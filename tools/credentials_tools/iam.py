@@ -110,6 +110,11 @@ def table_arn(name: str, region: str, account: str = ACCOUNT_ID) -> str:
     return f"arn:aws:dynamodb:{region}:{account}:table/{name}"
 
 
+def parameter_arn(name: str, region: str, account: str = ACCOUNT_ID) -> str:
+    """An SSM parameter's ARN (`name` starts with `/`)."""
+    return f"arn:aws:ssm:{region}:{account}:parameter{name}"
+
+
 @dataclass(frozen=True)
 class Access:
     """One IAM check a request makes: action, resource, and the condition keys it carries."""
@@ -205,10 +210,7 @@ def accesses(
         return [Access(function, f"kms:{operation}", str(request.get("KeyId", "*")), context)]
     if service == "ssm":
         names = request.get("Names") or [request.get("Name", "")]
-        return [
-            Access(function, f"ssm:{operation}", f"arn:aws:ssm:{region}:{account}:parameter{name}")
-            for name in names
-        ]
+        return [Access(function, f"ssm:{operation}", parameter_arn(name, region, account)) for name in names]
     if service == "sqs":
         path = urlsplit(str(request.get("QueueUrl", ""))).path.strip("/").split("/")
         arn = f"arn:aws:sqs:{region}:{path[0] if len(path) == 2 else account}:{path[-1]}"
@@ -478,6 +480,24 @@ def read_record(path: Path) -> tuple[dict[str, str], dict[tuple[str, str], str],
     refs = dict(header["refs"])
     attributes = {(logical, name): value for logical, name, value in header["attributes"]}
     return refs, attributes, [Access.from_json(line) for line in lines[1:]]
+
+
+def placeholder_resources(
+    template: Mapping[str, Any], region: str = "us-east-1", account: str = ACCOUNT_ID
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Refs and attributes for deciding on a template without a stack: the parameters' defaults,
+    each resource named by its logical id, each `Arn` a placeholder ARN of its own."""
+    refs = {
+        **{name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()},
+        **{logical: logical for logical in template["Resources"]},
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+    }
+    attributes: dict[tuple[str, str], str] = {}
+    for logical in template["Resources"]:
+        attributes[(logical, "Arn")] = f"arn:aws:placeholder:{region}:{account}:{logical}"
+        attributes[(logical, "QueueName")] = logical
+    return refs, attributes
 
 
 def template_policies(refs: Mapping[str, str], attributes: Mapping[tuple[str, str], str]) -> Policies:

@@ -62,7 +62,7 @@ from ..policy.connect import (
     with_result,
 )
 from .credentials import CredentialsService, credentials_service
-from .oauth_clients import oauth_client
+from .oauth_clients import oauth_client, oauth_client_id
 
 CALLBACK_PATH: Final = "/integration-credentials/oauth/callback"
 # Stored metadata a reconnect's authorize URL and code exchange need again (the org's login host,
@@ -161,7 +161,7 @@ class Connector:
             if existing is not None and existing.org_id == org_id:
                 raise CredentialsAlreadyExistError(provider)
         try:
-            client = oauth_client(provider, hints, self._settings)
+            client_id = oauth_client_id(provider, hints, self._settings)
         except PermanentRefreshError as error:
             raise InvalidRequestError(error.message) from None
         redirect_uri = self._settings.oauth_callback_url or callback_url
@@ -170,7 +170,7 @@ class Connector:
         try:
             connect_url = providers.authorize_url(
                 provider,
-                client.client_id,
+                client_id,
                 redirect_uri,
                 state,
                 scopes=request.scopes,
