@@ -301,6 +301,8 @@ class LocalResources:
     event_bus_name: str = "default"
     # Provider -> the local OAuth client id (the secrets stay in SSM).
     oauth_client_ids: dict[str, str] = field(default_factory=dict)
+    # What signs the connect flow's result (a platform's return page verifies with it).
+    connect_result_key: str = ""
 
     @property
     def api_keys_table_name(self) -> str:
@@ -330,9 +332,9 @@ def provision(
 ) -> LocalResources:
     """Create what template.yaml declares and the functions need: the tables (with their indexes),
     the KMS key, the queues, the event bus, and the SecureStrings created once per environment in
-    AWS (JWT secret, HMAC key, one OAuth client per refreshable provider: `oauth_clients`' where it
-    names one, so a fake provider can know the same secret, else `local_oauth_client`'s, with its
-    client id alone beside it as a String)."""
+    AWS (JWT secret, HMAC key, connect result key, one OAuth client per refreshable provider:
+    `oauth_clients`' where it names one, so a fake provider can know the same secret, else
+    `local_oauth_client`'s, with its client id alone beside it as a String)."""
     session = boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
@@ -352,9 +354,11 @@ def provision(
     key = kms.create_key(Description="integration credentials (local)")["KeyMetadata"]
     parameters = parameter_defaults()
     parameter_name = parameters["JwtSecretParameterName"]
+    connect_result_key = secrets.token_urlsafe(48)
     for name, value in (
         (parameter_name, jwt_secret),
         (parameters["HmacKeyParameterName"], secrets.token_urlsafe(32)),
+        (parameters["ConnectResultKeyParameterName"], connect_result_key),
     ):
         # Under SSM's own key (alias/aws/ssm), as README's deployment steps create them.
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
@@ -413,6 +417,7 @@ def provision(
         queue_urls=queue_urls,
         event_bus_name=event_bus_name,
         oauth_client_ids=oauth_client_ids,
+        connect_result_key=connect_result_key,
     )
 
 

@@ -169,6 +169,18 @@ def _leading_key(key: Mapping[str, Any] | None) -> list[str] | None:
     return [prefix + hash_mark + "<value>" if hash_mark else "<value>"]
 
 
+def _first_key(part: Any) -> Mapping[str, Any] | None:
+    # A BatchGetItem table's `Keys`, a BatchWriteItem table's list of Put/Delete requests.
+    if isinstance(part, dict):
+        keys = part.get("Keys") or [None]
+        return keys[0] if isinstance(keys[0], dict) else None
+    if isinstance(part, list) and part:
+        request = part[0].get("PutRequest") or part[0].get("DeleteRequest") or {}
+        found = request.get("Item") or request.get("Key")
+        return found if isinstance(found, dict) else None
+    return None
+
+
 def accesses(
     function: str, service: str, operation: str, body: bytes, region: str, account: str = ACCOUNT_ID
 ) -> list[Access]:
@@ -189,6 +201,17 @@ def accesses(
                         arn = table_arn(part["TableName"], region, account)
                         found.append(Access(function, f"dynamodb:{action}", arn, context))
             return found
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            # Authorised per table it names (LeadingKeys: the first key's, as for one item).
+            return [
+                Access(
+                    function,
+                    f"dynamodb:{operation}",
+                    table_arn(table, region, account),
+                    _context(dynamodb__LeadingKeys=_leading_key(_first_key(part))),
+                )
+                for table, part in request.get("RequestItems", {}).items()
+            ]
         arn = table_arn(str(request.get("TableName", "")), region, account)
         if request.get("IndexName"):
             arn += f"/index/{request['IndexName']}"

@@ -1,14 +1,16 @@
 """The OAuth authorization-code ("connect") flow, in domain terms.
 
-`start` checks the request (provider, return URL, reconnect target, OAuth client), makes a
-single-use state (256 random bits, stored only as its hash, with a TTL) holding, encrypted, all
-the callback will trust, and returns the provider's authorize URL. `finish` is the callback: it
+`start` checks the request (provider, return URL, reconnect target, OAuth client id), claims one
+of the org's MAX_CONNECT_STATES_PER_ORG slots (none free: 429), makes a single-use state (256
+random bits, stored only as its hash, with a TTL) holding, encrypted, all the callback will trust
+(the end user included), and returns the provider's authorize URL. `finish` is the callback: it
 reads the state, consumes it with a conditional delete (a second use, even at the same moment,
-is refused), exchanges the code with the PKCE verifier, and stores the tokens: new credentials
-(`Integration Credentials Connected`), or the same credentials reconnected: same id and
-created_at, new tokens, status active (`Integration Credentials Recovered`). Whatever happens
-after the state is consumed, the browser goes back to the return URL, with `error=<code>` when
-nothing was stored. Tokens are never in a URL, a log line or an event.
+is refused) and frees its slot, exchanges the code with the PKCE verifier, and stores the tokens:
+new credentials (`Integration Credentials Connected`), or the same credentials reconnected: same
+id and created_at, new tokens, status active (`Integration Credentials Recovered`). Whatever
+happens after the state is consumed, the browser goes back to the return URL, with `error=<code>`
+when nothing was stored, and always with the signed result (`connect_result`) the return page
+verifies. Tokens are never in a URL, a log line or an event.
 
 Longer than 300 lines: the two halves share the state's contents and its rules (what is bound to
 it, what the callback may trust), which read best side by side.
@@ -30,8 +32,9 @@ from ..adapters import events, providers
 from ..adapters.audit import Audit, hmac_or_none
 from ..adapters.auth import Principal
 from ..adapters.observability import logger, metrics, report_dependency_error
+from ..adapters.parameters import secure_parameter
 from ..adapters.providers import PermanentRefreshError, RefreshError, TokenRefresh
-from ..adapters.storage.connect_states import ConnectStateItem, ConnectStates, connect_states
+from ..adapters.storage.connect_states import ConnectStateItem, ConnectStates, Slots, connect_states
 from ..core.constants import REFRESHABLE_PROVIDERS
 from ..core.errors import (
     ConcurrentModificationError,
@@ -39,9 +42,11 @@ from ..core.errors import (
     CredentialsError,
     CredentialsNotFoundError,
     DependencyError,
+    DependencyMisconfiguredError,
     InvalidConnectStateError,
     InvalidRequestError,
     PermissionDeniedError,
+    TooManyConnectStatesError,
     TooManyCredentialsError,
 )
 from ..core.models import (
@@ -61,6 +66,7 @@ from ..policy.connect import (
     state_key,
     with_result,
 )
+from ..policy.connect_result import MIN_KEY_BYTES, RESULT_PARAMETER, ConnectResult, sign_connect_result
 from .credentials import CredentialsService, credentials_service
 from .oauth_clients import oauth_client, oauth_client_id
 
@@ -96,10 +102,12 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True, slots=True)
 class ConnectStart:
-    """Where to send the user's browser, and until when the link works."""
+    """Where to send the user's browser, until when the link works, and the hash of its state
+    (what the signed result names as `state_hash`)."""
 
     connect_url: str
     expires_at: str
+    state_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +190,12 @@ class Connector:
             raise InvalidRequestError(str(error)) from None
         except PermanentRefreshError as error:
             raise InvalidRequestError(error.message) from None
-        now = self._clock()
-        expires_at = int(now) + self._settings.connect_state_ttl_seconds
+        now = int(self._clock())
+        # The org's free slots are read before anything costs KMS: a full org is a 429 at once.
+        slots = self._states.slots(org_id, self._settings.max_connect_states_per_org, now=now)
+        if not slots.free:
+            raise self._too_many(slots, now)
+        expires_at = now + self._settings.connect_state_ttl_seconds
         item = ConnectStateItem(
             key=state_key(state),
             org_id=org_id,
@@ -201,10 +213,29 @@ class Connector:
             "metadata": request.metadata,
             "hints": hints,
             "code_verifier": verifier,
+            "end_user": request.end_user,
         }
         ciphertext = self._service.cipher.encrypt_document(document, item.encryption_context)
-        self._states.add(replace(item, ciphertext=ciphertext))
-        return ConnectStart(connect_url, format_timestamp(expires_at))
+        if not self._states.add(replace(item, ciphertext=ciphertext), slots.free, now=now):
+            raise self._too_many(slots, now)  # every free slot was claimed meanwhile
+        return ConnectStart(connect_url, format_timestamp(expires_at), item.key)
+
+    def _too_many(self, slots: Slots, now: int) -> TooManyConnectStatesError:
+        # Retry-After: until the earliest known state expires (one used sooner frees its slot then).
+        wait = (
+            slots.earliest_expiry - now if slots.earliest_expiry else self._settings.connect_state_ttl_seconds
+        )
+        return TooManyConnectStatesError(self._settings.max_connect_states_per_org, max(1, wait))
+
+    def _result_key(self) -> str:
+        """The key that signs `connect_result` (CONNECT_RESULT_KEY_PARAMETER)."""
+        name = self._settings.connect_result_key_parameter
+        if not name:
+            raise DependencyMisconfiguredError("SSM", "ConnectResultKeyNotConfigured")
+        key = secure_parameter(name, self._settings.jwt_secret_cache_seconds)
+        if len(key.encode("utf-8")) < MIN_KEY_BYTES:
+            raise DependencyMisconfiguredError("SSM", "ConnectResultKeyTooShort")
+        return key
 
     # ---- step 3: GET /integration-credentials/oauth/callback ---------------------------------
 
@@ -238,15 +269,34 @@ class Connector:
             )
             audit.provider = item.provider
             audit.credentials_id = credentials_id
+        # Read before the state is consumed: SSM failing is then a 503 that leaves it usable.
+        key = self._result_key()
         if not self._states.consume(item, now=now):
             raise InvalidConnectStateError()
+        self._release(item)
         return_url = str(document["return_url"])
+        end_user = document.get("end_user")
+
+        def back(outcome: Mapping[str, str]) -> str:
+            signed = ConnectResult(
+                org_id=item.org_id,
+                provider=item.provider,
+                state_hash=item.key,
+                issued_at=int(self._clock()),
+                credentials_id=outcome.get("credentials_id"),
+                status=outcome.get("status"),
+                error=outcome.get("error"),
+                end_user=end_user if isinstance(end_user, str) else None,
+            )
+            plain = {"credentials_id": signed.credentials_id, "provider": item.provider, **outcome}
+            query = {name: value for name, value in plain.items() if value is not None}
+            return with_result(return_url, {**query, RESULT_PARAMETER: sign_connect_result(signed, key)})
 
         def failed(code: str, reason: str) -> str:
             if audit is not None:
                 audit.reason = reason
                 audit.extra["connect_error"] = code
-            return with_result(return_url, {"provider": item.provider, "error": code})
+            return back({"error": code})
 
         if parameters.error is not None:
             # The user refused consent, or the provider refused the request.
@@ -279,10 +329,15 @@ class Connector:
             return failed("temporarily_unavailable", "dependency_failed")
         if audit is not None:
             audit.acted_on(str(result.body["id"]), item.provider)
-        return with_result(
-            return_url,
-            {"credentials_id": str(result.body["id"]), "provider": item.provider, "status": "connected"},
-        )
+        return back({"credentials_id": str(result.body["id"]), "status": "connected"})
+
+    def _release(self, item: ConnectStateItem) -> None:
+        # Best effort: a slot left taken frees itself when the state would have expired.
+        try:
+            self._states.release(item)
+        except DependencyError as error:
+            report_dependency_error(error)
+            logger.warning("connect slot not released", extra={"provider": item.provider})
 
     def _connect(
         self,

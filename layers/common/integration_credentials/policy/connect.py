@@ -20,7 +20,7 @@ from typing import Final
 # What `secrets.token_urlsafe(32)` makes (256 random bits), with room for longer ones.
 STATE_PATTERN: Final = r"^[A-Za-z0-9_-]{43,128}$"
 # Query parameters the callback sets on the return URL (a return URL's own are replaced).
-RESULT_PARAMETERS: Final = ("credentials_id", "provider", "status", "error")
+RESULT_PARAMETERS: Final = ("credentials_id", "provider", "status", "error", "connect_result")
 # The provider's `error` is passed on when it is an RFC 6749 code; anything else is this.
 UNKNOWN_PROVIDER_ERROR: Final = "authorization_failed"
 _ERROR_CODE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")

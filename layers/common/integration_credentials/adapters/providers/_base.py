@@ -114,7 +114,8 @@ def https_host(value: str | None) -> str | None:
         port = parts.port
     except ValueError:
         return None
-    if parts.scheme.lower() != "https" or not host or parts.username or parts.password:
+    # Any user info, even empty (`https://@host`), is refused: such a URL is never a plain host's.
+    if parts.scheme.lower() != "https" or not host or parts.username is not None:
         return None
     if port not in (None, 443):
         return None
