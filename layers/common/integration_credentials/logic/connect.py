@@ -19,7 +19,6 @@ it, what the callback may trust), which read best side by side.
 import re
 import secrets
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
@@ -61,6 +60,7 @@ from ..core.settings import Settings, get_settings
 from ..policy.connect import (
     STATE_PATTERN,
     allow_list,
+    credentials_dsn,
     provider_error_code,
     return_url_problem,
     state_key,
@@ -84,14 +84,6 @@ HINT_KEYS: Final = (
     "client_id",
     "client_secret",
 )
-# The API base of new credentials (their `dsn`) when the token response names none.
-_DEFAULT_DSNS: Final = {
-    "salesforce": "https://login.salesforce.com",
-    "hubspot": "https://api.hubapi.com",
-    "pipedrive": "https://api.pipedrive.com",
-    "zoho": "https://www.zohoapis.com",
-}
-_DSN_KEYS: Final = ("instance_url", "api_domain")
 _STATE = re.compile(STATE_PATTERN)
 # Zoho's callback `location`: a data centre name (us, eu, in, au, jp, ca, sa, cn, com.au...).
 _ZOHO_LOCATION = re.compile(r"^[a-z]{2,3}(\.[a-z]{2,3})?$")
@@ -377,7 +369,7 @@ class Connector:
                 request = CredentialsCreate.model_validate(
                     {
                         "provider": provider,
-                        "dsn": _dsn(provider, metadata, document.get("scopes")),
+                        "dsn": credentials_dsn(provider, metadata, document.get("scopes")),
                         "access_token": token.access_token,
                         "metadata": metadata,
                     }
@@ -416,20 +408,6 @@ def callback_url(domain_name: str) -> str:
     host = domain_name.rsplit(":", 1)[0] if domain_name.count(":") == 1 else domain_name
     scheme = "http" if host in ("127.0.0.1", "localhost", "[::1]") else "https"
     return f"{scheme}://{domain_name}{CALLBACK_PATH}"
-
-
-def _dsn(provider: str, metadata: Mapping[str, Any], scopes: Any) -> str:
-    """The API base of new credentials: the org's URL the token response (or a hint) names, else
-    the origin of a resource scope (Dynamics), else the provider's API."""
-    for key in _DSN_KEYS:
-        value = metadata.get(key)
-        if isinstance(value, str) and value.startswith("https://"):
-            return value
-    for scope in scopes or ():
-        parts = urllib.parse.urlsplit(str(scope))
-        if parts.scheme == "https" and parts.netloc:
-            return f"https://{parts.netloc}"
-    return _DEFAULT_DSNS.get(provider, f"https://{provider}")
 
 
 @cache

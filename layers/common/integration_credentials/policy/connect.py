@@ -1,5 +1,5 @@
 """Rules of the OAuth connect flow, no I/O: which return URLs a browser may be sent back to, how it
-is sent back, and how a state is named in storage.
+is sent back, how a state is named in storage, and the API base of the credentials it creates.
 
 The allow-list (`CONNECT_RETURN_URLS`) holds origins or prefixes, separated by commas or white
 space: `https://app.example.com` allows every path of that origin, `https://app.example.com/crm/`
@@ -15,7 +15,7 @@ import hashlib
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 # What `secrets.token_urlsafe(32)` makes (256 random bits), with room for longer ones.
 STATE_PATTERN: Final = r"^[A-Za-z0-9_-]{43,128}$"
@@ -32,6 +32,14 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # segment or a path parameter: `.` `/` `\` `;` and `%` itself (double encoding).
 _ENCODED_PATH_SYNTAX = re.compile(r"%(2e|2f|5c|3b|25)", re.IGNORECASE)
 MAX_RETURN_URL_CHARS: Final = 2048
+# The API base of new credentials (their `dsn`) when the token response names none.
+_DEFAULT_DSNS: Final = {
+    "salesforce": "https://login.salesforce.com",
+    "hubspot": "https://api.hubapi.com",
+    "pipedrive": "https://api.pipedrive.com",
+    "zoho": "https://www.zohoapis.com",
+}
+_DSN_KEYS: Final = ("instance_url", "api_domain")
 
 
 def allow_list(setting: str | None) -> tuple[str, ...]:
@@ -104,3 +112,17 @@ def provider_error_code(error: str) -> str:
     """The `error` the callback passes on from the provider: an RFC 6749 code (`access_denied`;
     Salesforce's documented `access-denied` spelled the same way), else `authorization_failed`."""
     return error.replace("-", "_") if _ERROR_CODE.match(error) else UNKNOWN_PROVIDER_ERROR
+
+
+def credentials_dsn(provider: str, metadata: Mapping[str, Any], scopes: Any) -> str:
+    """The API base of new credentials: the org's URL the token response (or a hint) names, else
+    the origin of a resource scope (Dynamics), else the provider's API."""
+    for key in _DSN_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str) and value.startswith("https://"):
+            return value
+    for scope in scopes or ():
+        parts = urllib.parse.urlsplit(str(scope))
+        if parts.scheme == "https" and parts.netloc:
+            return f"https://{parts.netloc}"
+    return _DEFAULT_DSNS.get(provider, f"https://{provider}")
