@@ -358,31 +358,7 @@ class FakeCrms:
         """
         if not authorize_url.startswith(self.base_url + "/"):
             raise FakeCrmError("the authorize URL is not one of this fake's")
-        provider = urllib.parse.urlsplit(authorize_url).path.strip("/").split("/")[0]
-        opener = urllib.request.build_opener(_NoRedirect)
-        try:
-            with opener.open(authorize_url, timeout=10) as response:
-                page = response.read().decode("utf-8")
-        except urllib.error.HTTPError as error:
-            text = re.sub(r"<[^>]+>", " ", error.read().decode("utf-8", "replace"))
-            raise FakeCrmError(f"authorize refused ({error.code}): {' '.join(text.split())}") from None
-        match = _PENDING_FIELD.search(page)
-        if match is None:
-            raise FakeCrmError("the authorize step answered no consent page")
-        form = urllib.parse.urlencode({"request": match.group(1), "decision": "allow" if allow else "deny"})
-        request = urllib.request.Request(  # noqa: S310 (our own http URL)
-            f"{self.base_url}/{provider}/consent",
-            data=form.encode("ascii"),
-            headers={"Content-Type": _FORM},
-            method="POST",
-        )
-        try:
-            opener.open(request, timeout=10).close()
-        except urllib.error.HTTPError as error:
-            if error.code in (302, 303) and error.headers.get("Location"):
-                return str(error.headers["Location"])
-            raise FakeCrmError(f"consent answered HTTP {error.code}") from None
-        raise FakeCrmError("consent answered no redirect")
+        return press_consent(authorize_url, allow)
 
     # ---- authorize and consent -----------------------------------------------------------------
 
@@ -697,6 +673,41 @@ class FakeCrms:
             '<button id="deny" type="submit" name="decision" value="deny">Deny</button>'
             "</form>",
         )
+
+
+def press_consent(authorize_url: str, allow: bool = True) -> str:
+    """Open a fake CRM's `authorize_url` over HTTP (in this process or another: `make run
+    FAKE_CRMS=1`'s), press Allow or Deny on its consent page, return the redirect's Location.
+
+    Raises FakeCrmError with the page's text when the authorize step refuses the request.
+    """
+    parts = urllib.parse.urlsplit(authorize_url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    provider = parts.path.strip("/").split("/")[0]
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(authorize_url, timeout=10) as response:
+            page = response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        text = re.sub(r"<[^>]+>", " ", error.read().decode("utf-8", "replace"))
+        raise FakeCrmError(f"authorize refused ({error.code}): {' '.join(text.split())}") from None
+    match = _PENDING_FIELD.search(page)
+    if match is None:
+        raise FakeCrmError("the authorize step answered no consent page")
+    form = urllib.parse.urlencode({"request": match.group(1), "decision": "allow" if allow else "deny"})
+    request = urllib.request.Request(  # noqa: S310 (our own http URL)
+        f"{base}/{provider}/consent",
+        data=form.encode("ascii"),
+        headers={"Content-Type": _FORM},
+        method="POST",
+    )
+    try:
+        opener.open(request, timeout=10).close()
+    except urllib.error.HTTPError as error:
+        if error.code in (302, 303) and error.headers.get("Location"):
+            return str(error.headers["Location"])
+        raise FakeCrmError(f"consent answered HTTP {error.code}") from None
+    raise FakeCrmError("consent answered no redirect")
 
 
 def _known(provider: str) -> str:
