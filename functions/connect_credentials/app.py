@@ -25,7 +25,10 @@ app = create_resolver()
         "`return_url` with `credentials_id`, `provider` and `status=connected` (or `error`). With "
         "`credentials_id`, the same credentials are reconnected: same id and created_at, new tokens, "
         "status active. `return_url` must be on the deployment's allow-list. The link is single-use "
-        "and expires (10 minutes by default)."
+        "and expires (10 minutes by default); an organisation has at most MAX_CONNECT_STATES_PER_ORG "
+        "(20 by default) in progress, then 429. `end_user` binds the link to the platform's user: "
+        "the return URL gets a signed `connect_result` naming it and `state_hash`, which the "
+        "return page checks against its session."
     ),
     tags=[TAG],
     operation_id="connectCredentials",
@@ -37,6 +40,7 @@ app = create_resolver()
         409,
         413,
         415,
+        429,
         examples={
             400: {
                 "return_url": (
@@ -50,6 +54,12 @@ app = create_resolver()
             },
             404: {"not_found": f"Integration credentials {EXAMPLE_ID} not found"},
             409: {"exists": "Integration credentials for provider 'salesforce' already exist"},
+            429: {
+                "too_many_links": (
+                    "The organization already has the maximum of 20 connect links in progress; "
+                    "retry when one is used or expires"
+                )
+            },
         },
     ),
 )
@@ -60,9 +70,8 @@ def connect_credentials(body: ConnectRequest) -> Response[str]:
         callback_url=callback_url(app.current_event.request_context.domain_name),
         audit=current_audit(app),
     )
-    return json_response(
-        201, {"connect_url": start.connect_url, "expires_at": start.expires_at}, {"Cache-Control": "no-store"}
-    )
+    body = {"connect_url": start.connect_url, "expires_at": start.expires_at, "state_hash": start.state_hash}
+    return json_response(201, body, {"Cache-Control": "no-store"})
 
 
 lambda_handler = make_handler(app, action="connect", scope=SCOPE_WRITE)

@@ -4,8 +4,10 @@ connect, or 400 when the state is unknown, expired or already used."""
 
 from typing import Annotated
 
-# Loaded at init, not by the first request: every callback decrypts its state and encrypts tokens.
+# Loaded at init, not by the first request: every callback decrypts its state, encrypts tokens
+# and signs its result (pyjwt).
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
+import jwt  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from integration_credentials.http.handler import make_handler
@@ -25,7 +27,9 @@ Text = Annotated[str | None, Query(max_length=4096)]
         "Consumes the single-use `state`, exchanges `code` at the provider's token endpoint (with the "
         "PKCE verifier), stores the credentials (new, or the reconnected ones) and redirects (303) to "
         "the return URL with `credentials_id`, `provider` and `status=connected`; with `error` when "
-        "the user refused consent or the exchange failed (nothing is stored then). Takes no API key. "
+        "the user refused consent or the exchange failed (nothing is stored then); and in both "
+        "cases with `connect_result`, the outcome signed for the return page to verify. Takes no "
+        "API key. "
         "An unknown, expired or reused state is a 400, not a redirect. Register this URL as the "
         "redirect URI of each provider's OAuth app."
     ),

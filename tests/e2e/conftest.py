@@ -252,6 +252,29 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         assert code == 0, f"stack exited with {code} after SIGINT\n{running.log_tail()}"
 
 
+# The connect flow's stack: `make run FAKE_CRMS=1` (the five fake CRMs beside it), an org allowed
+# CONNECT_LINKS_PER_ORG links in progress (MAX_CONNECT_STATES_PER_ORG).
+CONNECT_LINKS_PER_ORG = 3
+
+
+@pytest.fixture(scope="session")
+def fake_crm_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    port = free_port_pair()
+    log_path: Path = tmp_path_factory.mktemp("connect-stack") / "stack.log"
+    running = start_stack(
+        log_path,
+        port,
+        port + 1,
+        LOCAL_FAKE_CRMS="1",
+        LOCAL_REFRESH_INTERVAL_SECONDS="0",
+        MAX_CONNECT_STATES_PER_ORG=str(CONNECT_LINKS_PER_ORG),
+    )
+    try:
+        yield running
+    finally:
+        assert running.stop() == 0, running.log_tail()
+
+
 # --------------------------------------------------------------------------------------------
 # The secrets ledger and the HTTP client
 # --------------------------------------------------------------------------------------------
@@ -503,3 +526,13 @@ def aws_client(target: RunningStack, service: str) -> Any:
         aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def connect_result_key(target: RunningStack) -> str:
+    """The key that verifies the connect flow's signed results, read as the platform's backend
+    reads it: the SecureString ConnectResultKeyParameterName names."""
+    from credentials_tools.template import parameter_defaults
+
+    name = parameter_defaults()["ConnectResultKeyParameterName"]
+    value = aws_client(target, "ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    return str(value)

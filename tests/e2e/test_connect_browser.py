@@ -1,26 +1,30 @@
 """Connect a CRM in a real browser: `make run FAKE_CRMS=1`'s stack (a devserver process with the
 fake CRMs), headless Chromium driven by Selenium through the fake consent page's "Allow" button,
-landing on a return URL served here; then the credentials it names are read over HTTP. A
-reconnect of the same credentials goes through the browser again and keeps the id.
+landing on a return URL served here, a return page as the README asks for: it believes the outcome
+only once `connect_result` verifies against its session (the end user and the link it started).
+Then the credentials it names are read over HTTP. A reconnect of the same credentials goes through
+the browser again and keeps the id; a link finished in another user's session is refused.
 
 Debian's `chromium` and `chromium-driver` are installed by this module's setup when missing (apt,
 as root). If they cannot be installed the test says why and is skipped in CI only (CI set): a
 local run must run it."""
 
+import html
 import os
+import secrets
 import shutil
 import subprocess
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import requests
+from integration_credentials.policy.connect_result import ConnectResultError, verify_connect_result
 
-from tests.e2e.conftest import RunningStack, free_port_pair, mint_api_key, start_stack
+from tests.e2e.conftest import RunningStack, connect_result_key, mint_api_key
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -92,11 +96,24 @@ def browser() -> Iterator[Any]:
 
 
 class _Landing(BaseHTTPRequestHandler):
-    """The platform's return page: shows the outcome it was sent back with."""
+    """The platform's return page: the outcome it shows is `connect_result`'s once verified with
+    the deployment's key against the session (`session` in the URL stands for the platform's
+    cookie): the end user signed in there and the link (state hash) it started."""
+
+    key = ""
+    sessions: ClassVar[dict[str, tuple[str, str]]] = {}  # session -> (end user, state hash)
 
     def do_GET(self) -> None:
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        body = f"<html><body><h1 id='outcome'>{'connected' if 'credentials_id' in query else 'failed'}</h1>"
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+        end_user, state_hash = self.sessions.get(query.get("session", ""), ("", ""))
+        try:
+            result = verify_connect_result(
+                query.get("connect_result", ""), self.key, end_user=end_user, state_hash=state_hash
+            )
+            outcome = result.status or result.error or "failed"
+        except ConnectResultError as error:
+            outcome = f"refused: {error}"
+        body = f"<html><body><h1 id='outcome'>{html.escape(outcome)}</h1>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.end_headers()
@@ -107,7 +124,8 @@ class _Landing(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def landing() -> Iterator[str]:
+def landing(fake_crm_stack: RunningStack) -> Iterator[str]:
+    _Landing.key = connect_result_key(fake_crm_stack)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Landing)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -116,27 +134,24 @@ def landing() -> Iterator[str]:
         server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def fake_crm_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    port = free_port_pair()
-    log_path: Path = tmp_path_factory.mktemp("connect-stack") / "stack.log"
-    running = start_stack(log_path, port, port + 1, LOCAL_FAKE_CRMS="1", LOCAL_REFRESH_INTERVAL_SECONDS="0")
-    try:
-        yield running
-    finally:
-        assert running.stop() == 0, running.log_tail()
-
-
-def _connect_in_browser(driver: Any, stack: RunningStack, key: str, body: dict[str, Any]) -> dict[str, str]:
-    """POST connect, open connect_url in the browser, click Allow; the return URL's query."""
+def _connect_in_browser(
+    driver: Any, stack: RunningStack, key: str, body: dict[str, Any], *, session_user: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """POST connect for `body["end_user"]`, open connect_url in the browser of a session signed in
+    as `session_user` (the same user by default), click Allow: the return page's outcome, and the
+    return URL's query."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
+    session = secrets.token_urlsafe(16)
+    body = {**body, "return_url": f"{body['return_url']}?session={session}"}
     started = requests.post(
         f"{stack.base_url}/integration-credentials/connect", headers={"X-API-Key": key}, json=body, timeout=30
     )
     assert started.status_code == 201, started.text
+    user = body["end_user"] if session_user is None else session_user
+    _Landing.sessions[session] = (user, started.json()["state_hash"])
     driver.get(started.json()["connect_url"])
     allow = WebDriverWait(driver, PAGE_TIMEOUT_SECONDS).until(
         expected_conditions.element_to_be_clickable((By.ID, "allow"))
@@ -145,9 +160,7 @@ def _connect_in_browser(driver: Any, stack: RunningStack, key: str, body: dict[s
     allow.click()
     WebDriverWait(driver, PAGE_TIMEOUT_SECONDS).until(expected_conditions.url_contains(body["return_url"]))
     outcome = driver.find_element(By.ID, "outcome").text
-    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(driver.current_url).query))
-    assert outcome == "connected", (outcome, driver.current_url)
-    return query
+    return outcome, dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(driver.current_url).query))
 
 
 @pytest.mark.parametrize("provider", ["salesforce", "hubspot"])
@@ -156,8 +169,11 @@ def test_connect_and_reconnect_a_crm_in_headless_chromium(browser, fake_crm_stac
     org_id = f"org-browser-{provider}"
     key = mint_api_key(fake_crm_stack, org_id)
     # When its user connects the CRM in a real browser (the fake consent page's Allow button)
-    query = _connect_in_browser(browser, fake_crm_stack, key, {"provider": provider, "return_url": landing})
-    # Then the browser lands on the return URL with the new credentials' id, which are readable
+    body = {"provider": provider, "return_url": landing, "end_user": f"user-of-{org_id}"}
+    outcome, query = _connect_in_browser(browser, fake_crm_stack, key, body)
+    # Then the browser lands on the return URL, whose page verified the signed outcome, with the
+    # new credentials' id, which are readable
+    assert outcome == "connected", query
     assert query["status"] == "connected" and query["provider"] == provider
     credentials_id = query["credentials_id"]
     read = requests.get(
@@ -172,13 +188,10 @@ def test_connect_and_reconnect_a_crm_in_headless_chromium(browser, fake_crm_stac
     # No token in any URL the browser went through
     assert first["access_token"] not in browser.current_url
     # And a reconnect through the browser keeps the id and brings new tokens
-    again = _connect_in_browser(
-        browser,
-        fake_crm_stack,
-        key,
-        {"provider": provider, "return_url": landing, "credentials_id": credentials_id},
+    outcome, again = _connect_in_browser(
+        browser, fake_crm_stack, key, {**body, "credentials_id": credentials_id}
     )
-    assert again["credentials_id"] == credentials_id
+    assert outcome == "connected" and again["credentials_id"] == credentials_id
     second = requests.get(
         f"{fake_crm_stack.base_url}/integration-credentials/{credentials_id}",
         headers={"X-API-Key": key},
@@ -190,3 +203,17 @@ def test_connect_and_reconnect_a_crm_in_headless_chromium(browser, fake_crm_stac
     log = fake_crm_stack.log_text()
     for token in (first["access_token"], second["access_token"], second["metadata"]["refresh_token"]):
         assert token not in log
+
+
+def test_a_link_finished_in_another_users_session_is_refused_by_the_return_page(
+    browser, fake_crm_stack, landing
+):
+    # Given a link made for alice, opened in a browser whose platform session is mallory's (the
+    # account-linking CSRF: mallory was sent alice's link, or alice was sent mallory's)
+    key = mint_api_key(fake_crm_stack, "org-browser-csrf")
+    body = {"provider": "zoho", "return_url": landing, "end_user": "alice"}
+    # When the consent is given and the browser comes back
+    outcome, query = _connect_in_browser(browser, fake_crm_stack, key, body, session_user="mallory")
+    # Then the return page refuses the outcome, whatever the plain parameters say
+    assert query["status"] == "connected"
+    assert outcome == "refused: connect_result was made for another end user"

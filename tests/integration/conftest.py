@@ -111,9 +111,8 @@ def stack() -> Iterator[Stack]:
     embedded.record_resources(resources)
     os.environ.update(function_environment(resources.refs, resources.attributes))
     # The connect flow's own settings (its two functions' variables), with test return URLs.
-    os.environ.update(
-        function_environment(resources.refs, resources.attributes, "ConnectCredentialsFunction")
-    )
+    for function in ("ConnectCredentialsFunction", "OAuthCallbackFunction"):
+        os.environ.update(function_environment(resources.refs, resources.attributes, function))
     os.environ["CONNECT_RETURN_URLS"] = CONNECT_RETURN_URLS
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
     os.environ["AWS_MAX_ATTEMPTS"] = "2"  # one retry: the 503 paths stay fast

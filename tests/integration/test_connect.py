@@ -3,10 +3,8 @@ provider's consent (fake CRMs on 127.0.0.1 that check redirect_uri, client crede
 PKCE verifier as each provider documents), then GET /integration-credentials/oauth/callback."""
 
 import json
-import os
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,82 +14,28 @@ import pytest
 from credentials_tools.fake_crm import FakeCrms
 from credentials_tools.template import parameter_defaults
 from integration_credentials.core import settings
-from integration_credentials.core.constants import REFRESHABLE_PROVIDERS
 from integration_credentials.logic import connect
 
 from tests.integration.conftest import CONNECT_RETURN_URLS, Stack, mint_key
+from tests.integration.connect_flow import (
+    CALLBACK,
+    HINTS,
+    PROVIDERS,
+    RETURN_URL,
+    callback,
+    connect_through,
+    fake_crms,
+    landed,
+    query_of,
+    start,
+)
 
-PROVIDERS = sorted(REFRESHABLE_PROVIDERS)
-RETURN_URL = "https://app.example.com/crm/connected?tab=crm"
-CALLBACK = "https://api.example.com/integration-credentials/oauth/callback"
-HINTS = {
-    "salesforce": {"login_url": "https://test.salesforce.com"},
-    "hubspot": {},
-    "pipedrive": {},
-    "zoho": {},
-    "dynamics": {
-        "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        "instance_url": "https://contoso.crm4.dynamics.com",
-    },
-}
-PKCE = {"salesforce", "dynamics"}
+PKCE = {"salesforce", "hubspot", "zoho", "dynamics"}  # every provider but Pipedrive
 
 
 @pytest.fixture(scope="module")
 def crms(stack: Stack) -> Iterator[FakeCrms]:
-    """Fake CRMs holding the OAuth clients the stack stored in SSM; the functions' endpoints
-    point at them (OAUTH_AUTHORIZE_URL_* / OAUTH_TOKEN_URL_*)."""
-    ssm = boto3.client("ssm", endpoint_url=stack.aws.endpoint)
-    prefix = parameter_defaults()["OAuthClientParameterPrefix"]
-    clients = {
-        provider: json.loads(
-            ssm.get_parameter(Name=prefix + provider, WithDecryption=True)["Parameter"]["Value"]
-        )
-        for provider in PROVIDERS
-    }
-    for provider in PROVIDERS:
-        clients[provider]["redirect_uri"] = CALLBACK
-    fakes = FakeCrms(clients).start()
-    saved = {name: os.environ.get(name) for name in fakes.env()}
-    os.environ.update(fakes.env())
-    yield fakes
-    fakes.stop()
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
-def query_of(url: str) -> dict[str, str]:
-    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query, keep_blank_values=True))
-
-
-def start(api: Any, headers: dict[str, str], provider: str, **body: Any) -> Any:
-    payload = {"provider": provider, "return_url": RETURN_URL, "metadata": HINTS[provider], **body}
-    return api.call("connect_credentials", headers=headers, body=payload)
-
-
-def callback(api: Any, location_or_query: str | dict[str, str]) -> Any:
-    query = location_or_query if isinstance(location_or_query, dict) else query_of(location_or_query)
-    return api.call("oauth_callback", headers={}, query=query)
-
-
-def connect_through(api: Any, crms: FakeCrms, headers: dict[str, str], provider: str, **body: Any) -> Any:
-    """The whole flow: connect, consent (Allow), callback; the callback's reply."""
-    started = start(api, headers, provider, **body)
-    assert started.status == 201, started.raw
-    location = crms.consent(started.json["connect_url"])
-    assert location.startswith(CALLBACK + "?"), location
-    return callback(api, location)
-
-
-def landed(reply: Any) -> dict[str, str]:
-    """The return URL's query after a 303 to it."""
-    assert reply.status == 303, reply.raw
-    location = reply.headers["Location"]
-    assert location.startswith("https://app.example.com/crm/connected?")
-    return query_of(location)
+    yield from fake_crms(stack)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -135,6 +79,7 @@ def test_the_authorize_url_carries_our_callback_a_state_and_pkce_where_supported
     assert started.status == 201
     query = query_of(started.json["connect_url"])
     assert query["redirect_uri"] == CALLBACK
+    assert query["response_type"] == "code"
     assert len(query["state"]) >= 43  # 256 random bits, base64url
     assert ("code_challenge" in query) == (provider in PKCE)
     if provider in PKCE:
@@ -329,6 +274,8 @@ def test_credentials_deleted_before_the_reconnect_callback_are_not_recreated(api
         "https://app.example.com/crmevil/x",
         "https://app.example.com/crm/../admin",
         "https://app.example.com/crm/%2e%2e/admin",
+        "https://app.example.com/crm/%252e%252e/admin",  # a server decoding twice reads ../admin
+        "https://app.example.com/crm/..;/admin",  # Tomcat and Spring read ..;/ as ../
         "https://app.example.com@evil.example.net/crm/",
         "https://user:pw@app.example.com/crm/",
         "http://app.example.com/crm/connected",  # scheme differs
@@ -375,6 +322,14 @@ def test_a_provider_without_a_connect_client_is_400(api, org_headers):
                 "provider": "salesforce",
                 "return_url": RETURN_URL,
                 "metadata": {"login_url": "https://evil.force.com"},
+            },
+            "login_url",
+        ),
+        (
+            {
+                "provider": "salesforce",
+                "return_url": RETURN_URL,
+                "metadata": {"login_url": "https://evil\\x.my.salesforce.com"},
             },
             "login_url",
         ),
@@ -478,17 +433,41 @@ def test_the_callback_takes_no_api_key_and_ignores_one(api, crms, org_headers, o
     assert api.list(other_org_headers).json == []
 
 
-def test_a_provider_whose_oauth_client_is_not_configured_is_400(api, org_headers, monkeypatch):
-    from integration_credentials.adapters.providers import PermanentRefreshError
+@pytest.fixture
+def ssm_parameter(stack: Stack) -> Iterator[Any]:
+    """Take an SSM parameter away for one test (put back after it); the cache is cleared both times."""
+    from integration_credentials.adapters.parameters import clear_parameter_cache
 
-    def not_configured(provider: str, metadata: Any, settings: Any) -> Any:
-        raise PermanentRefreshError(
-            "oauth_client_not_configured",
-            f"no OAuth client configured for provider '{provider}'",
-            reconnect_required=False,
-        )
+    ssm = boto3.client("ssm", endpoint_url=stack.aws.endpoint)
+    taken: list[dict[str, Any]] = []
 
-    monkeypatch.setattr(connect, "oauth_client", not_configured)
+    def take_away(name: str) -> None:
+        found = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        taken.append(found)
+        ssm.delete_parameter(Name=name)
+        clear_parameter_cache()
+
+    yield take_away
+    for found in taken:
+        ssm.put_parameter(Name=found["Name"], Value=found["Value"], Type=found["Type"], Overwrite=True)
+    clear_parameter_cache()
+
+
+def test_a_provider_whose_oauth_client_id_is_not_configured_is_400(api, org_headers, ssm_parameter):
+    from integration_credentials.core.constants import oauth_client_id_parameter
+
+    prefix = parameter_defaults()["OAuthClientParameterPrefix"]
+    ssm_parameter(oauth_client_id_parameter(prefix, "zoho"))
     reply = start(api, org_headers, "zoho")
     assert reply.status == 400
     assert reply.json == {"detail": "Validation error: no OAuth client configured for provider 'zoho'"}
+
+
+def test_step_one_needs_the_client_id_and_never_the_client_secret(api, crms, org_headers, ssm_parameter):
+    # Given the provider's client secret parameter gone (the connect function may not read it)
+    prefix = parameter_defaults()["OAuthClientParameterPrefix"]
+    ssm_parameter(prefix + "hubspot")
+    # When step 1 runs, then the authorize URL names the app by its client id
+    started = start(api, org_headers, "hubspot")
+    assert started.status == 201, started.raw
+    assert query_of(started.json["connect_url"])["client_id"] == crms.clients["hubspot"]["client_id"]

@@ -63,6 +63,12 @@ def test_one_oauth_client_secure_string_per_refreshable_provider(stack: Stack) -
         assert set(value) == {"client_id", "client_secret"} and all(value.values())
         provider = parameter["Name"].removeprefix(prefix)
         assert stack.resources.oauth_client_ids[provider] == value["client_id"]
+    # ...and its client id alone, a String, for the connect function
+    ids = ssm.get_parameters_by_path(Path=prefix + "client-id/")["Parameters"]
+    assert {
+        parameter["Name"].removeprefix(prefix + "client-id/"): parameter["Value"] for parameter in ids
+    } == (stack.resources.oauth_client_ids)
+    assert {parameter["Type"] for parameter in ids} == {"String"}
     assert stack.resources.event_bus_name == load_template()["Parameters"]["EventBusName"]["Default"]
 
 

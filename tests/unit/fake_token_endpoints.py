@@ -463,6 +463,7 @@ def code_grants(tenant: str, org: str) -> dict[str, CodeGrant]:
                 "expires_in": 1800,
             },
             Reply(400, {"status": "BAD_AUTH_CODE", "message": "missing or unknown auth code"}),
+            pkce=True,
         ),
         "pipedrive": CodeGrant(
             "/oauth/token",
@@ -487,6 +488,7 @@ def code_grants(tenant: str, org: str) -> dict[str, CodeGrant]:
                 "expires_in": 3600,
             },
             Reply(200, {"error": "invalid_code"}),  # Zoho answers 200 with an error
+            pkce=True,
         ),
         "dynamics": CodeGrant(
             f"/{tenant}/oauth2/v2.0/token",

@@ -33,6 +33,9 @@ ENCRYPTING = {
 # These speak OAuth to the providers (refresh tokens, build an authorize URL, exchange a code):
 # they need the provider clients (create and update only compute a schedule, which needs none).
 REFRESHING = {"refresh_credentials", "refresh_worker", "connect_credentials", "oauth_callback"}
+# The callback signs the result it sends back to the return URL (a JWS): pyjwt. Step 1 never
+# signs, and API keys are the default authentication (JWT verification loads pyjwt on demand).
+SIGNING = {"oauth_callback"}
 
 _PROBE = """
 import importlib.util, json, sys
@@ -91,7 +94,11 @@ def test_each_function_imports_at_init_what_its_requests_need_and_nothing_more()
     assert len(functions) == 11
     loaded = _import(functions)
     for name in functions:
-        expected = sorted({ESDK} if name in ENCRYPTING else set()) + ([OAUTH] if name in REFRESHING else [])
+        expected = (
+            sorted({ESDK} if name in ENCRYPTING else set())
+            + ([OAUTH] if name in REFRESHING else [])
+            + ([JWT] if name in SIGNING else [])
+        )
         assert loaded[name] == {"modules": sorted(expected), "tracer": "NoneType"}, name
 
 

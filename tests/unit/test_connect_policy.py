@@ -1,8 +1,11 @@
 """The connect flow's pure rules: the return URL allow-list, the redirect back, the state's key."""
 
 import hashlib
+import urllib.parse
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from integration_credentials.policy.connect import (
     allow_list,
     provider_error_code,
@@ -61,6 +64,17 @@ def test_allowed(url):
         ("https://app.example.com/crm/../admin", "'.' or '..'"),
         ("https://app.example.com/crm/%2E%2E/admin", "'.' or '..'"),
         ("https://app.example.com/crm/./x", "'.' or '..'"),
+        ("https://app.example.com/crm/%252e%252e/admin", "percent-encoded"),
+        ("https://app.example.com/crm/%252E%252E/admin", "percent-encoded"),
+        ("https://app.example.com/crm/%25252e%25252e/admin", "percent-encoded"),
+        ("https://app.example.com/crm/.%2e/admin", "'.' or '..'"),
+        ("https://app.example.com/crm/%2e/x", "'.' or '..'"),
+        ("https://app.example.com/crm/x%2e/y", "percent-encoded"),
+        ("https://app.example.com/crm/..%2fadmin", "'.' or '..'"),
+        ("https://app.example.com/crm/..%5cadmin", "percent-encoded"),
+        ("https://app.example.com/crm/..%3b/admin", "percent-encoded"),
+        ("https://app.example.com/crm/..;/admin", "';' path parameters"),
+        ("https://app.example.com/crm/x;jsessionid=1", "';' path parameters"),
         ("https://app.example.com@evil.net/crm/", "user name"),
         ("https://a:b@app.example.com/crm/", "user name"),
         ("javascript:alert(1)", "absolute http"),
@@ -76,6 +90,40 @@ def test_allowed(url):
 def test_refused(url, why):
     problem = return_url_problem(url, ALLOWED)
     assert problem is not None and why in problem, (url, problem)
+
+
+def _as_a_server_reads(path: str, decodings: int) -> str:
+    """`path` decoded `decodings` times, then resolved as lenient servers do: `\\` as `/`, `;...`
+    path parameters dropped, `.` and `..` segments removed."""
+    for _ in range(decodings):
+        path = urllib.parse.unquote(path)
+    resolved: list[str] = []
+    for segment in path.replace("\\", "/").split("/")[1:]:
+        segment = segment.split(";", 1)[0]
+        if segment == "..":
+            if resolved:
+                resolved.pop()
+        elif segment != ".":
+            resolved.append(segment)
+    return "/" + "/".join(resolved)
+
+
+@given(st.text(alphabet="./\\%;25eEfFcCbB3ax", max_size=24))
+@example("%252e%252e/admin")
+@example("..;/admin")
+@example("..%3b/admin")
+@example("%25252e%25252e/admin")
+@example(".%2e/admin")
+def test_an_accepted_return_url_stays_under_its_prefix_however_often_it_is_decoded(suffix):
+    # Given any path below an allowed prefix, made of the characters that build dot segments,
+    # separators, path parameters and (multiple) percent-encodings of them
+    url = "https://app.example.com/crm/" + suffix
+    if return_url_problem(url, ALLOWED) is not None:
+        return
+    # Then, accepted, it stays under /crm/ for a browser and for a server decoding it up to 3 times
+    path = urllib.parse.urlsplit(url).path
+    for decodings in range(4):
+        assert _as_a_server_reads(path, decodings).startswith("/crm/"), (suffix, decodings)
 
 
 def test_an_empty_allow_list_refuses_everything():

@@ -26,7 +26,7 @@ ORG = "contoso.crm4.dynamics.com"
 METADATA = {provider: {} for provider in PROVIDERS} | {
     "dynamics": {"tenant_id": "organizations", "instance_url": f"https://{ORG}"}
 }
-PKCE_PROVIDERS = ("salesforce", "dynamics")
+PKCE_PROVIDERS = ("salesforce", "hubspot", "zoho", "dynamics")
 # What the service classifies a refused code as, per provider (reconnect: the user connects again).
 REFUSED_CODE = {
     "salesforce": "invalid_grant",
@@ -82,6 +82,17 @@ def exchange(crms, provider, callback, *, verifier=None, redirect_uri=REDIRECT_U
     )
 
 
+def verifier_of(provider):
+    """A fresh PKCE verifier where the provider takes PKCE, else None."""
+    return new_code_verifier() if provider in PKCE_PROVIDERS else None
+
+
+def connect_and_exchange(crms, provider):
+    """The whole flow with the service's code: consent (Allow), then the code exchange."""
+    verifier = verifier_of(provider)
+    return exchange(crms, provider, connect(crms, provider, verifier=verifier), verifier=verifier)
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_connect_exchange_and_refresh_with_the_services_own_code(crms, provider):
     # Given a user who allows the app at the provider's consent page
@@ -128,9 +139,10 @@ def test_connect_exchange_and_refresh_with_the_services_own_code(crms, provider)
 
 def test_zoho_callback_names_the_data_centre():
     with FakeCrms(zoho_data_centre="in") as crms:
-        callback = connect(crms, "zoho")
+        verifier = verifier_of("zoho")
+        callback = connect(crms, "zoho", verifier=verifier)
         assert (callback["location"], callback["accounts-server"]) == ("in", "https://accounts.zoho.in")
-        tokens = exchange(crms, "zoho", callback)
+        tokens = exchange(crms, "zoho", callback, verifier=verifier)
         assert tokens.metadata_updates["api_domain"] == "https://www.zohoapis.in"
 
 
@@ -151,7 +163,15 @@ def test_a_wrong_or_missing_verifier_is_refused(crms, provider):
     callback = connect(crms, provider, verifier=new_code_verifier())
     with pytest.raises(PermanentRefreshError) as caught:
         exchange(crms, provider, callback, verifier=new_code_verifier())
-    assert caught.value.code == {"salesforce": "invalid_grant", "dynamics": "AADSTS50148"}[provider]
+    assert (
+        caught.value.code
+        == {
+            "salesforce": "invalid_grant",
+            "hubspot": "BAD_AUTH_CODE",
+            "zoho": "invalid_code",
+            "dynamics": "AADSTS50148",
+        }[provider]
+    )
     assert caught.value.reconnect_required
     callback = connect(crms, provider, verifier=new_code_verifier())
     with pytest.raises(PermanentRefreshError):
@@ -189,9 +209,8 @@ def test_deny_redirects_with_access_denied(crms, provider):
 
 def test_an_expired_code_is_refused():
     with FakeCrms(code_lifetime_seconds=0) as crms:
-        callback = connect(crms, "hubspot")
         with pytest.raises(PermanentRefreshError) as caught:
-            exchange(crms, "hubspot", callback)
+            connect_and_exchange(crms, "hubspot")
         assert caught.value.code == "BAD_AUTH_CODE"
 
 
@@ -208,7 +227,7 @@ def test_a_dead_refresh_token_needs_a_reconnect(crms):
 
 
 def test_zoho_limits_access_tokens_per_refresh_token(crms):
-    tokens = exchange(crms, "zoho", connect(crms, "zoho"))
+    tokens = connect_and_exchange(crms, "zoho")
     metadata = {"refresh_token": tokens.refresh_token}
     for _ in range(10):
         refresh("zoho", metadata, client_of(crms, "zoho"), token_url=crms.token_url("zoho"))
@@ -253,6 +272,11 @@ def authorize_query(crms, provider, **changes):
         ("hubspot", {"redirect_uri": "https://elsewhere.example/cb"}, "registered"),
         ("pipedrive", {"redirect_uri": None}, "redirect_uri"),
         ("salesforce", {"response_type": "token"}, "response_type"),
+        ("hubspot", {"response_type": None}, "unsupported_response_type"),
+        ("pipedrive", {"response_type": None}, "unsupported_response_type"),
+        ("hubspot", {"code_challenge": None, "code_challenge_method": None}, "PKCE"),
+        ("zoho", {"code_challenge": None, "code_challenge_method": None}, "PKCE"),
+        ("pipedrive", {"code_challenge": "x" * 43, "code_challenge_method": "S256"}, "no PKCE"),
         ("zoho", {"state": None}, "state"),
         ("hubspot", {"scope": None}, "scope"),
         ("zoho", {"access_type": "online"}, "access_type"),
@@ -285,6 +309,15 @@ def test_pkce_can_be_optional_and_pipedrive_takes_no_scope():
         assert exchange(crms, "salesforce", callback).access_token
         callback = connect(crms, "pipedrive")
         assert exchange(crms, "pipedrive", callback).access_token
+
+
+def test_a_verifier_for_a_code_issued_without_a_challenge_is_refused():
+    # OAuth 2.1 section 4.1.3: the service never sends one it did not challenge with.
+    with FakeCrms(require_pkce=False) as crms:
+        callback = connect(crms, "hubspot")
+        with pytest.raises(PermanentRefreshError) as caught:
+            exchange(crms, "hubspot", callback, verifier=new_code_verifier())
+        assert caught.value.code == "BAD_AUTH_CODE"
 
 
 def test_token_requests_the_service_must_never_send_are_refused(crms):
@@ -339,8 +372,7 @@ def test_consent_refuses_other_urls_and_reports_refusals(crms):
 
 def test_the_request_log_never_shows_a_query_string(capsys):
     with FakeCrms(log=True) as crms:
-        callback = connect(crms, "hubspot")
-        exchange(crms, "hubspot", callback)
+        connect_and_exchange(crms, "hubspot")
     logged = capsys.readouterr().err
     assert "GET /hubspot/authorize 200" in logged
     assert "POST /hubspot/token 200" in logged
@@ -350,8 +382,8 @@ def test_the_request_log_never_shows_a_query_string(capsys):
 
 
 def test_issued_tokens_are_random(crms):
-    first = exchange(crms, "hubspot", connect(crms, "hubspot"))
-    second = exchange(crms, "hubspot", connect(crms, "hubspot"))
+    first = connect_and_exchange(crms, "hubspot")
+    second = connect_and_exchange(crms, "hubspot")
     assert first.access_token != second.access_token and first.refresh_token != second.refresh_token
     assert len(first.access_token) >= 40
 

@@ -1,9 +1,12 @@
 """The provider half of the OAuth connect flow: authorize URLs, and the code exchange against fake
 token endpoints on 127.0.0.1."""
 
+import re
 import urllib.parse
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from integration_credentials.adapters.providers import (
     REFRESHABLE_PROVIDERS,
     OAuthClient,
@@ -49,7 +52,8 @@ METADATA = {
     "zoho": {},
     "dynamics": {"tenant_id": TENANT, "instance_url": f"https://{ORG}"},
 }
-PKCE_PROVIDERS = {"salesforce", "dynamics"}
+# Every provider but Pipedrive accepts PKCE (README "Connect a CRM" names the documents checked).
+PKCE_PROVIDERS = {"salesforce", "hubspot", "zoho", "dynamics"}
 GRANTS = fake.code_grants(TENANT, ORG)
 DYNAMICS_SCOPE = f"https://{ORG}/user_impersonation offline_access openid"
 
@@ -78,9 +82,9 @@ EXPECTED = {
     ),
     "hubspot": (
         "https://app.hubspot.com/oauth/authorize",
-        {**COMMON, "scope": "oauth crm.objects.contacts.read"},
+        {**COMMON, "response_type": "code", "scope": "oauth crm.objects.contacts.read", **PKCE},
     ),
-    "pipedrive": ("https://oauth.pipedrive.com/oauth/authorize", COMMON),
+    "pipedrive": ("https://oauth.pipedrive.com/oauth/authorize", {**COMMON, "response_type": "code"}),
     "zoho": (
         "https://accounts.zoho.com/oauth/v2/auth",
         {
@@ -89,6 +93,7 @@ EXPECTED = {
             "scope": "ZohoCRM.modules.ALL",
             "access_type": "offline",
             "prompt": "consent",
+            **PKCE,
         },
     ),
     "dynamics": (
@@ -112,6 +117,14 @@ def test_authorize_url_has_exactly_the_documented_parameters(provider):
     assert split(url) == EXPECTED[provider]
     assert "+" not in url  # spaces are %20, as HubSpot's guide asks
     assert CLIENT_SECRET not in url
+
+
+@pytest.mark.parametrize("provider", sorted(EXPECTED))
+def test_every_authorize_url_asks_for_a_code(provider):
+    # RFC 6749 section 4.1.1: a standard authorization server refuses a request without it
+    # (unsupported_response_type); no provider's documentation forbids it.
+    _, params = split(authorize_url(provider, CLIENT_ID, REDIRECT_URI, STATE, metadata=METADATA[provider]))
+    assert params["response_type"] == "code"
 
 
 @pytest.mark.parametrize("provider", sorted(PKCE_PROVIDERS))
@@ -179,7 +192,9 @@ def test_scopes_a_provider_cannot_take_are_refused():
 
 def test_authorize_endpoint_overrides_by_argument_and_environment(monkeypatch):
     monkeypatch.setenv("OAUTH_AUTHORIZE_URL_HUBSPOT", "http://127.0.0.1:8080/hubspot/authorize")
-    endpoint, params = split(authorize_url("hubspot", CLIENT_ID, REDIRECT_URI, STATE))
+    endpoint, params = split(
+        authorize_url("hubspot", CLIENT_ID, REDIRECT_URI, STATE, code_challenge=CHALLENGE)
+    )
     assert endpoint == "http://127.0.0.1:8080/hubspot/authorize"
     assert params == EXPECTED["hubspot"][1]
     endpoint, _ = split(
@@ -194,7 +209,7 @@ def test_authorize_endpoint_overrides_by_argument_and_environment(monkeypatch):
             "pipedrive", CLIENT_ID, REDIRECT_URI, STATE, authorize_url="http://127.0.0.1:1/a?fake=1"
         )
     )
-    assert (endpoint, params) == ("http://127.0.0.1:1/a", {"fake": "1", **COMMON})
+    assert (endpoint, params) == ("http://127.0.0.1:1/a", {"fake": "1", **EXPECTED["pipedrive"][1]})
     with pytest.raises(ValueError, match="http or https"):
         authorize_url("hubspot", CLIENT_ID, REDIRECT_URI, STATE, authorize_url="javascript:alert(1)")
 
@@ -243,12 +258,66 @@ def test_salesforce_authorize_host_from_login_url(login_url, host):
         "https://user:pw@login.salesforce.com",
         "https://login.salesforce.com:8443",
         "https://.my.salesforce.com",
+        "https://evil\\x.my.salesforce.com",
+        "https://evil%2f.my.salesforce.com",
+        "https://evil%x.my.salesforce.com",
+        "https://evil_x.my.salesforce.com",
+        "https://-evil.my.salesforce.com",
+        "https://evil-.my.salesforce.com",
+        "https://a..my.salesforce.com",
     ],
 )
 def test_salesforce_login_url_outside_the_allow_list_is_refused(login_url):
     with pytest.raises(PermanentRefreshError) as caught:
         authorize_url("salesforce", CLIENT_ID, REDIRECT_URI, STATE, metadata={"login_url": login_url})
     assert caught.value.code == "invalid_login_url"
+
+
+_PLAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+
+
+def _plain_host(host: str) -> bool:
+    """A host name of DNS labels (letters, digits, inner hyphens), written out without a regex
+    of the code under test."""
+    labels = host.split(".")
+    return len(host) <= 253 and all(
+        0 < len(label) <= 63 and _PLAIN_LABEL.fullmatch(label) is not None for label in labels
+    )
+
+
+@given(st.text(alphabet="abzAZ09-._\\%/:@?#[]\u0130\u212a ", min_size=0, max_size=30))
+@example("x\\y")
+@example("x%2fy")
+@example("x%y")
+@example("uat--x.sandbox")
+def test_salesforce_accepts_only_plain_host_names_under_my_domain(label):
+    # Given any text as the My Domain's first labels
+    login_url = f"https://{label}.my.salesforce.com"
+    try:
+        endpoint, _ = split(
+            authorize_url("salesforce", CLIENT_ID, REDIRECT_URI, STATE, metadata={"login_url": login_url})
+        )
+    except PermanentRefreshError as error:
+        assert error.code == "invalid_login_url"
+        # Then a refused one is never a plain host name under .my.salesforce.com
+        assert not _plain_host(label.lower()), label
+        return
+    # Then an accepted one sends the browser (and later the client secret) to a plain host name
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    assert host.endswith(".my.salesforce.com") and _plain_host(host), (label, host)
+    assert host == f"{label.lower()}.my.salesforce.com"
+
+
+@pytest.mark.parametrize(
+    "instance_url", ["https://a\\b.my.salesforce.com", "https://a%2fb.my.salesforce.com"]
+)
+def test_a_salesforce_instance_url_that_is_not_a_host_name_is_not_a_token_host(instance_url):
+    assert (
+        refresh_module.provider_spec("salesforce", "refresh").default_token_url(
+            {"instance_url": instance_url}, None
+        )
+        == "https://login.salesforce.com/services/oauth2/token"
+    )
 
 
 def test_zoho_authorize_host_follows_the_data_centre():
@@ -468,7 +537,7 @@ def test_exchange_is_transient_on_a_5xx():
 def test_exchange_token_url_from_the_environment(monkeypatch):
     with serve("hubspot") as server:
         monkeypatch.setenv(token_url_env_name("hubspot"), server.url("/oauth/v3/token"))
-        result = exchange_code("hubspot", AUTH_CODE, CLIENT, REDIRECT_URI)
+        result = exchange_code("hubspot", AUTH_CODE, CLIENT, REDIRECT_URI, code_verifier=VERIFIER)
     assert result.access_token == NEW_ACCESS_TOKEN
 
 

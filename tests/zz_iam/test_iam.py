@@ -74,6 +74,7 @@ def test_every_recorded_action_is_a_real_iam_action():
         ("CreateCredentialsFunction", "dynamodb:PutItem"),
         ("RefreshWorkerFunction", "dynamodb:UpdateItem"),
         ("RefreshSchedulerFunction", "sqs:SendMessage"),
+        ("ConnectCredentialsFunction", "ssm:GetParameter"),
     ],
 )
 def test_removing_one_action_from_one_policy_is_caught(function, action):

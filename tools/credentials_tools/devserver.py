@@ -50,7 +50,7 @@ from .template import (
     QueueTrigger,
     ScheduleTrigger,
     function_environment,
-    own_environment_names,
+    own_resource_environment_names,
     queue_triggers,
     resolve,
     routes,
@@ -258,6 +258,7 @@ PASSTHROUGH_NAMES = {
     "CONNECT_RETURN_URLS",
     "OAUTH_CALLBACK_URL",
     "CONNECT_STATE_TTL_SECONDS",
+    "MAX_CONNECT_STATES_PER_ORG",
 }
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_CONNECT_RETURN_URLS = "http://127.0.0.1:*,http://localhost:*"
@@ -470,8 +471,9 @@ def function_env(
         # Locally the audit channel is a file (in AWS: the functions' log streams, routed away).
         "AUDIT_LOG_FILE": os.environ.get("AUDIT_LOG_FILE") or str(ROOT / ".local" / f"audit-{port}.jsonl"),
     }
-    # The function's own variables name resources of this stack (REFRESH_QUEUE_URL): never overridden.
-    own = own_environment_names(function)
+    # A function's own variables that name resources of this stack (REFRESH_QUEUE_URL,
+    # CONNECT_STATES_TABLE_NAME) are never overridden; those set from parameters may be.
+    own = own_resource_environment_names(function)
     # Settings the developer exported win over the template's defaults (JWT_ISSUER, LOG level...).
     exported = {
         name: value
@@ -655,7 +657,7 @@ def refresh_banner(stack: LocalStack) -> list[str]:
     )
     return [
         schedule,
-        f"OAuth clients (SSM {prefix}<provider>): {clients}",
+        f"OAuth clients (SSM {prefix}<provider>, ids also {prefix}client-id/<provider>): {clients}",
         "  your own OAuth app: LOCAL_OAUTH_CLIENT_ID_<PROVIDER> / LOCAL_OAUTH_CLIENT_SECRET_<PROVIDER>;"
         " another token endpoint (a fake): OAUTH_TOKEN_URL_<PROVIDER>=<url>",
     ]
@@ -705,6 +707,8 @@ def main() -> int:
         f"Demo org {DEMO_ORG_ID}  API key: {demo_key}",
         f"More keys: {port_prefix}uv run credentials-admin api-keys create --org-id <org>",
         f"JWT HS256 secret ({'generated' if generated else 'from JWT_SECRET'}): {jwt_secret}",
+        f"Connect result key (SSM {stack.resources.refs['ConnectResultKeyParameterName']}; a return page "
+        f"verifies connect_result with it): {stack.resources.connect_result_key}",
         *refresh_banner(stack),
         *fake_crm_banner(stack),
         "Ctrl-C to stop.",

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 
 import boto3
 from integration_credentials.adapters.providers import REFRESHABLE_PROVIDERS
+from integration_credentials.core.constants import oauth_client_id_parameter
 from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -300,6 +301,8 @@ class LocalResources:
     event_bus_name: str = "default"
     # Provider -> the local OAuth client id (the secrets stay in SSM).
     oauth_client_ids: dict[str, str] = field(default_factory=dict)
+    # What signs the connect flow's result (a platform's return page verifies with it).
+    connect_result_key: str = ""
 
     @property
     def api_keys_table_name(self) -> str:
@@ -329,8 +332,9 @@ def provision(
 ) -> LocalResources:
     """Create what template.yaml declares and the functions need: the tables (with their indexes),
     the KMS key, the queues, the event bus, and the SecureStrings created once per environment in
-    AWS (JWT secret, HMAC key, one OAuth client per refreshable provider: `oauth_clients`' where it
-    names one, so a fake provider can know the same secret, else `local_oauth_client`'s)."""
+    AWS (JWT secret, HMAC key, connect result key, one OAuth client per refreshable provider:
+    `oauth_clients`' where it names one, so a fake provider can know the same secret, else
+    `local_oauth_client`'s, with its client id alone beside it as a String)."""
     session = boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
@@ -350,9 +354,11 @@ def provision(
     key = kms.create_key(Description="integration credentials (local)")["KeyMetadata"]
     parameters = parameter_defaults()
     parameter_name = parameters["JwtSecretParameterName"]
+    connect_result_key = secrets.token_urlsafe(48)
     for name, value in (
         (parameter_name, jwt_secret),
         (parameters["HmacKeyParameterName"], secrets.token_urlsafe(32)),
+        (parameters["ConnectResultKeyParameterName"], connect_result_key),
     ):
         # Under SSM's own key (alias/aws/ssm), as README's deployment steps create them.
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
@@ -370,6 +376,13 @@ def provision(
                 Name=f"{prefix}{provider}",
                 Value=json.dumps(oauth_client),
                 Type="SecureString",
+                Overwrite=True,
+            )
+            # The client id alone, as a String: all that the connect function may read.
+            ssm.put_parameter(
+                Name=oauth_client_id_parameter(prefix, provider),
+                Value=oauth_client["client_id"],
+                Type="String",
                 Overwrite=True,
             )
             oauth_client_ids[provider] = oauth_client["client_id"]
@@ -404,6 +417,7 @@ def provision(
         queue_urls=queue_urls,
         event_bus_name=event_bus_name,
         oauth_client_ids=oauth_client_ids,
+        connect_result_key=connect_result_key,
     )
 
 

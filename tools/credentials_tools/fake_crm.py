@@ -7,9 +7,11 @@ with `FakeCrms(...).start()` and drive the consent with `.consent(url)` (no brow
 Under `/<provider>/` for salesforce, hubspot, pipedrive, zoho and dynamics:
 
 - `GET  /<provider>/authorize`: checks the query as the provider does (client_id known,
-  redirect_uri the registered one, state, response_type, scope, Zoho's access_type/prompt,
-  PKCE S256 for Salesforce and Dynamics); a bad request is a 400 HTML page (providers never
-  redirect to an unchecked redirect_uri), a good one a consent page with Allow and Deny buttons.
+  redirect_uri the registered one, state, scope, Zoho's access_type/prompt, PKCE S256 for every
+  provider but Pipedrive) and `response_type=code` as a standard authorization server does (RFC
+  6749 section 4.1.1; HubSpot's and Pipedrive's references do not list it); a bad request is a 400
+  HTML page (providers never redirect to an unchecked redirect_uri), a good one a consent page
+  with Allow and Deny buttons.
 - `POST /<provider>/consent`: Allow mints a single-use code bound to the client, redirect_uri,
   challenge and scopes and 303s to `redirect_uri?code=..&state=..` (Zoho adds `location` and
   `accounts-server`); Deny 303s with `error=access_denied&error_description=..&state=..`.
@@ -73,10 +75,9 @@ class _Spec:
     """What one provider's authorize step demands and how its token endpoint behaves."""
 
     title: str
-    response_type: bool  # response_type=code is required
     scope_required: bool
     scope_separator: str | None  # None: no scope parameter (the app registration sets them)
-    pkce: bool  # PKCE S256 required when the fake requires PKCE
+    pkce: bool  # PKCE S256 accepted, and required when the fake requires PKCE
     basic_auth: bool  # client credentials in HTTP Basic only, never in the form
     scope_at_exchange: bool  # the token request repeats the scope (Microsoft)
     code_lifetime: float  # seconds
@@ -89,21 +90,21 @@ _SPECS: dict[str, _Spec] = {
     # Web server flow: response_type=code; scope optional (the connected app's); a refresh token
     # only with the refresh_token (or offline_access) scope; the code lives 15 minutes; the answer
     # has instance_url, id, issued_at, signature and no expires_in; refresh sends no new one.
-    "salesforce": _Spec("Salesforce", True, False, " ", True, False, False, 900, None),
-    # https://app.hubspot.com/oauth/authorize: scope required, optional_scope; 30-minute tokens;
-    # a refresh answers the same refresh token.
-    "hubspot": _Spec("HubSpot", False, True, " ", False, False, False, 600, 1800),
-    # client_id, redirect_uri, state only; HTTP Basic at the token endpoint; the code lives 5
+    "salesforce": _Spec("Salesforce", False, " ", True, False, False, 900, None),
+    # https://app.hubspot.com/oauth/authorize: scope required, optional_scope, PKCE (the token
+    # reference takes code_verifier); 30-minute tokens; a refresh answers the same refresh token.
+    "hubspot": _Spec("HubSpot", True, " ", True, False, False, 600, 1800),
+    # client_id, redirect_uri, state; no PKCE; HTTP Basic at the token endpoint; the code lives 5
     # minutes; a refresh answers the same refresh token.
-    "pipedrive": _Spec("Pipedrive", False, False, None, False, True, False, 300, 3599),
-    # response_type=code, comma-separated scope, access_type=offline, prompt=consent; the code
-    # lives 2 minutes; no refresh token on refresh; HTTP 200 with {"error": ...} on failures.
+    "pipedrive": _Spec("Pipedrive", False, None, False, True, False, 300, 3599),
+    # comma-separated scope, access_type=offline, prompt=consent, PKCE (optional for server-based
+    # clients); the code lives 2 minutes; no refresh token on refresh; HTTP 200 with
+    # {"error": ...} on failures.
     "zoho": _Spec(
         "Zoho",
         True,
-        True,
         ",",
-        False,
+        True,
         False,
         False,
         120,
@@ -112,7 +113,7 @@ _SPECS: dict[str, _Spec] = {
     ),
     # Microsoft identity platform v2.0: response_type=code, scope required (offline_access for a
     # refresh token), PKCE; the exchange repeats the scope; a new refresh token every refresh.
-    "dynamics": _Spec("Microsoft", True, True, " ", True, False, True, 600, 4788, rotates=True),
+    "dynamics": _Spec("Microsoft", True, " ", True, False, True, 600, 4788, rotates=True),
 }
 
 
@@ -244,8 +245,8 @@ class FakeCrms:
     (then the authorize and token steps insist on exactly that string); a provider left out gets
     `local-<provider>-client` with a random secret (see `.clients`). `zoho_data_centre` is the data
     centre the fake Zoho user lives in (default "eu": the callback names accounts.zoho.eu, tokens
-    name www.zohoapis.eu). `require_pkce` makes Salesforce and Dynamics refuse an authorize request
-    without an S256 challenge. `code_lifetime_seconds` replaces every provider's code lifetime.
+    name www.zohoapis.eu). `require_pkce` makes every provider but Pipedrive refuse an authorize
+    request without an S256 challenge. `code_lifetime_seconds` replaces every provider's code lifetime.
     """
 
     def __init__(
@@ -357,31 +358,7 @@ class FakeCrms:
         """
         if not authorize_url.startswith(self.base_url + "/"):
             raise FakeCrmError("the authorize URL is not one of this fake's")
-        provider = urllib.parse.urlsplit(authorize_url).path.strip("/").split("/")[0]
-        opener = urllib.request.build_opener(_NoRedirect)
-        try:
-            with opener.open(authorize_url, timeout=10) as response:
-                page = response.read().decode("utf-8")
-        except urllib.error.HTTPError as error:
-            text = re.sub(r"<[^>]+>", " ", error.read().decode("utf-8", "replace"))
-            raise FakeCrmError(f"authorize refused ({error.code}): {' '.join(text.split())}") from None
-        match = _PENDING_FIELD.search(page)
-        if match is None:
-            raise FakeCrmError("the authorize step answered no consent page")
-        form = urllib.parse.urlencode({"request": match.group(1), "decision": "allow" if allow else "deny"})
-        request = urllib.request.Request(  # noqa: S310 (our own http URL)
-            f"{self.base_url}/{provider}/consent",
-            data=form.encode("ascii"),
-            headers={"Content-Type": _FORM},
-            method="POST",
-        )
-        try:
-            opener.open(request, timeout=10).close()
-        except urllib.error.HTTPError as error:
-            if error.code in (302, 303) and error.headers.get("Location"):
-                return str(error.headers["Location"])
-            raise FakeCrmError(f"consent answered HTTP {error.code}") from None
-        raise FakeCrmError("consent answered no redirect")
+        return press_consent(authorize_url, allow)
 
     # ---- authorize and consent -----------------------------------------------------------------
 
@@ -399,8 +376,8 @@ class FakeCrms:
         registered = client.get("redirect_uri")
         if registered is not None and redirect_uri != registered:
             return "redirect_uri does not match the one registered for the application."
-        if spec.response_type and query.get("response_type") != "code":
-            return "response_type must be code."
+        if query.get("response_type") != "code":
+            return "unsupported_response_type: response_type must be code."
         if not query.get("state"):
             return "state is missing (the service always sends one)."
         if spec.scope_required and not query.get("scope", "").strip():
@@ -412,6 +389,8 @@ class FakeCrms:
         if challenge is not None or "code_challenge_method" in query:
             if query.get("code_challenge_method") != "S256" or not _S256.match(challenge or ""):
                 return "code_challenge must be an S256 challenge with code_challenge_method=S256."
+            if not spec.pkce:
+                return f"code_challenge: {spec.title} takes no PKCE challenge."
         elif spec.pkce and self.require_pkce:
             return "code_challenge (PKCE S256) is required."
         return None
@@ -547,6 +526,9 @@ class FakeCrms:
             verifier is None or not _VERIFIER.match(verifier) or _s256(verifier) != grant.challenge
         ):
             raise _refusal(provider, "verifier", "invalid code verifier")
+        if grant.challenge is None and verifier is not None:
+            # OAuth 2.1: a verifier for a code issued without a challenge is refused.
+            raise _refusal(provider, "verifier", "code_verifier sent for a code issued without a challenge")
         scope = form.get("scope") if spec.scope_at_exchange else grant.scope
         return self._answer(provider, client_id, scope, refresh_token=None, first=True)
 
@@ -691,6 +673,41 @@ class FakeCrms:
             '<button id="deny" type="submit" name="decision" value="deny">Deny</button>'
             "</form>",
         )
+
+
+def press_consent(authorize_url: str, allow: bool = True) -> str:
+    """Open a fake CRM's `authorize_url` over HTTP (in this process or another: `make run
+    FAKE_CRMS=1`'s), press Allow or Deny on its consent page, return the redirect's Location.
+
+    Raises FakeCrmError with the page's text when the authorize step refuses the request.
+    """
+    parts = urllib.parse.urlsplit(authorize_url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    provider = parts.path.strip("/").split("/")[0]
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(authorize_url, timeout=10) as response:
+            page = response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        text = re.sub(r"<[^>]+>", " ", error.read().decode("utf-8", "replace"))
+        raise FakeCrmError(f"authorize refused ({error.code}): {' '.join(text.split())}") from None
+    match = _PENDING_FIELD.search(page)
+    if match is None:
+        raise FakeCrmError("the authorize step answered no consent page")
+    form = urllib.parse.urlencode({"request": match.group(1), "decision": "allow" if allow else "deny"})
+    request = urllib.request.Request(  # noqa: S310 (our own http URL)
+        f"{base}/{provider}/consent",
+        data=form.encode("ascii"),
+        headers={"Content-Type": _FORM},
+        method="POST",
+    )
+    try:
+        opener.open(request, timeout=10).close()
+    except urllib.error.HTTPError as error:
+        if error.code in (302, 303) and error.headers.get("Location"):
+            return str(error.headers["Location"])
+        raise FakeCrmError(f"consent answered HTTP {error.code}") from None
+    raise FakeCrmError("consent answered no redirect")
 
 
 def _known(provider: str) -> str:

@@ -113,6 +113,11 @@ def table_arn(name: str, region: str, account: str = ACCOUNT_ID) -> str:
     return f"arn:aws:dynamodb:{region}:{account}:table/{name}"
 
 
+def parameter_arn(name: str, region: str, account: str = ACCOUNT_ID) -> str:
+    """An SSM parameter's ARN (`name` starts with `/`)."""
+    return f"arn:aws:ssm:{region}:{account}:parameter{name}"
+
+
 @dataclass(frozen=True)
 class Access:
     """One IAM check a request makes: action, resource, and the condition keys it carries."""
@@ -167,6 +172,18 @@ def _leading_key(key: Mapping[str, Any] | None) -> list[str] | None:
     return [prefix + hash_mark + "<value>" if hash_mark else "<value>"]
 
 
+def _first_key(part: Any) -> Mapping[str, Any] | None:
+    # A BatchGetItem table's `Keys`, a BatchWriteItem table's list of Put/Delete requests.
+    if isinstance(part, dict):
+        keys = part.get("Keys") or [None]
+        return keys[0] if isinstance(keys[0], dict) else None
+    if isinstance(part, list) and part:
+        request = part[0].get("PutRequest") or part[0].get("DeleteRequest") or {}
+        found = request.get("Item") or request.get("Key")
+        return found if isinstance(found, dict) else None
+    return None
+
+
 def accesses(
     function: str, service: str, operation: str, body: bytes, region: str, account: str = ACCOUNT_ID
 ) -> list[Access]:
@@ -187,6 +204,17 @@ def accesses(
                         arn = table_arn(part["TableName"], region, account)
                         found.append(Access(function, f"dynamodb:{action}", arn, context))
             return found
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            # Authorised per table it names (LeadingKeys: the first key's, as for one item).
+            return [
+                Access(
+                    function,
+                    f"dynamodb:{operation}",
+                    table_arn(table, region, account),
+                    _context(dynamodb__LeadingKeys=_leading_key(_first_key(part))),
+                )
+                for table, part in request.get("RequestItems", {}).items()
+            ]
         arn = table_arn(str(request.get("TableName", "")), region, account)
         if request.get("IndexName"):
             arn += f"/index/{request['IndexName']}"
@@ -208,10 +236,7 @@ def accesses(
         return [Access(function, f"kms:{operation}", str(request.get("KeyId", "*")), context)]
     if service == "ssm":
         names = request.get("Names") or [request.get("Name", "")]
-        return [
-            Access(function, f"ssm:{operation}", f"arn:aws:ssm:{region}:{account}:parameter{name}")
-            for name in names
-        ]
+        return [Access(function, f"ssm:{operation}", parameter_arn(name, region, account)) for name in names]
     if service == "sqs":
         path = urlsplit(str(request.get("QueueUrl", ""))).path.strip("/").split("/")
         arn = f"arn:aws:sqs:{region}:{path[0] if len(path) == 2 else account}:{path[-1]}"
@@ -577,6 +602,24 @@ def read_record(path: Path) -> tuple[dict[str, str], dict[tuple[str, str], str],
     refs = dict(header["refs"])
     attributes = {(logical, name): value for logical, name, value in header["attributes"]}
     return refs, attributes, [Access.from_json(line) for line in lines[1:]]
+
+
+def placeholder_resources(
+    template: Mapping[str, Any], region: str = "us-east-1", account: str = ACCOUNT_ID
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Refs and attributes for deciding on a template without a stack: the parameters' defaults,
+    each resource named by its logical id, each `Arn` a placeholder ARN of its own."""
+    refs = {
+        **{name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()},
+        **{logical: logical for logical in template["Resources"]},
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+    }
+    attributes: dict[tuple[str, str], str] = {}
+    for logical in template["Resources"]:
+        attributes[(logical, "Arn")] = f"arn:aws:placeholder:{region}:{account}:{logical}"
+        attributes[(logical, "QueueName")] = logical
+    return refs, attributes
 
 
 def template_policies(refs: Mapping[str, str], attributes: Mapping[tuple[str, str], str]) -> Policies:

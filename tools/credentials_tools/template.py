@@ -153,6 +153,18 @@ def own_environment_names(function: str) -> set[str]:
     return set(props.get("Environment", {}).get("Variables", {}))
 
 
+def own_resource_environment_names(function: str) -> set[str]:
+    """The variables a function sets itself that name a resource of the stack (a `Ref` to a
+    resource, a `GetAtt`): unlike those set from a parameter, no setting may replace them."""
+    props = resources_of_type("AWS::Serverless::Function")[function]["Properties"]
+    resources = set(load_template()["Resources"])
+    names: set[str] = set()
+    for name, value in props.get("Environment", {}).get("Variables", {}).items():
+        if isinstance(value, dict) and ("Fn::GetAtt" in value or value.get("Ref") in resources):
+            names.add(name)
+    return names
+
+
 @dataclass(frozen=True)
 class Function:
     """One function of the template: logical id, code directory and handler."""

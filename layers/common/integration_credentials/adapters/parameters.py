@@ -1,5 +1,6 @@
-"""Secrets from SSM SecureString parameters, through Powertools parameters (cached per process),
-and the service's HMAC (used where a record must identify a value without holding it)."""
+"""Secrets from SSM SecureString parameters and plain String ones, through Powertools parameters
+(cached per process), and the service's HMAC (used where a record must identify a value without
+holding it)."""
 
 import hashlib
 import hmac
@@ -29,6 +30,12 @@ def clear_parameter_cache() -> None:
 def secure_parameter(name: str, max_age: int) -> str:
     """A SecureString's value; a `DependencyError` when SSM fails (misconfigured when the
     parameter is missing, denied or empty)."""
+    return parameter(name, max_age)
+
+
+def parameter(name: str, max_age: int) -> str:
+    """A parameter's value, a String's as it is, a SecureString's decrypted; a `DependencyError`
+    when SSM fails (misconfigured when the parameter is missing, denied or empty)."""
     try:
         value = ssm_provider().get(name, decrypt=True, max_age=max_age)
     except GetParameterError as error:

@@ -50,3 +50,14 @@ DEFAULT_PROVIDER_LIMIT: Final = 1000
 # The CRMs with an OAuth refresh client (one module each in adapters/providers; a unit test
 # holds the two lists equal). Here so that the refresh schedule needs no provider client loaded.
 REFRESHABLE_PROVIDERS: Final = frozenset({"salesforce", "hubspot", "pipedrive", "zoho", "dynamics"})
+
+# The OAuth apps' client credentials in SSM: `<OAUTH_CLIENT_PARAMETER_PREFIX><provider>`, a
+# SecureString {"client_id", "client_secret"} (refresh and the OAuth callback read it), and the
+# client id alone, not a secret, under `<prefix>client-id/<provider>` (all that starting a connect
+# needs: the connect function may read this one and not the secret).
+OAUTH_CLIENT_ID_PARAMETER_SEGMENT: Final = "client-id/"
+
+
+def oauth_client_id_parameter(prefix: str, provider: str) -> str:
+    """The SSM name of `provider`'s OAuth client id (a String parameter) under `prefix`."""
+    return f"{prefix}{OAUTH_CLIENT_ID_PARAMETER_SEGMENT}{provider}"

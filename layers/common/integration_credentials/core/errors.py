@@ -172,3 +172,16 @@ class InvalidConnectStateError(CredentialsError):
             "Unknown, expired or already used OAuth state: start the connection again "
             "(POST /integration-credentials/connect)"
         )
+
+
+class TooManyConnectStatesError(CredentialsError):
+    """The org already has MAX_CONNECT_STATES_PER_ORG connect links that are neither used nor
+    expired: no more until one is (`retry_after` seconds at most, when the earliest expires)."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        self.limit = limit
+        self.retry_after = retry_after
+        super().__init__(
+            f"The organization already has the maximum of {limit} connect links in progress; "
+            "retry when one is used or expires"
+        )

@@ -113,6 +113,8 @@ class CredentialsUpdate(BaseModel):
 
 
 Scope = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+# An opaque id of the platform's user: visible ASCII, bounded (it travels in the signed result).
+END_USER_PATTERN: Final = r"^[\x21-\x7e]{1,256}$"
 UUID_PATTERN: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -145,6 +147,16 @@ class ConnectRequest(BaseModel):
     credentials_id: Annotated[str, StringConstraints(pattern=UUID_PATTERN)] | None = Field(
         default=None,
         description="Reconnect these credentials (same id and created_at) instead of connecting anew",
+        json_schema_extra=_absent_means_unchanged,
+    )
+    end_user: Annotated[str, StringConstraints(pattern=END_USER_PATTERN)] | None = Field(
+        default=None,
+        description=(
+            "Who the link is for: an opaque id of the platform's user (1 to 256 visible ASCII "
+            "characters), kept encrypted with the link and named in the signed result "
+            "(`connect_result`) the browser brings back, so the return page can check it against "
+            "its own session"
+        ),
         json_schema_extra=_absent_means_unchanged,
     )
 

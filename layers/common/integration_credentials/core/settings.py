@@ -68,6 +68,12 @@ class Settings(BaseModel):
     connect_state_ttl_seconds: int = Field(default=600, ge=1, le=3600)
     connect_return_urls: str | None = None
     oauth_callback_url: str | None = None
+    # Connect links an org may have in progress (neither used nor expired) at once; at most 100
+    # (one strongly consistent BatchGetItem reads them all).
+    max_connect_states_per_org: int = Field(default=20, ge=1, le=100)
+    # SSM SecureString with the key that signs the result the callback sends back to the return
+    # URL (HS256): the platform's return page verifies it with the same key.
+    connect_result_key_parameter: str | None = None
 
     @model_validator(mode="after")
     def _rs256_is_pinned(self) -> Self:
@@ -134,6 +140,8 @@ _ENV_NAMES = {
     "connect_state_ttl_seconds": "CONNECT_STATE_TTL_SECONDS",
     "connect_return_urls": "CONNECT_RETURN_URLS",
     "oauth_callback_url": "OAUTH_CALLBACK_URL",
+    "max_connect_states_per_org": "MAX_CONNECT_STATES_PER_ORG",
+    "connect_result_key_parameter": "CONNECT_RESULT_KEY_PARAMETER",
 }
 _JSON_FIELDS = frozenset({"access_token_lifetimes", "refresh_provider_limits"})
 

@@ -32,6 +32,7 @@ from ..core.errors import (
     ReauthorizationRequiredError,
     RefreshDeferredError,
     RefreshInProgressError,
+    TooManyConnectStatesError,
     TooManyCredentialsError,
     UnsupportedMediaTypeError,
 )
@@ -102,6 +103,8 @@ ERROR_TABLE: Final[Mapping[type[CredentialsError], HttpError]] = {
     RefreshInProgressError: HttpError(409, headers=_RETRY_SOON),
     RefreshDeferredError: HttpError(503, headers=_RETRY_SOON),
     TooManyCredentialsError: HttpError(409),
+    # Not a conflict to fix: the org's links in progress are at the limit until one is used or expires.
+    TooManyConnectStatesError: HttpError(429, headers=lambda error: {"Retry-After": str(error.retry_after)}),
     # The credentials' current state (no refresh token, no refresh client) conflicts with it.
     NotRefreshableError: HttpError(409),
     ProviderRejectedError: HttpError(502),

@@ -265,6 +265,13 @@ class ConnectStarted(BaseModel):
         )
     )
     expires_at: datetime = Field(description="Until when the link works (UTC); then start again")
+    state_hash: str = Field(
+        pattern="^[0-9a-f]{64}$",
+        description=(
+            "SHA-256 (hex) of the link's state: keep it in the user's session; the signed result "
+            "(`connect_result`) the browser brings back to the return URL names it"
+        ),
+    )
 
 
 CONNECT_EXAMPLE: Final[dict[str, str]] = {
@@ -274,6 +281,7 @@ CONNECT_EXAMPLE: Final[dict[str, str]] = {
         "&scope=api%20refresh_token&state=Yk3...&code_challenge=E9Mel...&code_challenge_method=S256"
     ),
     "expires_at": "2024-01-01T00:10:00.000000Z",
+    "state_hash": "5d41402abc4b2a76b9719d911017c592ae7fc3b4f9c1e0ad3e1b6b0f2a4c8d1e",
 }
 
 
@@ -313,6 +321,10 @@ ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
     412: "Precondition Failed: If-Match names a version the credentials no longer have",
     413: "Payload Too Large: the body is over the limit (64 KiB by default)",
     415: "Unsupported Media Type: a body must be application/json",
+    429: (
+        "Too Many Requests: the organisation has the maximum of connect links in progress "
+        "(MAX_CONNECT_STATES_PER_ORG); Retry-After says when the earliest expires"
+    ),
     500: "Internal Server Error",
     502: "Bad Gateway: the provider rejected the refresh request (our OAuth client configuration)",
     503: (
@@ -340,6 +352,7 @@ _ERROR_HEADERS: Final[dict[int, dict[str, OpenAPIResponseHeader]]] = {
     401: {"WWW-Authenticate": _header("Always `Bearer`", {"type": "string"}, required=True)},
     409: {"Retry-After": _header("Sent when a retry can succeed (concurrent change)", {"type": "string"})},
     412: {"ETag": _header("The credentials' current version, when they still exist", {"type": "string"})},
+    429: {"Retry-After": {**RETRY_AFTER, **cast(OpenAPIResponseHeader, {"required": True})}},
     503: {"Retry-After": {**RETRY_AFTER, **cast(OpenAPIResponseHeader, {"required": True})}},
 }
 
@@ -403,7 +416,10 @@ def callback_responses() -> dict[int, OpenAPIResponse]:
         "The return URL given at connect, with `credentials_id`, `provider` and `status=connected`, "
         "or with `provider` and `error` (`access_denied` and the provider's other OAuth codes, "
         "`exchange_failed`, `already_connected`, `too_many_credentials`, `credentials_not_found`, "
-        "`temporarily_unavailable`)",
+        "`temporarily_unavailable`), and always `connect_result`: the same outcome with the org, "
+        "`end_user`, `state_hash` and the time, as a compact JWS (HS256) under the deployment's "
+        "connect result key. The return page must verify it and compare `end_user` and "
+        "`state_hash` with its session before trusting any of the other parameters",
         {"type": "string", "format": "uri"},
         required=True,
     )

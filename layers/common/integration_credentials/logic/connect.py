@@ -1,14 +1,16 @@
 """The OAuth authorization-code ("connect") flow, in domain terms.
 
-`start` checks the request (provider, return URL, reconnect target, OAuth client), makes a
-single-use state (256 random bits, stored only as its hash, with a TTL) holding, encrypted, all
-the callback will trust, and returns the provider's authorize URL. `finish` is the callback: it
+`start` checks the request (provider, return URL, reconnect target, OAuth client id), claims one
+of the org's MAX_CONNECT_STATES_PER_ORG slots (none free: 429), makes a single-use state (256
+random bits, stored only as its hash, with a TTL) holding, encrypted, all the callback will trust
+(the end user included), and returns the provider's authorize URL. `finish` is the callback: it
 reads the state, consumes it with a conditional delete (a second use, even at the same moment,
-is refused), exchanges the code with the PKCE verifier, and stores the tokens: new credentials
-(`Integration Credentials Connected`), or the same credentials reconnected: same id and
-created_at, new tokens, status active (`Integration Credentials Recovered`). Whatever happens
-after the state is consumed, the browser goes back to the return URL, with `error=<code>` when
-nothing was stored. Tokens are never in a URL, a log line or an event.
+is refused) and frees its slot, exchanges the code with the PKCE verifier, and stores the tokens:
+new credentials (`Integration Credentials Connected`), or the same credentials reconnected: same
+id and created_at, new tokens, status active (`Integration Credentials Recovered`). Whatever
+happens after the state is consumed, the browser goes back to the return URL, with `error=<code>`
+when nothing was stored, and always with the signed result (`connect_result`) the return page
+verifies. Tokens are never in a URL, a log line or an event.
 
 Longer than 300 lines: the two halves share the state's contents and its rules (what is bound to
 it, what the callback may trust), which read best side by side.
@@ -17,7 +19,6 @@ it, what the callback may trust), which read best side by side.
 import re
 import secrets
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
@@ -30,8 +31,9 @@ from ..adapters import events, providers
 from ..adapters.audit import Audit, hmac_or_none
 from ..adapters.auth import Principal
 from ..adapters.observability import logger, metrics, report_dependency_error
+from ..adapters.parameters import secure_parameter
 from ..adapters.providers import PermanentRefreshError, RefreshError, TokenRefresh
-from ..adapters.storage.connect_states import ConnectStateItem, ConnectStates, connect_states
+from ..adapters.storage.connect_states import ConnectStateItem, ConnectStates, Slots, connect_states
 from ..core.constants import REFRESHABLE_PROVIDERS
 from ..core.errors import (
     ConcurrentModificationError,
@@ -39,9 +41,11 @@ from ..core.errors import (
     CredentialsError,
     CredentialsNotFoundError,
     DependencyError,
+    DependencyMisconfiguredError,
     InvalidConnectStateError,
     InvalidRequestError,
     PermissionDeniedError,
+    TooManyConnectStatesError,
     TooManyCredentialsError,
 )
 from ..core.models import (
@@ -56,13 +60,15 @@ from ..core.settings import Settings, get_settings
 from ..policy.connect import (
     STATE_PATTERN,
     allow_list,
+    credentials_dsn,
     provider_error_code,
     return_url_problem,
     state_key,
     with_result,
 )
+from ..policy.connect_result import MIN_KEY_BYTES, RESULT_PARAMETER, ConnectResult, sign_connect_result
 from .credentials import CredentialsService, credentials_service
-from .oauth_clients import oauth_client
+from .oauth_clients import oauth_client, oauth_client_id
 
 CALLBACK_PATH: Final = "/integration-credentials/oauth/callback"
 # Stored metadata a reconnect's authorize URL and code exchange need again (the org's login host,
@@ -78,14 +84,6 @@ HINT_KEYS: Final = (
     "client_id",
     "client_secret",
 )
-# The API base of new credentials (their `dsn`) when the token response names none.
-_DEFAULT_DSNS: Final = {
-    "salesforce": "https://login.salesforce.com",
-    "hubspot": "https://api.hubapi.com",
-    "pipedrive": "https://api.pipedrive.com",
-    "zoho": "https://www.zohoapis.com",
-}
-_DSN_KEYS: Final = ("instance_url", "api_domain")
 _STATE = re.compile(STATE_PATTERN)
 # Zoho's callback `location`: a data centre name (us, eu, in, au, jp, ca, sa, cn, com.au...).
 _ZOHO_LOCATION = re.compile(r"^[a-z]{2,3}(\.[a-z]{2,3})?$")
@@ -96,10 +94,12 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True, slots=True)
 class ConnectStart:
-    """Where to send the user's browser, and until when the link works."""
+    """Where to send the user's browser, until when the link works, and the hash of its state
+    (what the signed result names as `state_hash`)."""
 
     connect_url: str
     expires_at: str
+    state_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ class Connector:
             if existing is not None and existing.org_id == org_id:
                 raise CredentialsAlreadyExistError(provider)
         try:
-            client = oauth_client(provider, hints, self._settings)
+            client_id = oauth_client_id(provider, hints, self._settings)
         except PermanentRefreshError as error:
             raise InvalidRequestError(error.message) from None
         redirect_uri = self._settings.oauth_callback_url or callback_url
@@ -170,7 +170,7 @@ class Connector:
         try:
             connect_url = providers.authorize_url(
                 provider,
-                client.client_id,
+                client_id,
                 redirect_uri,
                 state,
                 scopes=request.scopes,
@@ -182,8 +182,12 @@ class Connector:
             raise InvalidRequestError(str(error)) from None
         except PermanentRefreshError as error:
             raise InvalidRequestError(error.message) from None
-        now = self._clock()
-        expires_at = int(now) + self._settings.connect_state_ttl_seconds
+        now = int(self._clock())
+        # The org's free slots are read before anything costs KMS: a full org is a 429 at once.
+        slots = self._states.slots(org_id, self._settings.max_connect_states_per_org, now=now)
+        if not slots.free:
+            raise self._too_many(slots, now)
+        expires_at = now + self._settings.connect_state_ttl_seconds
         item = ConnectStateItem(
             key=state_key(state),
             org_id=org_id,
@@ -201,10 +205,29 @@ class Connector:
             "metadata": request.metadata,
             "hints": hints,
             "code_verifier": verifier,
+            "end_user": request.end_user,
         }
         ciphertext = self._service.cipher.encrypt_document(document, item.encryption_context)
-        self._states.add(replace(item, ciphertext=ciphertext))
-        return ConnectStart(connect_url, format_timestamp(expires_at))
+        if not self._states.add(replace(item, ciphertext=ciphertext), slots.free, now=now):
+            raise self._too_many(slots, now)  # every free slot was claimed meanwhile
+        return ConnectStart(connect_url, format_timestamp(expires_at), item.key)
+
+    def _too_many(self, slots: Slots, now: int) -> TooManyConnectStatesError:
+        # Retry-After: until the earliest known state expires (one used sooner frees its slot then).
+        wait = (
+            slots.earliest_expiry - now if slots.earliest_expiry else self._settings.connect_state_ttl_seconds
+        )
+        return TooManyConnectStatesError(self._settings.max_connect_states_per_org, max(1, wait))
+
+    def _result_key(self) -> str:
+        """The key that signs `connect_result` (CONNECT_RESULT_KEY_PARAMETER)."""
+        name = self._settings.connect_result_key_parameter
+        if not name:
+            raise DependencyMisconfiguredError("SSM", "ConnectResultKeyNotConfigured")
+        key = secure_parameter(name, self._settings.jwt_secret_cache_seconds)
+        if len(key.encode("utf-8")) < MIN_KEY_BYTES:
+            raise DependencyMisconfiguredError("SSM", "ConnectResultKeyTooShort")
+        return key
 
     # ---- step 3: GET /integration-credentials/oauth/callback ---------------------------------
 
@@ -238,15 +261,34 @@ class Connector:
             )
             audit.provider = item.provider
             audit.credentials_id = credentials_id
+        # Read before the state is consumed: SSM failing is then a 503 that leaves it usable.
+        key = self._result_key()
         if not self._states.consume(item, now=now):
             raise InvalidConnectStateError()
+        self._release(item)
         return_url = str(document["return_url"])
+        end_user = document.get("end_user")
+
+        def back(outcome: Mapping[str, str]) -> str:
+            signed = ConnectResult(
+                org_id=item.org_id,
+                provider=item.provider,
+                state_hash=item.key,
+                issued_at=int(self._clock()),
+                credentials_id=outcome.get("credentials_id"),
+                status=outcome.get("status"),
+                error=outcome.get("error"),
+                end_user=end_user if isinstance(end_user, str) else None,
+            )
+            plain = {"credentials_id": signed.credentials_id, "provider": item.provider, **outcome}
+            query = {name: value for name, value in plain.items() if value is not None}
+            return with_result(return_url, {**query, RESULT_PARAMETER: sign_connect_result(signed, key)})
 
         def failed(code: str, reason: str) -> str:
             if audit is not None:
                 audit.reason = reason
                 audit.extra["connect_error"] = code
-            return with_result(return_url, {"provider": item.provider, "error": code})
+            return back({"error": code})
 
         if parameters.error is not None:
             # The user refused consent, or the provider refused the request.
@@ -279,10 +321,15 @@ class Connector:
             return failed("temporarily_unavailable", "dependency_failed")
         if audit is not None:
             audit.acted_on(str(result.body["id"]), item.provider)
-        return with_result(
-            return_url,
-            {"credentials_id": str(result.body["id"]), "provider": item.provider, "status": "connected"},
-        )
+        return back({"credentials_id": str(result.body["id"]), "status": "connected"})
+
+    def _release(self, item: ConnectStateItem) -> None:
+        # Best effort: a slot left taken frees itself when the state would have expired.
+        try:
+            self._states.release(item)
+        except DependencyError as error:
+            report_dependency_error(error)
+            logger.warning("connect slot not released", extra={"provider": item.provider})
 
     def _connect(
         self,
@@ -322,7 +369,7 @@ class Connector:
                 request = CredentialsCreate.model_validate(
                     {
                         "provider": provider,
-                        "dsn": _dsn(provider, metadata, document.get("scopes")),
+                        "dsn": credentials_dsn(provider, metadata, document.get("scopes")),
                         "access_token": token.access_token,
                         "metadata": metadata,
                     }
@@ -361,20 +408,6 @@ def callback_url(domain_name: str) -> str:
     host = domain_name.rsplit(":", 1)[0] if domain_name.count(":") == 1 else domain_name
     scheme = "http" if host in ("127.0.0.1", "localhost", "[::1]") else "https"
     return f"{scheme}://{domain_name}{CALLBACK_PATH}"
-
-
-def _dsn(provider: str, metadata: Mapping[str, Any], scopes: Any) -> str:
-    """The API base of new credentials: the org's URL the token response (or a hint) names, else
-    the origin of a resource scope (Dynamics), else the provider's API."""
-    for key in _DSN_KEYS:
-        value = metadata.get(key)
-        if isinstance(value, str) and value.startswith("https://"):
-            return value
-    for scope in scopes or ():
-        parts = urllib.parse.urlsplit(str(scope))
-        if parts.scheme == "https" and parts.netloc:
-            return f"https://{parts.netloc}"
-    return _DEFAULT_DSNS.get(provider, f"https://{provider}")
 
 
 @cache

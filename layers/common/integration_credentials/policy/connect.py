@@ -1,23 +1,26 @@
 """Rules of the OAuth connect flow, no I/O: which return URLs a browser may be sent back to, how it
-is sent back, and how a state is named in storage.
+is sent back, how a state is named in storage, and the API base of the credentials it creates.
 
 The allow-list (`CONNECT_RETURN_URLS`) holds origins or prefixes, separated by commas or white
 space: `https://app.example.com` allows every path of that origin, `https://app.example.com/crm/`
 only paths under `/crm/`, and a port may be `*` (`http://127.0.0.1:*`). A return URL must match an
-entry's scheme, host and port exactly, carry no user name or password, and no `.`/`..` path
-segment (a browser would resolve it out of the allowed prefix).
+entry's scheme, host and port exactly, carry no user name or password, and its path must stay under
+the prefix however a browser, a proxy or the platform's server reads it: no `.`/`..` segment (a
+browser resolves it), no percent-encoded `.`, `/`, backslash, `;` or `%` (a server that decodes once more
+turns `%252e%252e` into `..`), and no `;` (servers such as Tomcat and Spring read `..;` as `..`
+with a path parameter).
 """
 
 import hashlib
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 # What `secrets.token_urlsafe(32)` makes (256 random bits), with room for longer ones.
 STATE_PATTERN: Final = r"^[A-Za-z0-9_-]{43,128}$"
 # Query parameters the callback sets on the return URL (a return URL's own are replaced).
-RESULT_PARAMETERS: Final = ("credentials_id", "provider", "status", "error")
+RESULT_PARAMETERS: Final = ("credentials_id", "provider", "status", "error", "connect_result")
 # The provider's `error` is passed on when it is an RFC 6749 code; anything else is this.
 UNKNOWN_PROVIDER_ERROR: Final = "authorization_failed"
 _ERROR_CODE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -25,7 +28,18 @@ _ENTRY = re.compile(
     r"^(?P<scheme>https?)://(?P<host>[^/:?#@\s]+)(?::(?P<port>\*|[0-9]{1,5}))?(?P<path>/[^?#\s]*)?$"
 )
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# Percent-encodings in a path that some reader could decode into a segment separator, a dot
+# segment or a path parameter: `.` `/` `\` `;` and `%` itself (double encoding).
+_ENCODED_PATH_SYNTAX = re.compile(r"%(2e|2f|5c|3b|25)", re.IGNORECASE)
 MAX_RETURN_URL_CHARS: Final = 2048
+# The API base of new credentials (their `dsn`) when the token response names none.
+_DEFAULT_DSNS: Final = {
+    "salesforce": "https://login.salesforce.com",
+    "hubspot": "https://api.hubapi.com",
+    "pipedrive": "https://api.pipedrive.com",
+    "zoho": "https://www.zohoapis.com",
+}
+_DSN_KEYS: Final = ("instance_url", "api_domain")
 
 
 def allow_list(setting: str | None) -> tuple[str, ...]:
@@ -52,6 +66,10 @@ def return_url_problem(url: str, allowed: Sequence[str]) -> str | None:
     segments = urllib.parse.unquote(parts.path).split("/")
     if any(segment in (".", "..") for segment in segments):
         return "return_url must not have '.' or '..' path segments"
+    if _ENCODED_PATH_SYNTAX.search(parts.path):
+        return "return_url must not have percent-encoded '.', '/', '\\', ';' or '%' in its path"
+    if ";" in parts.path:
+        return "return_url must not have ';' path parameters"
     for entry in allowed:
         if _matches(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], parts.path, entry):
             return None
@@ -94,3 +112,17 @@ def provider_error_code(error: str) -> str:
     """The `error` the callback passes on from the provider: an RFC 6749 code (`access_denied`;
     Salesforce's documented `access-denied` spelled the same way), else `authorization_failed`."""
     return error.replace("-", "_") if _ERROR_CODE.match(error) else UNKNOWN_PROVIDER_ERROR
+
+
+def credentials_dsn(provider: str, metadata: Mapping[str, Any], scopes: Any) -> str:
+    """The API base of new credentials: the org's URL the token response (or a hint) names, else
+    the origin of a resource scope (Dynamics), else the provider's API."""
+    for key in _DSN_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str) and value.startswith("https://"):
+            return value
+    for scope in scopes or ():
+        parts = urllib.parse.urlsplit(str(scope))
+        if parts.scheme == "https" and parts.netloc:
+            return f"https://{parts.netloc}"
+    return _DEFAULT_DSNS.get(provider, f"https://{provider}")

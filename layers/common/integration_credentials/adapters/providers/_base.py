@@ -20,8 +20,9 @@ class Authorization:
     `endpoint(metadata)` is the default authorize URL; `default_scopes(metadata)` the scopes asked
     for when the caller names none. `scope_separator` joins them (None: the provider takes no
     scope parameter, the app's registration sets them); `optional_scope` names the parameter of
-    scopes the user may decline (HubSpot). `params` are sent as they are. `pkce` is true where the
-    provider documents PKCE for a confidential web app (S256 challenge at authorize, verifier at
+    scopes the user may decline (HubSpot). `params` are sent as they are (`response_type=code`
+    for every provider: RFC 6749 requires it and none forbids it). `pkce` is true where the
+    provider accepts PKCE from a confidential web app (S256 challenge at authorize, verifier at
     exchange); `scope_at_exchange` where the code exchange repeats the scope (Microsoft).
     `callback_server` is the metadata key that the callback's server parameter fills, where the
     callback names the server to exchange the code at (Zoho's `accounts-server`).
@@ -113,7 +114,8 @@ def https_host(value: str | None) -> str | None:
         port = parts.port
     except ValueError:
         return None
-    if parts.scheme.lower() != "https" or not host or parts.username or parts.password:
+    # Any user info, even empty (`https://@host`), is refused: such a URL is never a plain host's.
+    if parts.scheme.lower() != "https" or not host or parts.username is not None:
         return None
     if port not in (None, 443):
         return None

@@ -1,9 +1,11 @@
 """HubSpot: form POST to /oauth/v3/token; returns `refresh_token` and `expires_in` (30 min).
 
 Connect: `https://app.hubspot.com/oauth/authorize` with a space-separated `scope` (required; every
-scope the app's settings mark required must be in it) and `optional_scope`; HubSpot documents no
-PKCE, so no challenge is sent. `DEFAULT_SCOPES` is the quickstart guide's example,
-`oauth crm.objects.contacts.read`. The code exchange goes to the token endpoint refresh uses.
+scope the app's settings mark required must be in it) and `optional_scope`, `response_type=code`
+(RFC 6749 requires it; HubSpot's guide does not list it and does not forbid it) and PKCE S256: the
+token endpoint's reference (`/oauth/2026-03/token`) takes `code_verifier`. `DEFAULT_SCOPES` is the
+quickstart guide's example, `oauth crm.objects.contacts.read`. The code exchange goes to the token
+endpoint refresh uses.
 """
 
 from collections.abc import Mapping
@@ -34,7 +36,11 @@ def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | 
 
 
 AUTHORIZATION = Authorization(
-    authorize_endpoint, fixed_scopes(*DEFAULT_SCOPES), optional_scope="optional_scope"
+    authorize_endpoint,
+    fixed_scopes(*DEFAULT_SCOPES),
+    optional_scope="optional_scope",
+    params=(("response_type", "code"),),
+    pkce=True,
 )
 PROVIDER = Provider(
     "hubspot", fixed_token_url(TOKEN_URL), client_form, metadata_updates, classify, AUTHORIZATION

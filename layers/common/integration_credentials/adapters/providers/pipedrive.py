@@ -1,8 +1,10 @@
 """Pipedrive: HTTP Basic client_id:client_secret, form grant_type + refresh_token; `api_domain`.
 
-Connect: `https://oauth.pipedrive.com/oauth/authorize` with `client_id`, `redirect_uri` and
-`state` only: the scopes are set in the app's registration (no scope parameter, so no default
-scopes), and Pipedrive documents no PKCE. The code exchange uses HTTP Basic as refresh does.
+Connect: `https://oauth.pipedrive.com/oauth/authorize` with `client_id`, `redirect_uri`, `state`
+and `response_type=code` (RFC 6749 requires it; Pipedrive's reference lists the other three and
+does not forbid it). The scopes are set in the app's registration (no scope parameter, so no
+default scopes). No PKCE: neither Pipedrive's authorize nor its token reference has a challenge or
+a verifier. The code exchange uses HTTP Basic as refresh does.
 """
 
 from collections.abc import Mapping
@@ -40,7 +42,9 @@ def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | 
     return None
 
 
-AUTHORIZATION = Authorization(authorize_endpoint, fixed_scopes(), scope_separator=None)
+AUTHORIZATION = Authorization(
+    authorize_endpoint, fixed_scopes(), scope_separator=None, params=(("response_type", "code"),)
+)
 PROVIDER = Provider(
     "pipedrive", fixed_token_url(TOKEN_URL), build_request, metadata_updates, classify, AUTHORIZATION
 )

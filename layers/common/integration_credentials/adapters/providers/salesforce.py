@@ -5,6 +5,7 @@ PKCE S256 supported), scopes `DEFAULT_SCOPES` (`api refresh_token`: REST API acc
 token) unless the caller names others; the code exchange goes to the same host's token endpoint.
 """
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,12 +32,20 @@ DEFAULT_SCOPES = ("api", "refresh_token")
 # Other `*.force.com` and `*.salesforce.com` hosts (Visualforce, Experience sites) are refused.
 _LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
 _MY_DOMAIN_SUFFIXES = (".my.salesforce.com", ".my.salesforce.mil", ".my.sfcrmproducts.cn")
+# A plain DNS host name: labels of a-z, 0-9 and inner hyphens (a sandbox's `--` included), none
+# empty, none starting or ending with a hyphen. The URL parser keeps `\`, `%` and `_` in a host:
+# such a "host" could be resolved or re-parsed as another one, so it is never a login host.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
+
+
+def is_my_domain(host: str) -> bool:
+    """Whether `host` (lowercase) is a plain host name under a My Domain suffix."""
+    return host.endswith(_MY_DOMAIN_SUFFIXES) and _HOST_NAME.fullmatch(host) is not None
 
 
 def _is_login_host(host: str) -> bool:
-    return host in _LOGIN_HOSTS or (
-        host.endswith(_MY_DOMAIN_SUFFIXES) and all(label for label in host.split("."))
-    )
+    return host in _LOGIN_HOSTS or is_my_domain(host)
 
 
 def login_host(metadata: Mapping[str, Any], dsn: str | None) -> str:
@@ -52,7 +61,7 @@ def login_host(metadata: Mapping[str, Any], dsn: str | None) -> str:
         return host
     for candidate in (string_field(metadata, "instance_url"), dsn):
         host = https_host(candidate)
-        if host is not None and host.endswith(_MY_DOMAIN_SUFFIXES):
+        if host is not None and is_my_domain(host):
             return host
     return DEFAULT_LOGIN_HOST
 

@@ -3,9 +3,9 @@
 Connect: `{accounts server}/oauth/v2/auth` (accounts.zoho.com serves every data centre's users when
 the client has Multi DC enabled) with a comma-separated `scope` (`DEFAULT_SCOPES`:
 `ZohoCRM.modules.ALL`), `access_type=offline` (else no refresh token) and `prompt=consent` (else a
-refresh token only at the first consent). No PKCE: Zoho documents it for mobile and desktop
-clients, not server-based ones. The callback names the user's `accounts-server`, where the code
-(valid 2 minutes) is exchanged; it must be one of `ACCOUNTS_HOSTS`.
+refresh token only at the first consent), and PKCE S256 (required for mobile and desktop clients,
+optional and recommended for server-based ones). The callback names the user's `accounts-server`,
+where the code (valid 2 minutes) is exchanged; it must be one of `ACCOUNTS_HOSTS`.
 """
 
 from collections.abc import Mapping
@@ -132,6 +132,7 @@ AUTHORIZATION = Authorization(
     fixed_scopes(*DEFAULT_SCOPES),
     scope_separator=",",
     params=(("response_type", "code"), ("access_type", "offline"), ("prompt", "consent")),
+    pkce=True,
     callback_server="accounts_server",
 )
 PROVIDER = Provider("zoho", default_token_url, client_form, metadata_updates, classify, AUTHORIZATION)
