@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import TAG, callback_responses
 from integration_credentials.http.resolver import create_resolver, current_audit
+from integration_credentials.http.responses import NO_STORE_HEADERS
 from integration_credentials.logic.connect import CALLBACK_PATH, CallbackParameters, connector
 
 app = create_resolver()
@@ -60,7 +61,7 @@ def oauth_callback(
         status_code=303,
         content_type="text/plain",
         body="",
-        headers={"Location": redirect, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        headers={"Location": redirect, **NO_STORE_HEADERS, "Referrer-Policy": "no-referrer"},
     )
 
 

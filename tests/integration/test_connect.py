@@ -135,8 +135,12 @@ def state_of(reply: Any) -> str:
 
 def test_a_reused_state_is_400_without_a_redirect_and_writes_nothing_more(api, crms, org_headers):
     started = start(api, org_headers, "hubspot")
+    assert started.headers["Cache-Control"] == "no-store" and started.headers["Pragma"] == "no-cache"
     location = crms.consent(started.json["connect_url"])
-    assert callback(api, location).status == 303
+    redirected = callback(api, location)
+    assert redirected.status == 303
+    # The redirect carries the signed result: no cache or proxy may keep it
+    assert redirected.headers["Cache-Control"] == "no-store" and redirected.headers["Pragma"] == "no-cache"
     again = callback(api, location)
     assert again.status == 400
     assert "Location" not in again.headers
