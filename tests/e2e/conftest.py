@@ -34,6 +34,8 @@ from tests.unit import fake_token_endpoints as fake
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-jwt-secret-" + secrets.token_hex(16)
+# What `make run` requires of a token when the developer exports no JWT_ISSUER / JWT_AUDIENCE.
+JWT_ISSUER, JWT_AUDIENCE = "integration-credentials-local", "integration-credentials"
 TABLE_NAME = "integration-credentials-local"
 REGION = "us-east-1"
 STARTUP_TIMEOUT_SECONDS = 90
@@ -241,6 +243,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     assert f"Integration credentials API on http://127.0.0.1:{port}" in running.banner
     assert f"Embedded AWS (moto) on http://127.0.0.1:{port + 1}  table={TABLE_NAME}" in running.banner
     assert f"JWT HS256 secret (from JWT_SECRET): {JWT_SECRET}" in running.banner
+    assert (
+        f"JWT claims required: iss={JWT_ISSUER} aud={JWT_AUDIENCE} (JWT_ISSUER, JWT_AUDIENCE)"
+        in running.banner
+    )
     try:
         yield running
     finally:
@@ -427,11 +433,15 @@ def make_jwt(
     expires_in: int | None = 300,
     extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """An HS256 token with `org_id` and (unless expires_in is None) `exp` claims."""
-    claims: dict[str, Any] = {"org_id": org_id, "sub": "e2e-user", **(extra or {})}
+    """An HS256 token with `org_id`, the local stack's `iss` and `aud`, and (unless expires_in is
+    None) `exp` claims; `extra` adds claims, or removes them with None."""
+    claims: dict[str, Any] = {"org_id": org_id, "sub": "e2e-user", "iss": JWT_ISSUER, "aud": JWT_AUDIENCE}
+    claims.update(extra or {})
     if expires_in is not None:
         claims["exp"] = int(time.time()) + expires_in
-    return jwt.encode(claims, secret, algorithm="HS256")
+    return jwt.encode(
+        {name: value for name, value in claims.items() if value is not None}, secret, algorithm="HS256"
+    )
 
 
 def unsigned_jwt(org_id: str) -> str:

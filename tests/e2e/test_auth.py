@@ -10,6 +10,7 @@ import requests
 
 from .conftest import (
     BASE,
+    FORBIDDEN,
     SEED_EXAMPLES,
     UNAUTHORIZED,
     Api,
@@ -76,6 +77,17 @@ def bad_credentials(world: World) -> dict[str, dict[str, str]]:
         "JWT without org_id": {
             "Authorization": f"Bearer {make_jwt(org_id, extra={'org_id': None})}",
         },
+        "JWT without iss": {"Authorization": f"Bearer {make_jwt(org_id, extra={'iss': None})}"},
+        "JWT without aud": {"Authorization": f"Bearer {make_jwt(org_id, extra={'aud': None})}"},
+        "JWT of another issuer": {
+            "Authorization": f"Bearer {make_jwt(org_id, extra={'iss': 'another-issuer'})}"
+        },
+        "JWT for another audience": {
+            "Authorization": f"Bearer {make_jwt(org_id, extra={'aud': 'another-api'})}"
+        },
+        "JWT with a scope object": {
+            "Authorization": f"Bearer {make_jwt(org_id, extra={'scope': {'credentials:read': True}})}"
+        },
         "not a bearer token": {"Authorization": f"Basic {make_jwt(org_id)}"},
         "API key + JWT of another org": {
             **world.org.key,
@@ -125,6 +137,28 @@ def test_a_valid_jwt_alone_works_on_every_route(api: Api, make_org: Callable[...
         assert response.json()["access_token"] == "unauthenticated-put-token"
     if route == "create":
         assert response.json()["org_id"] == org.org_id
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"scope": "credentials:read"},
+        {"scope": ["credentials:read"]},
+        {"scp": "credentials:read openid"},
+        {"scp": ["credentials:read", "openid"]},
+    ],
+)
+def test_scope_and_scp_as_a_string_or_an_array(api: Api, world: World, claims: dict[str, Any]) -> None:
+    # Given a read-only token in each spelling identity providers use (Entra ID: `scp`)
+    headers = {"Authorization": f"Bearer {make_jwt(world.other.org_id, extra=claims)}"}
+    # Then it reads, and may neither write nor refresh
+    assert api.get(BASE, headers).status_code == 200
+    created = api.post(
+        f"{BASE}/", headers, json={**SEED_EXAMPLES["pipedrive"], "access_token": "read-only-post"}
+    )
+    assert (created.status_code, created.json()) == (403, FORBIDDEN)
+    refreshed = api.post(f"{BASE}/{uuid.uuid4()}/refresh", headers)
+    assert (refreshed.status_code, refreshed.json()) == (403, FORBIDDEN)
 
 
 def test_api_key_and_jwt_of_the_same_org_work_together(api: Api, world: World) -> None:

@@ -51,6 +51,8 @@ from tests.conftest import SEED_BODIES, iam_calls_dir
 from tests.unit import fake_token_endpoints as fake
 
 JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
+# Deployed stacks must name both (template parameters without defaults); `bearer` carries them.
+JWT_ISSUER, JWT_AUDIENCE = "integration-platform-test", "integration-credentials-test"
 TABLE_NAME = "integration-credentials-test"
 CONNECT_RETURN_URLS = "https://app.example.com/crm/, http://127.0.0.1:*"
 FUNCTIONS = function_directories()
@@ -114,6 +116,7 @@ def stack() -> Iterator[Stack]:
     for function in ("ConnectCredentialsFunction", "OAuthCallbackFunction"):
         os.environ.update(function_environment(resources.refs, resources.attributes, function))
     os.environ["CONNECT_RETURN_URLS"] = CONNECT_RETURN_URLS
+    os.environ.update(JWT_ISSUER=JWT_ISSUER, JWT_AUDIENCE=JWT_AUDIENCE)
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
     os.environ["AWS_MAX_ATTEMPTS"] = "2"  # one retry: the 503 paths stay fast
     reset_process_state()
@@ -319,7 +322,15 @@ def other_org_headers(stack: Stack) -> dict[str, str]:
 
 
 def bearer(org_id: str, secret: str = JWT_SECRET, algorithm: str = "HS256", **claims: Any) -> dict[str, str]:
-    payload = {"org_id": org_id, "sub": "user-1", "exp": 4_102_444_800, **claims}
+    """Authorization headers with a token the stack accepts; `claims` add or (None) remove claims."""
+    payload = {
+        "org_id": org_id,
+        "sub": "user-1",
+        "exp": 4_102_444_800,
+        "iss": JWT_ISSUER,
+        "aud": JWT_AUDIENCE,
+        **claims,
+    }
     payload = {k: v for k, v in payload.items() if v is not None}
     return {"Authorization": "Bearer " + jwt.encode(payload, secret, algorithm=algorithm)}
 

@@ -4,15 +4,12 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from integration_credentials.adapters.auth import (
     ApiKeyVerifier,
     Authenticator,
@@ -21,12 +18,19 @@ from integration_credentials.adapters.auth import (
     hash_api_key,
 )
 from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
-from integration_credentials.core.errors import AuthenticationError, DependencyUnavailableError
+from integration_credentials.core.errors import (
+    AuthenticationError,
+    DependencyMisconfiguredError,
+    DependencyUnavailableError,
+)
 from integration_credentials.core.settings import Settings
 
 from tests.conftest import SEED_BODIES
+from tests.identity_provider import AUDIENCE, ISSUER, IdentityProvider
 from tests.integration.conftest import (
     AUTHENTICATED_FUNCTIONS,
+    JWT_AUDIENCE,
+    JWT_ISSUER,
     JWT_SECRET,
     bearer,
     call_route,
@@ -53,6 +57,12 @@ def bad_credentials(org_id):
         "jwt without exp": bearer(org_id, exp=None),
         "jwt with another secret": bearer(org_id, secret="another-secret-of-sufficient-length-123"),
         "jwt alg none": {"Authorization": "Bearer " + jwt.encode({"org_id": org_id, "exp": now + 60}, None, algorithm="none")},
+        "jwt without iss": bearer(org_id, iss=None),
+        "jwt without aud": bearer(org_id, aud=None),
+        "jwt of another issuer": bearer(org_id, iss="another-service"),
+        "jwt for another audience": bearer(org_id, aud="another-api"),
+        "jwt with a scope object": bearer(org_id, scope={"credentials:read": True}),
+        "jwt with a scp number": bearer(org_id, scp=7),
         "jwt without org_id": bearer(None),
         "jwt with reserved org_id": bearer("APIKEY#abc"),
         "jwt with non-string org_id": bearer(12345),
@@ -120,6 +130,8 @@ def settings(**overrides):
         "table_name": "unused",
         "kms_key_arn": "unused",
         "jwt_secret_parameter": "/integration-credentials/dev/jwt-secret",
+        "jwt_issuer": JWT_ISSUER,
+        "jwt_audience": JWT_AUDIENCE,
     }
     return Settings.model_validate({**base, **overrides})
 
@@ -136,41 +148,17 @@ def test_issuer_and_audience_are_checked_when_configured(stack):
             verifier.verify(token)
 
 
-def test_audience_is_not_required_when_not_configured(stack):
-    token = bearer("org-1", aud="anything")["Authorization"].split()[1]
-    assert JwtVerifier(settings()).verify(token).org_id == "org-1"
-
-
-class _JwksServer:
-    def __init__(self, jwks):
-        body = json.dumps(jwks).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/.well-known/jwks.json"
+@pytest.mark.parametrize("unset", [{"jwt_issuer": None}, {"jwt_audience": None}])
+def test_hs256_without_issuer_or_audience_refuses_every_token_as_misconfigured(stack, unset):
+    token = bearer("org-1", iss="anything", aud="anything")["Authorization"].split()[1]
+    with pytest.raises(DependencyMisconfiguredError):
+        JwtVerifier(settings(**unset)).verify(token)
 
 
 @pytest.fixture(scope="module")
 def rsa_setup():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    public_jwk.update({"kid": "k1", "use": "sig", "alg": "RS256"})
-    server = _JwksServer({"keys": [public_jwk]})
-    yield key, server.url
-    server.server.shutdown()
-
-
-ISSUER, AUDIENCE = "https://idp.example", "integration-credentials"
+    with IdentityProvider("k1").serving() as idp:
+        yield idp.private_key("k1"), idp.jwks_url
 
 
 def rs256_settings(url, **overrides):

@@ -163,6 +163,8 @@ def test_function_environment_resolves_template_references():
         "JwtIssuer": "",
         "JwtAudience": "",
         "JwtMaxAgeSeconds": "",
+        "JwtJwksCacheSeconds": "60",
+        "JwtDefaultScopes": "credentials:read",
         "LogLevel": "INFO",
         "OAuthClientParameterPrefix": "/oauth/",
         "EventBusName": "default",
@@ -172,6 +174,7 @@ def test_function_environment_resolves_template_references():
     assert env["API_KEYS_TABLE_NAME"] == "keys"
     assert env["KMS_KEY_ARN"] == "arn:key"
     assert env["JWT_SECRET_PARAMETER"] == "/p"
+    assert (env["JWT_JWKS_CACHE_SECONDS"], env["JWT_DEFAULT_SCOPES"]) == ("60", "credentials:read")
     assert env["HMAC_KEY_PARAMETER"] == "/h"
     assert env["IDEMPOTENCY_TABLE_NAME"] == "idem"
     assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"

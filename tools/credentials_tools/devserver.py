@@ -262,6 +262,9 @@ PASSTHROUGH_NAMES = {
 }
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_CONNECT_RETURN_URLS = "http://127.0.0.1:*,http://localhost:*"
+# What a bearer token for the local stack must carry, unless the developer exported others (a
+# deployed stack has no default: template.yaml requires JwtIssuer and JwtAudience).
+LOCAL_JWT_CLAIMS = {"JWT_ISSUER": "integration-credentials-local", "JWT_AUDIENCE": "integration-credentials"}
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -484,6 +487,9 @@ def function_env(
     # `make run`'s connect flow may send a browser back to this machine (CONNECT_RETURN_URLS).
     if "CONNECT_RETURN_URLS" in env and not env["CONNECT_RETURN_URLS"]:
         env["CONNECT_RETURN_URLS"] = LOCAL_CONNECT_RETURN_URLS
+    for name, value in LOCAL_JWT_CLAIMS.items():
+        if name in env and not env[name]:
+            env[name] = value
     # Each function signs with its own key id, so embedded AWS knows whose call it serves.
     env["AWS_ACCESS_KEY_ID"] = function_access_key(function)
     return env
@@ -663,6 +669,16 @@ def refresh_banner(stack: LocalStack) -> list[str]:
     ]
 
 
+def jwt_banner(stack: LocalStack) -> list[str]:
+    """The claims a bearer token needs on this stack, and what one without a scope may do."""
+    assert stack.resources is not None
+    env = function_env(stack.resources, routes()[0].function, stack.port)
+    return [
+        f"JWT claims required: iss={env['JWT_ISSUER']} aud={env['JWT_AUDIENCE']} (JWT_ISSUER, JWT_AUDIENCE); "
+        f"without scope/scp a token may do: {env['JWT_DEFAULT_SCOPES']} (JWT_DEFAULT_SCOPES)"
+    ]
+
+
 def fake_crm_banner(stack: LocalStack) -> list[str]:
     """Where the fake CRMs are, when they run, and which providers the functions send to them."""
     if stack.fake_crms is None:
@@ -709,6 +725,7 @@ def main() -> int:
         f"JWT HS256 secret ({'generated' if generated else 'from JWT_SECRET'}): {jwt_secret}",
         f"Connect result key (SSM {stack.resources.refs['ConnectResultKeyParameterName']}; a return page "
         f"verifies connect_result with it): {stack.resources.connect_result_key}",
+        *jwt_banner(stack),
         *refresh_banner(stack),
         *fake_crm_banner(stack),
         "Ctrl-C to stop.",

@@ -40,12 +40,13 @@ Stores each organization's CRM credentials (Salesforce, HubSpot, Pipedrive, Zoho
 custom), encrypted under KMS, and hands them back to the jobs that sync with those CRMs.
 
 **Authentication**: every route needs `X-API-Key: sk_live_...` or `Authorization: Bearer <JWT>`
-(HS256 or RS256; the `org_id` claim names the organization). Without valid credentials the answer
-is 401, before any other check. Each route needs one scope, named in its `security`:
-`credentials:read`, `credentials:write` or `credentials:refresh` (a key's scopes are set when it is
-minted, all three by default; a token's are its `scope` claim, all three without one); a missing
-scope is a 403 before the body is read. A caller only ever sees and changes its own
-organization's credentials: another organization's id is a 403.
+(HS256 or RS256, with the deployment's `iss` and `aud`; the `org_id` claim names the organization).
+Without valid credentials the answer is 401, before any other check. Each route needs one scope,
+named in its `security`: `credentials:read`, `credentials:write` or `credentials:refresh` (a key's
+scopes are set when it is minted, all three by default; a token's are its `scope` claim, else its
+`scp` claim, either a space-separated string or an array, and the deployment's
+`JWT_DEFAULT_SCOPES` without one); a missing scope is a 403 before the body is read. A caller
+only ever sees and changes its own organization's credentials: another organization's id is a 403.
 
 **Errors** are always `{{"detail": "<text>"}}`. A body must be `application/json` (415 otherwise)
 and at most 64 KiB (413); `access_token` is at most {MAX_ACCESS_TOKEN_CHARS} characters. DynamoDB,

@@ -4,10 +4,11 @@ API keys are looked up by their SHA-256 and cached per process for `API_KEY_CACH
 (60 s by default): that is the longest a revoked key keeps working on a warm Lambda. Unknown
 hashes are remembered for `API_KEY_NEGATIVE_CACHE_SECONDS`, so made-up keys cost one read each.
 JWTs are HS256 with a secret in an SSM SecureString (Powertools parameters, cached), or RS256
-against a JWKS URL. The algorithm is pinned by configuration; `exp` and `sub` are required;
-`iss`/`aud` are checked when configured (always, with RS256); with `JWT_MAX_AGE_SECONDS`, `iat`
-is required and older tokens are refused; the `org_id` claim names the org and the `scope`
-claim (space-separated) what the token may do.
+against a JWKS URL (`jwks.JwksKeys`). The algorithm is pinned by configuration; `exp`, `sub`,
+`iss` and `aud` are required and `iss`/`aud` must be the configured ones (a deployment without
+them refuses every token as misconfigured); with `JWT_MAX_AGE_SECONDS`, `iat` is required and
+older tokens are refused; the `org_id` claim names the org and the `scope` (or `scp`) claim what
+the token may do, `JWT_DEFAULT_SCOPES` without one.
 """
 
 import hashlib
@@ -22,14 +23,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ..core.constants import ALL_SCOPES, API_KEY_PATTERN, ORG_ID_PATTERN
-from ..core.errors import AuthenticationError, DependencyMisconfiguredError, DependencyUnavailableError
+from ..core.errors import AuthenticationError, DependencyMisconfiguredError
 from ..core.settings import Settings, get_settings
+from .jwks import JwksKeys, fetch_signing_keys
 from .observability import logger, metrics
 from .parameters import secure_parameter
 from .storage.api_keys import ApiKeyRecord, ApiKeyRepository, InvalidKeyRecordError, api_key_repository
 
 if TYPE_CHECKING:
-    from jwt import PyJWKClient
     from jwt.types import Options
 
 _API_KEY_RE = re.compile(API_KEY_PATTERN)
@@ -125,16 +126,22 @@ class JwtVerifier:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._jwks: PyJWKClient | None = None
+        self._jwks: JwksKeys | None = None
 
     def verify(self, token: str) -> Principal:
         """The principal named by a valid token's `org_id` claim; `AuthenticationError` otherwise."""
         import jwt  # only bearer requests pay for pyjwt (and its cryptography backends)
 
         settings = self._settings
+        # Without both, any token signed with the secret (or by the identity provider, for any
+        # application) would pass: the deployment is wrong, and no token is accepted.
+        if not settings.jwt_issuer:
+            raise DependencyMisconfiguredError("JWT", "IssuerNotConfigured")
+        if not settings.jwt_audience:
+            raise DependencyMisconfiguredError("JWT", "AudienceNotConfigured")
         key = self._verification_key(token)
-        required = ["exp", "sub"] + (["iat"] if settings.jwt_max_age_seconds else [])
-        options: Options = {"require": required, "verify_aud": settings.jwt_audience is not None}
+        required = ["exp", "sub", "iss", "aud"] + (["iat"] if settings.jwt_max_age_seconds else [])
+        options: Options = {"require": required}
         try:
             claims = jwt.decode(
                 token,
@@ -162,11 +169,14 @@ class JwtVerifier:
             ):
                 raise AuthenticationError("token is older than JWT_MAX_AGE_SECONDS")
         return Principal(
-            org_id=org_id, method="jwt", subject=subject, scopes=_token_scopes(claims.get("scope"))
+            org_id=org_id,
+            method="jwt",
+            subject=subject,
+            scopes=token_scopes(claims, settings.jwt_default_scopes),
         )
 
     def clear_caches(self) -> None:
-        """Forget the JWKS client and the signing keys it fetched (the HS256 secret is cached by
+        """Forget the JWKS and what it remembers of fetches (the HS256 secret is cached by
         `parameters`)."""
         self._jwks = None
 
@@ -178,13 +188,14 @@ class JwtVerifier:
             if settings.jwt_jwks_url is None:
                 raise DependencyMisconfiguredError("JWT", "JwksUrlNotConfigured")
             if self._jwks is None:
-                self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300, timeout=5)
+                self._jwks = JwksKeys(
+                    fetch_signing_keys(settings.jwt_jwks_url), settings.jwt_jwks_cache_seconds
+                )
             try:
-                return self._jwks.get_signing_key_from_jwt(token).key
-            except jwt.PyJWKClientConnectionError as error:
-                raise DependencyUnavailableError("JWKS", "ConnectionError") from error
-            except jwt.exceptions.PyJWTError as error:
-                raise AuthenticationError(f"no signing key: {type(error).__name__}") from None
+                kid = jwt.get_unverified_header(token).get("kid")
+            except jwt.InvalidTokenError as error:
+                raise AuthenticationError(f"invalid token: {type(error).__name__}") from None
+            return self._jwks.key(kid)
         if settings.jwt_secret_parameter is None:
             raise DependencyMisconfiguredError("JWT", "SecretParameterNotConfigured")
         secret = secure_parameter(settings.jwt_secret_parameter, settings.jwt_secret_cache_seconds)
@@ -227,14 +238,20 @@ class Authenticator:
         self._tokens.clear_caches()
 
 
-def _token_scopes(claim: object) -> frozenset[str]:
-    """The scopes a token's `scope` claim grants (RFC 8693: space-separated); every scope when the
-    claim is absent, as for tokens made before scopes; unknown names grant nothing."""
-    if claim is None:
-        return ALL_SCOPES
-    if not isinstance(claim, str):
-        raise AuthenticationError("token scope claim is not a string")
-    return frozenset(claim.split()) & ALL_SCOPES
+def token_scopes(claims: Mapping[str, object], default: frozenset[str]) -> frozenset[str]:
+    """The scopes a token grants: its `scope` claim (RFC 8693, RFC 9068), else its `scp` claim
+    (Entra ID, Okta), each a space-separated string or a JSON array of strings; `default` when it
+    has neither. Unknown names grant nothing; a claim of another shape is refused."""
+    for name in ("scope", "scp"):
+        claim = claims.get(name)
+        if claim is None:
+            continue
+        if isinstance(claim, str):
+            return frozenset(claim.split()) & ALL_SCOPES
+        if isinstance(claim, list) and all(isinstance(item, str) for item in claim):
+            return frozenset(claim) & ALL_SCOPES
+        raise AuthenticationError(f"token {name} claim is neither a string nor a list of strings")
+    return default
 
 
 def _bearer_token(authorization: str) -> str:

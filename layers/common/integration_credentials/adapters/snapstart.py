@@ -11,7 +11,7 @@ instance and is as old as the snapshot, so:
   `os.urandom` and `uuid.uuid4` read the kernel at each call and keep no state of ours: nothing to
   re-seed for them;
 - after restore, every time-bound cache is emptied: API keys and unknown keys (`time.monotonic`
-  deadlines), the JWKS client (pyjwt's key set cache: `time.monotonic`), SSM parameters
+  deadlines), the JWKS key set and its cooldown (`jwks.JwksKeys`: `time.monotonic`), SSM parameters
   (Powertools: wall clock), the cipher's data keys (ESDK: wall clock) and remembered plaintexts
   (`time.monotonic`). No request runs before a snapshot, so these are empty at that point today;
   the hooks keep it so whatever is cached during init later, and a clock that jumps across the

@@ -19,8 +19,8 @@ ORG_COUNT_PREFIX: Final = "ORGCOUNT#"
 ORG_COUNT_SORT_KEY: Final = "COUNT"
 
 API_KEY_LIVE_PREFIX: Final = "sk_live_"
-# What a key or token may do; each route needs one. A key minted without scopes, or a token
-# without a `scope` claim, may do all three.
+# What a key or token may do; each route needs one. A key minted without scopes may do all three;
+# a token without a `scope` or `scp` claim, what JWT_DEFAULT_SCOPES says (all three by default).
 SCOPE_READ: Final = "credentials:read"
 SCOPE_WRITE: Final = "credentials:write"
 SCOPE_REFRESH: Final = "credentials:refresh"

@@ -61,7 +61,12 @@ class DependencyError(CredentialsError):
 
 
 class DependencyUnavailableError(DependencyError):
-    """Throttled, a 5xx, a timeout, a transaction that kept conflicting: retrying can succeed."""
+    """Throttled, a 5xx, a timeout, a transaction that kept conflicting: retrying can succeed,
+    after `retry_after` seconds when the service knows how long (else the table's default)."""
+
+    def __init__(self, dependency: str, code: str, retry_after: int | None = None) -> None:
+        super().__init__(dependency, code)
+        self.retry_after = retry_after
 
 
 class DependencyMisconfiguredError(DependencyError):

@@ -5,7 +5,9 @@ import urllib.parse
 from functools import cache
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .constants import ALL_SCOPES
 
 # Where a JWKS may be fetched over plain HTTP: this machine only (tests, `make run`).
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -31,6 +33,10 @@ class Settings(BaseModel):
     # With it, a token must carry `iat` and be at most this old.
     jwt_max_age_seconds: int | None = Field(default=None, ge=1)
     jwt_secret_cache_seconds: int = Field(default=300, ge=0)
+    # How long a fetched JWKS is trusted: a key removed from the set is refused once it expires.
+    jwt_jwks_cache_seconds: int = Field(default=300, ge=1)
+    # What a token without a `scope` (or `scp`) claim may do: space- or comma-separated scopes.
+    jwt_default_scopes: frozenset[str] = ALL_SCOPES
     api_key_cache_seconds: int = Field(default=60, ge=0)
     # Unknown key hashes are remembered this long, so a flood of made-up keys costs one read each.
     api_key_negative_cache_seconds: int = Field(default=10, ge=0)
@@ -75,6 +81,19 @@ class Settings(BaseModel):
     # URL (HS256): the platform's return page verifies it with the same key.
     connect_result_key_parameter: str | None = None
 
+    @field_validator("jwt_default_scopes", mode="before")
+    @classmethod
+    def _scope_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = frozenset(value.replace(",", " ").split())
+        if isinstance(value, frozenset | set | list | tuple):
+            unknown = sorted(str(name) for name in value if name not in ALL_SCOPES)
+            if unknown:
+                raise ValueError(f"JWT_DEFAULT_SCOPES names unknown scopes: {', '.join(unknown)}")
+            if not value:
+                raise ValueError("JWT_DEFAULT_SCOPES names no scope")
+        return value
+
     @model_validator(mode="after")
     def _rs256_is_pinned(self) -> Self:
         # RS256 trusts an identity provider that signs tokens for other applications too: only
@@ -114,6 +133,8 @@ _ENV_NAMES = {
     "jwt_leeway_seconds": "JWT_LEEWAY_SECONDS",
     "jwt_max_age_seconds": "JWT_MAX_AGE_SECONDS",
     "jwt_secret_cache_seconds": "JWT_SECRET_CACHE_SECONDS",
+    "jwt_jwks_cache_seconds": "JWT_JWKS_CACHE_SECONDS",
+    "jwt_default_scopes": "JWT_DEFAULT_SCOPES",
     "api_key_cache_seconds": "API_KEY_CACHE_SECONDS",
     "api_key_negative_cache_seconds": "API_KEY_NEGATIVE_CACHE_SECONDS",
     "data_key_cache_seconds": "DATA_KEY_CACHE_SECONDS",

@@ -114,7 +114,7 @@ ERROR_TABLE: Final[Mapping[type[CredentialsError], HttpError]] = {
     DependencyUnavailableError: HttpError(
         503,
         lambda error: f"Service temporarily unavailable ({error.dependency}); retry later",
-        _fixed_headers({"Retry-After": RETRY_AFTER_SECONDS}),
+        lambda error: {"Retry-After": str(error.retry_after or RETRY_AFTER_SECONDS)},
     ),
     # Not "retry later": a deployment problem no retry fixes (the log has the AWS code).
     DependencyMisconfiguredError: HttpError(500, _fixed(MISCONFIGURED_DETAIL)),

@@ -54,8 +54,9 @@ def security_schemes() -> "dict[str, SecurityScheme]":
                 "scheme": "bearer",
                 "bearerFormat": "JWT",
                 "description": (
-                    "A JWT whose `org_id` claim names the caller's organisation (`exp` and `sub` "
-                    "required); its `scope` claim (space-separated) limits what it may do"
+                    "A JWT whose `org_id` claim names the caller's organisation (`exp`, `sub`, and "
+                    "the deployment's `iss` and `aud` required); its `scope` claim (else `scp`), a "
+                    "space-separated string or an array, limits what it may do"
                 ),
             }
         ),

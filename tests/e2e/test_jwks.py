@@ -1,0 +1,140 @@
+"""RS256 on a local stack of its own, against an identity provider on loopback whose JWKS an operator
+edits: a key removed from the set is refused once the set is fetched again, a JWKS that is down
+costs one fetch per instance (not one per request), and a token without scopes gets
+JWT_DEFAULT_SCOPES.
+
+Each test uses routes of its own: every route is its own function, whose instances keep their own
+key set and cooldown (the stack serves sequential requests of a route from one warm instance).
+"""
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.identity_provider import AUDIENCE, ISSUER, IdentityProvider
+
+from .conftest import (
+    BASE,
+    FORBIDDEN,
+    SEED_EXAMPLES,
+    UNAUTHORIZED,
+    Api,
+    RunningStack,
+    SecretLedger,
+    free_port_pair,
+    start_stack,
+)
+
+JWKS_CACHE_SECONDS = 1
+# Past the set's lifetime (a sleep, not a measurement: what follows must see it expired).
+SET_EXPIRED = JWKS_CACHE_SECONDS + 0.5
+JWKS_UNAVAILABLE = {"detail": "Service temporarily unavailable (JWKS); retry later"}
+READ_WRITE = "credentials:read credentials:write"
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[IdentityProvider]:
+    with IdentityProvider("k1", "k2").serving() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def rs256_stack(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[RunningStack]:
+    port = free_port_pair()
+    running = start_stack(
+        tmp_path_factory.mktemp("rs256") / "stack.log",
+        port,
+        port + 1,
+        LOCAL_REFRESH_INTERVAL_SECONDS="0",
+        JWT_ALGORITHM="RS256",
+        JWT_JWKS_URL=idp.jwks_url,
+        JWT_ISSUER=ISSUER,
+        JWT_AUDIENCE=AUDIENCE,
+        JWT_JWKS_CACHE_SECONDS=str(JWKS_CACHE_SECONDS),
+        JWT_DEFAULT_SCOPES="credentials:read",
+    )
+    # The settings the developer exported reach the functions, and the banner says so
+    assert f"JWT claims required: iss={ISSUER} aud={AUDIENCE}" in running.banner, running.banner
+    assert "without scope/scp a token may do: credentials:read (JWT_DEFAULT_SCOPES)" in running.banner
+    try:
+        yield running
+    finally:
+        assert running.stop() == 0, running.log_tail()
+
+
+@pytest.fixture(scope="module")
+def rs_api(rs256_stack: RunningStack, ledger: SecretLedger) -> Api:
+    return Api(rs256_stack.base_url, ledger)
+
+
+def test_a_signing_key_removed_from_the_jwks_is_refused_once_the_set_is_fetched_again(
+    rs_api: Api, idp: IdentityProvider
+) -> None:
+    # Given warm instances that have verified tokens signed with k1, writes included
+    org_id = str(uuid.uuid4())
+    k1 = idp.bearer("k1", org_id=org_id, scope=READ_WRITE)
+    k2 = idp.bearer("k2", org_id=org_id, scope=READ_WRITE)
+    created = rs_api.create(k1, SEED_EXAMPLES["salesforce"])
+    item = f"{BASE}/{created['id']}"
+    assert rs_api.get(item, k1).status_code == 200
+    assert rs_api.put(item, k1, json={"access_token": "written-with-k1"}).status_code == 200
+    assert rs_api.get(BASE, k1).status_code == 200
+    try:
+        # When the identity provider removes k1 from its JWKS and the cached set expires
+        idp.published.remove("k1")
+        fetches = idp.fetches
+        time.sleep(SET_EXPIRED)
+
+        # Then every route refuses k1's tokens, writes included, and nothing is written
+        hubspot = {**SEED_EXAMPLES["hubspot"], "access_token": "created-with-removed-k1"}
+        refused = [
+            rs_api.get(BASE, k1),
+            rs_api.get(item, k1),
+            rs_api.put(item, k1, json={"access_token": "written-with-removed-k1"}),
+            rs_api.post(f"{BASE}/", k1, json=hubspot),
+        ]
+        for response in refused:
+            assert (response.status_code, response.json()) == (401, UNAUTHORIZED), response.request.method
+        # And k2, still in the set, keeps working: the set was fetched again
+        current = rs_api.get(item, k2)
+        assert current.status_code == 200
+        assert current.json()["access_token"] == "written-with-k1"
+        assert [c["provider"] for c in rs_api.get(BASE, k2).json()] == ["salesforce"]
+        assert idp.fetches > fetches
+    finally:
+        idp.published.append("k1")
+
+
+def test_a_down_jwks_is_fetched_once_not_by_every_request(rs_api: Api, idp: IdentityProvider) -> None:
+    # Given an instance whose key set has expired (GET /provider/{provider} is this test's route)
+    org_id = str(uuid.uuid4())
+    path = f"{BASE}/provider/salesforce"
+    assert rs_api.get(path, idp.bearer("k2", org_id=org_id)).status_code == 404
+    time.sleep(SET_EXPIRED)
+    # When the identity provider is down and tokens with made-up kids come, then a real one
+    idp.down = True
+    try:
+        fetches = idp.fetches
+        tokens = [idp.bearer(f"bogus-{index}", org_id=org_id) for index in range(4)]
+        replies = [rs_api.get(path, headers) for headers in [*tokens, idp.bearer("k2", org_id=org_id)]]
+    finally:
+        idp.down = False
+    # Then each is a 503 with Retry-After, and only the first fetched the set
+    for reply in replies:
+        assert (reply.status_code, reply.json()) == (503, JWKS_UNAVAILABLE)
+        assert 1 <= int(reply.headers["Retry-After"]) <= 30
+    assert idp.fetches - fetches == 1
+
+
+def test_a_token_without_a_scope_claim_gets_jwt_default_scopes(rs_api: Api, idp: IdentityProvider) -> None:
+    # Given a stack whose tokens without scopes may only read (JWT_DEFAULT_SCOPES=credentials:read)
+    headers = idp.bearer("k2", org_id=str(uuid.uuid4()))
+    # Then such a token reads, and may neither write nor refresh
+    assert rs_api.get(BASE, headers).status_code == 200
+    body = {**SEED_EXAMPLES["pipedrive"], "access_token": "default-scopes-post"}
+    created = rs_api.post(f"{BASE}/", headers, json=body)
+    assert (created.status_code, created.json()) == (403, FORBIDDEN)
+    refreshed = rs_api.post(f"{BASE}/{uuid.uuid4()}/refresh", headers)
+    assert (refreshed.status_code, refreshed.json()) == (403, FORBIDDEN)
