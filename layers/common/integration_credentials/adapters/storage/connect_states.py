@@ -12,7 +12,7 @@ from typing import Any
 from ...core.errors import DependencyMisconfiguredError
 from ...core.settings import get_settings
 from ..aws import dynamodb_client
-from .dynamodb import ConditionFailedError, Table, dynamodb_errors
+from .dynamodb import Table, TransactionCancelledError, dynamodb_errors, transact
 
 # The id in a state's encryption context: the key policy's context keys are a credential's
 # (org_id, provider, id), and this id can never be a credential's (those are UUIDs).
@@ -65,13 +65,21 @@ class ConnectStates(Table):
     """Put a state once; read it while it is live; consume it once."""
 
     def add(self, state: ConnectStateItem) -> None:
-        """Store a new state (a hash collision, which 256 random bits make moot, is refused)."""
-        with dynamodb_errors():
-            self._client.put_item(
-                TableName=self._table,
-                Item=_item(state),
-                ConditionExpression="attribute_not_exists(state_hash)",
-            )
+        """Store a new state (a hash collision, which 256 random bits make moot, is refused). A
+        transaction of one item: its client request token makes a retry after a lost answer
+        meet nothing but its own write."""
+        transact(
+            self._client,
+            [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": _item(state),
+                        "ConditionExpression": "attribute_not_exists(state_hash)",
+                    }
+                }
+            ],
+        )
 
     def find(self, key: str, *, now: int) -> ConnectStateItem | None:
         """The live state under `key` (strongly consistent), None if unknown, expired or malformed."""
@@ -85,20 +93,30 @@ class ConnectStates(Table):
 
     def consume(self, state: ConnectStateItem, *, now: int) -> bool:
         """Delete the state if it is still the one read and still live: True for exactly one
-        caller, however many present the same state at once."""
+        caller, however many present the same state at once. A transaction of one item, so a
+        retry after a lost answer is answered as the delete was, not as a state already used."""
         try:
-            with dynamodb_errors():
-                self._client.delete_item(
-                    TableName=self._table,
-                    Key={"state_hash": {"S": state.key}},
-                    ConditionExpression="#expires > :now AND #ciphertext = :ciphertext",
-                    ExpressionAttributeNames={"#expires": "expires_at", "#ciphertext": "ciphertext"},
-                    ExpressionAttributeValues={
-                        ":now": {"N": str(now)},
-                        ":ciphertext": {"B": state.ciphertext},
-                    },
-                )
-        except ConditionFailedError:
+            transact(
+                self._client,
+                [
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": {"state_hash": {"S": state.key}},
+                            "ConditionExpression": "#expires > :now AND #ciphertext = :ciphertext",
+                            "ExpressionAttributeNames": {
+                                "#expires": "expires_at",
+                                "#ciphertext": "ciphertext",
+                            },
+                            "ExpressionAttributeValues": {
+                                ":now": {"N": str(now)},
+                                ":ciphertext": {"B": state.ciphertext},
+                            },
+                        }
+                    }
+                ],
+            )
+        except TransactionCancelledError:
             return False
         return True
 
