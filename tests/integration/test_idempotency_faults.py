@@ -101,7 +101,7 @@ def test_a_first_attempt_that_never_learnt_its_outcome_is_answered_by_the_retry(
     key = str(uuid.uuid4())
     stack.aws.inject("dynamodb", "lost", operations=["TransactWriteItems"], callers=[ANY_FUNCTION])
     # When a create with a key runs out of attempts: its 503 is the one answer it cannot make true
-    first = create_with_key(api, org_headers, CUSTOM_BODY, key)
+    first = api.create(org_headers, CUSTOM_BODY, headers_extra={"Idempotency-Key": key}, timeout_seconds=3.0)
     assert_unavailable(first, "DynamoDB")
     stack.aws.heal()
     stored = api.get_by_provider(org_headers, "custom").json
@@ -111,3 +111,35 @@ def test_a_first_attempt_that_never_learnt_its_outcome_is_answered_by_the_retry(
     # And a create of the same provider under another key is the seed's 409
     other = create_with_key(api, org_headers, CUSTOM_BODY, str(uuid.uuid4()))
     assert other.status == 409
+
+
+# The in-process suite's AWS_MAX_ATTEMPTS: botocore's tries of one call.
+ATTEMPTS = 2
+
+
+def test_a_records_put_whose_every_answer_was_lost_is_read_back(api, stack, org_headers):
+    # Given a DynamoDB that stores the in-progress record and loses every answer of that call
+    key = str(uuid.uuid4())
+    stack.aws.inject("dynamodb", "lost", operations=["PutItem"], times=ATTEMPTS, callers=[ANY_FUNCTION])
+    # When a create with a key runs: the record, read back, is its own
+    reply = create_with_key(api, org_headers, SEED_BODIES["salesforce"], key)
+    # Then it goes on and creates, and its retry is the same 201
+    assert reply.status == 201, reply.raw
+    assert create_with_key(api, org_headers, SEED_BODIES["salesforce"], key).json == reply.json
+
+
+def test_a_failed_create_does_not_leave_its_key_in_progress(api, stack, org_id, org_headers):
+    # Given a KMS that is down, and a DynamoDB that refuses the first call removing the record
+    key = str(uuid.uuid4())
+    api.list(org_headers)
+    stack.aws.inject("kms", "throttle", callers=[ANY_FUNCTION])
+    stack.aws.inject(
+        "dynamodb", "throttle", operations=["DeleteItem"], times=ATTEMPTS, callers=[ANY_FUNCTION]
+    )
+    # When a create with a key fails: its record is removed all the same (made again in the budget)
+    assert_unavailable(create_with_key(api, org_headers, SEED_BODIES["hubspot"], key), "KMS")
+    assert stack.aws.faults_left("dynamodb") == 0
+    stack.aws.heal()
+    # Then its retry runs at once, instead of 409 "still in progress" until the record expires
+    retry = create_with_key(api, org_headers, SEED_BODIES["hubspot"], key)
+    assert retry.status == 201, retry.raw

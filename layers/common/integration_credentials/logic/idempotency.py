@@ -27,6 +27,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
@@ -35,7 +36,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..adapters.audit import Audit
 from ..adapters.aws import dependency_error_of, dynamodb_client
+from ..adapters.budget import uncertain_outcome
 from ..adapters.parameters import service_hmac
+from ..adapters.storage.dynamodb import may_resend, resend_pause
 from ..core.errors import (
     CredentialsAlreadyExistError,
     CredentialsNotFoundError,
@@ -57,17 +60,55 @@ def _run_create(request: dict[str, Any]) -> dict[str, Any]:
 
 
 class _RecordStore(DynamoDBPersistenceLayer):
-    """Powertools' DynamoDB records, recognising its own in-progress record: a put whose answer
-    was lost is retried by botocore and meets its own condition (the record exists), which
-    Powertools would take for another request in progress."""
+    """Powertools' DynamoDB records, made sure of their own writes. A put whose answer was lost
+    is retried by botocore and meets its own condition (the record exists), which Powertools
+    would take for another request in progress; when no answer came at all, the record is read
+    back. A failed delete (the function failed) is made again while the budget allows: a record
+    left in progress would hold the key's retries off until it expires."""
 
     def _put_record(self, data_record: DataRecord) -> None:
-        try:
-            super()._put_record(data_record)
-        except IdempotencyItemAlreadyExistsError as exists:
-            old = exists.old_data_record
-            if old is None or not _same_put(old, data_record):
-                raise
+        with uncertain_outcome() as call:
+            try:
+                super()._put_record(data_record)
+                return
+            except IdempotencyItemAlreadyExistsError as exists:
+                old = exists.old_data_record
+                if old is None or not _same_put(old, data_record):
+                    raise
+                return
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+                if not call.uncertain:
+                    raise
+                failure = error
+        # Unknown whether the put was applied: the record says.
+        reads = 0
+        while True:
+            try:
+                stored = self._get_record(data_record.idempotency_key)
+            except IdempotencyItemNotFoundError:
+                raise failure from None  # not applied: nothing written
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+                if not may_resend(reads):
+                    raise failure from None
+                reads += 1
+                resend_pause()
+                continue
+            if _same_put(stored, data_record):
+                return
+            raise IdempotencyItemAlreadyExistsError(old_data_record=stored)
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        deletes = 0
+        while True:
+            try:
+                super()._delete_record(data_record)
+                return
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+                # An unconditional delete: making it again is harmless.
+                if not may_resend(deletes):
+                    raise
+                deletes += 1
+                resend_pause()
 
 
 def _same_put(stored: DataRecord, put: DataRecord) -> bool:

@@ -155,18 +155,25 @@ def transact(client: "DynamoDBClient", items: "list[TransactWriteItemTypeDef]") 
                 uncertain = uncertain or call.uncertain
                 if not uncertain:
                     raise
-                if not _may_resend(resends):
+                if not may_resend(resends):
                     logger.warning(
                         "write outcome unknown", extra={"dependency": "DynamoDB", "code": error.code}
                     )
                     metrics.add_metric(name="DependencyOutcomeUnknown", unit=MetricUnit.Count, value=1)
                     raise
         resends += 1
-        time.sleep(random.uniform(_RESEND_BACKOFF_SECONDS / 2, _RESEND_BACKOFF_SECONDS))  # noqa: S311
+        resend_pause()
 
 
-def _may_resend(resends: int) -> bool:
+def may_resend(resends: int) -> bool:
+    """Whether a call whose outcome is unknown may be made again after `resends` such calls:
+    while the request's time budget leaves room for one more (a few times without a budget)."""
     left = time_left()
     if left is None:
         return resends < RESENDS_WITHOUT_BUDGET
     return left > _RESEND_BACKOFF_SECONDS + 2 * MIN_ATTEMPT_SECONDS
+
+
+def resend_pause() -> None:
+    """A short, jittered pause before a call is made again."""
+    time.sleep(random.uniform(_RESEND_BACKOFF_SECONDS / 2, _RESEND_BACKOFF_SECONDS))  # noqa: S311
