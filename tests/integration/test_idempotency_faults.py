@@ -4,9 +4,11 @@ with the same id, whatever state the first attempt left the record in."""
 
 import uuid
 
+import pytest
 from credentials_tools.aws_faults import ANY_FUNCTION
 
 from tests.conftest import SEED_BODIES
+from tests.integration.conftest import reset_process_state
 from tests.integration.test_failures import assert_unavailable
 from tests.integration.test_idempotency import create_with_key, idempotency_items
 
@@ -16,6 +18,13 @@ CUSTOM_BODY = {
     "access_token": "custom-token-0001",
     "metadata": {},
 }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_instance():
+    # botocore's retry quota is per client: the faults of earlier tests drain it, and botocore
+    # then stops retrying. Each test here starts on an instance of its own.
+    reset_process_state()
 
 
 def record_ids(stack):

@@ -12,13 +12,20 @@ from credentials_tools.aws_faults import ANY_FUNCTION
 from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 
 from tests.conftest import SEED_BODIES
-from tests.integration.conftest import mint_key
+from tests.integration.conftest import mint_key, reset_process_state
 from tests.integration.test_connect import connect_through, crms, landed  # noqa: F401 - crms is a fixture
 from tests.integration.test_refresh import salesforce_body
 from tests.unit import fake_token_endpoints as fake
 
 # The in-process suite's AWS_MAX_ATTEMPTS: botocore's tries of one call.
 ATTEMPTS = 2
+
+
+@pytest.fixture(autouse=True)
+def _fresh_instance():
+    # botocore's retry quota is per client: the faults of earlier tests drain it, and botocore
+    # then stops retrying. Each test here starts on an instance of its own.
+    reset_process_state()
 
 
 def count_of(stack, org_id):

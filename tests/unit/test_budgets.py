@@ -176,16 +176,22 @@ def test_no_attempt_starts_once_the_budget_is_spent():
     )
 
 
-def test_botocore_does_not_retry_when_its_backoff_could_outlast_the_budget():
-    with budget.time_budget(_Context(int((budget.MARGIN_SECONDS + 1.5) * 1000))):
-        assert budget._after_attempt(attempts=1) is None  # waits at most 1 s: retried
-        assert budget._after_attempt(attempts=2) is False  # may wait 2 s: not retried
-    assert budget._after_attempt(attempts=5) is None  # no budget: botocore decides
-
-
 class _Response:
     def __init__(self, status: int) -> None:
         self.status_code = status
+
+
+def test_botocore_does_not_retry_when_its_backoff_could_outlast_the_budget():
+    throttled = (_Response(400), {"Error": {"Code": "ThrottlingException"}})
+    failed = (_Response(500), {"Error": {"Code": "InternalServerError"}})
+    with budget.time_budget(_Context(int((budget.MARGIN_SECONDS + 1.5) * 1000))):
+        assert budget._after_attempt(attempts=1, response=throttled) is None  # waits at most 1 s
+        assert budget._after_attempt(attempts=2, response=throttled) is False  # may wait 2 s
+        assert budget._after_attempt(attempts=5, response=failed) is None  # at most 0.8 s
+    with budget.time_budget(_Context(int((budget.MARGIN_SECONDS + 0.3) * 1000))):
+        assert budget._after_attempt(attempts=1, response=failed) is None  # at most 50 ms
+        assert budget._after_attempt(attempts=1, response=throttled) is False
+    assert budget._after_attempt(attempts=5, response=throttled) is None  # no budget: botocore decides
 
 
 @pytest.mark.parametrize(

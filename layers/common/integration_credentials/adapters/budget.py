@@ -35,9 +35,29 @@ MARGIN_SECONDS: Final = CONNECT_TIMEOUT_SECONDS + ANSWER_SECONDS
 # No attempt starts with less than this left: it could not get an answer anyway.
 MIN_ATTEMPT_SECONDS: Final = 0.05
 # botocore's standard retry mode waits at most base * 2 ** (attempt - 1) s before the next attempt,
-# capped: base 1 s for throttling (the largest), cap 20 s (botocore.retries.standard).
-_BACKOFF_BASE_SECONDS: Final = 1.0
+# capped at 20 s: base 1 s after throttling, 50 ms (25 ms for DynamoDB) after anything else
+# (botocore.retries.standard, with its list of throttling codes).
+_THROTTLED_BACKOFF_BASE_SECONDS: Final = 1.0
+_BACKOFF_BASE_SECONDS: Final = 0.05
 _BACKOFF_CAP_SECONDS: Final = 20.0
+_THROTTLING_CODES: Final = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
 
 
 class RemainingTime(Protocol):
@@ -129,6 +149,14 @@ def _uncertain(response: Any, caught_exception: BaseException | None) -> bool:
     return http_response is not None and http_response.status_code >= 500
 
 
+def _throttled(response: Any) -> bool:
+    if not response:
+        return False
+    http_response, parsed = response
+    code = ((parsed or {}).get("Error") or {}).get("Code")
+    return code in _THROTTLING_CODES or getattr(http_response, "status_code", 0) == 429
+
+
 def _after_attempt(
     attempts: int, response: Any = None, caught_exception: BaseException | None = None, **_: Any
 ) -> bool | None:
@@ -138,7 +166,8 @@ def _after_attempt(
     left = time_left()
     if left is None:
         return None
-    longest_wait = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    base = _THROTTLED_BACKOFF_BASE_SECONDS if _throttled(response) else _BACKOFF_BASE_SECONDS
+    longest_wait = min(_BACKOFF_CAP_SECONDS, base * 2 ** (attempts - 1))
     # False: no retry (the retry handler, which runs after this one, is not asked).
     return False if left < longest_wait + MIN_ATTEMPT_SECONDS else None
 

@@ -41,6 +41,7 @@ from ..adapters.parameters import service_hmac
 from ..adapters.storage.dynamodb import may_resend, resend_pause
 from ..core.errors import (
     CredentialsAlreadyExistError,
+    CredentialsError,
     CredentialsNotFoundError,
     DependencyMisconfiguredError,
     DependencyUnavailableError,
@@ -220,11 +221,19 @@ def create_idempotently(
 
 
 def _persistence_error(error: Exception) -> Exception:
-    """The domain error behind a failed idempotency record read or write (Powertools wraps the
-    botocore error; its own errors without one count as DynamoDB being unavailable)."""
+    """The domain error behind a failed idempotency record read or write: the create's own
+    failure when the record could not be removed after it (Powertools raises the removal's error,
+    the create's is its context), else the botocore error Powertools wraps; its own errors
+    without one count as DynamoDB being unavailable."""
+    chain: list[BaseException] = []
     current: BaseException | None = error
-    while current is not None:
-        if isinstance(current, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
-            return dependency_error_of("DynamoDB", current)
+    while current is not None and current not in chain:
+        chain.append(current)
         current = current.__cause__ or current.__context__
+    for failure in chain:
+        if isinstance(failure, CredentialsError):
+            return failure
+    for failure in chain:
+        if isinstance(failure, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
+            return dependency_error_of("DynamoDB", failure)
     return DependencyUnavailableError("DynamoDB", "IdempotencyPersistence")
