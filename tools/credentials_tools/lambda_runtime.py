@@ -127,9 +127,13 @@ class _Instance:
         self.process.join(timeout=2)
         self.conn.close()
 
-    def stop(self) -> None:
+    def ask_to_stop(self) -> None:
+        """Tell the instance to exit after its current event."""
         with contextlib.suppress(OSError):
             self.conn.send(None)
+
+    def wait_stopped(self) -> None:
+        """Wait (2 s at most) for the instance to exit, then kill it."""
         self.process.join(timeout=2)
         if self.process.is_alive():
             self.process.kill()
@@ -180,8 +184,11 @@ class FunctionPool:
         """Stop every instance."""
         with self._lock:
             instances, self._all = self._all, []
+        # All at once: a pool grown by concurrent traffic stops in one instance's exit time.
         for instance in instances:
-            instance.stop()
+            instance.ask_to_stop()
+        for instance in instances:
+            instance.wait_stopped()
 
     def _forget(self, instance: _Instance) -> None:
         with self._lock:
