@@ -20,10 +20,11 @@ SLOW_SECONDS = 0.2  # slower than usual, within the clients' read timeout
 KINDS = ("throttle", "server_error", "reset", "lost", "slow")
 
 
-def inject_random_faults(faults):
-    """DynamoDB and KMS failing at random, every kind at once, for the functions' calls only (the
-    clients' own checks read the table unharmed). `faults`: an `EmbeddedAws` or `RemoteFaults`."""
-    for service, rate in (("dynamodb", DYNAMODB_RATE), ("kms", KMS_RATE)):
+def inject_random_faults(faults, dynamodb_rate=DYNAMODB_RATE, kms_rate=KMS_RATE):
+    """DynamoDB and KMS failing at random, every kind at once (each at its rate), for the
+    functions' calls only (the clients' own checks read the table unharmed). `faults`: an
+    `EmbeddedAws` or `RemoteFaults`."""
+    for service, rate in (("dynamodb", dynamodb_rate), ("kms", kms_rate)):
         for kind in KINDS:
             seconds = SLOW_SECONDS if kind == "slow" else 0.0
             faults.inject(service, kind, rate=rate, seconds=seconds, callers=[ANY_FUNCTION])
