@@ -7,6 +7,7 @@ from uuid import UUID
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from integration_credentials.adapters.budget import seconds_left
 from integration_credentials.core.constants import SCOPE_REFRESH
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses, security
@@ -71,7 +72,7 @@ def refresh_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str
     result = token_refresher().refresh_now(
         current_org(app),
         str(credentials_id),
-        lambda: context.get_remaining_time_in_millis() / 1000,
+        lambda: seconds_left(context),
         audit=current_audit(app),
     )
     # A refresh-only caller gets the new access token (what a sync job refreshing on a CRM 401

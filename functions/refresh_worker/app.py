@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from integration_credentials.adapters.budget import seconds_left, time_budget
 from integration_credentials.adapters.observability import logger, metrics, traced
 from integration_credentials.http.errors import audit_status
 from integration_credentials.logic.worker import (
@@ -38,7 +39,7 @@ async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> st
         refresh_queued_message,
         record.body,
         record.message_id,
-        lambda: lambda_context.get_remaining_time_in_millis() / 1000,
+        lambda: seconds_left(lambda_context),
         audit_status=audit_status,
     )
 
@@ -48,6 +49,8 @@ async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> st
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     prepare_concurrent_refreshes()
-    return async_process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    # The records' threads run in copies of this context, so their AWS calls keep to the budget.
+    with time_budget(context):
+        return async_process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )

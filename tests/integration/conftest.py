@@ -189,6 +189,7 @@ class Api:
         content_type: str | None = "application/json",
         query: dict[str, str] | None = None,
         headers_extra: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
     ) -> Reply:
         event = copy.deepcopy(self._events[function])
         event["headers"] = {
@@ -221,7 +222,7 @@ class Api:
         context = FakeLambdaContext(
             function_name=function,
             aws_request_id=str(uuid.uuid4()),
-            timeout_seconds=function_timeout_of_directory(function),
+            timeout_seconds=timeout_seconds or function_timeout_of_directory(function),
         )
         response = self._modules[function].lambda_handler(event, context)
         return Reply(response["statusCode"], response.get("headers") or {}, response.get("body") or "")
@@ -233,14 +234,14 @@ class Api:
     def list(self, headers: dict[str, str], **kw: Any) -> Reply:
         return self.call("list_credentials", headers=headers, **kw)
 
-    def get_by_provider(self, headers: dict[str, str], provider: str) -> Reply:
+    def get_by_provider(self, headers: dict[str, str], provider: str, **kw: Any) -> Reply:
         return self.call(
-            "get_credentials_by_provider", headers=headers, path_parameters={"provider": provider}
+            "get_credentials_by_provider", headers=headers, path_parameters={"provider": provider}, **kw
         )
 
-    def get(self, headers: dict[str, str], credentials_id: str) -> Reply:
+    def get(self, headers: dict[str, str], credentials_id: str, **kw: Any) -> Reply:
         return self.call(
-            "get_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}
+            "get_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}, **kw
         )
 
     def update(self, headers: dict[str, str], credentials_id: str, body: Any, **kw: Any) -> Reply:
@@ -252,14 +253,14 @@ class Api:
             **kw,
         )
 
-    def delete(self, headers: dict[str, str], credentials_id: str) -> Reply:
+    def delete(self, headers: dict[str, str], credentials_id: str, **kw: Any) -> Reply:
         return self.call(
-            "delete_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}
+            "delete_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}, **kw
         )
 
-    def refresh(self, headers: dict[str, str], credentials_id: str) -> Reply:
+    def refresh(self, headers: dict[str, str], credentials_id: str, **kw: Any) -> Reply:
         return self.call(
-            "refresh_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}
+            "refresh_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}, **kw
         )
 
 

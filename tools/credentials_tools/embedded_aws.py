@@ -2,8 +2,10 @@
 
 Requests are served one at a time (DynamoDB's conditional writes are linearizable; moto's are
 only when nothing interleaves them), counted per service and operation, and can be made to fail
-on purpose (throttling, outages, denials) to test the 503 paths. With a record path, the IAM
-accesses each function makes are recorded (`iam`).
+on purpose the ways AWS fails (`aws_faults`: errors, throttling, 5xx, dropped connections, slow
+and lost answers) to test the 503 paths. `TransactWriteItems` honours `ClientRequestToken` as
+DynamoDB does (`client_tokens`). With a record path, the IAM accesses each function makes are
+recorded (`iam`).
 
 Longer than 300 lines: the server and the provisioning from template.yaml are one embedded AWS;
 what each service needs (tables with their indexes, queues with their dead-letter queues, the
@@ -31,6 +33,8 @@ from moto.server import DomainDispatcherApplication, create_backend_app  # type:
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import iam
+from .aws_faults import CONTROL_PATH, Fault, FaultKind, Faults, drop_connection, error_answer, fault
+from .client_tokens import Answer, ClientRequestTokens
 from .template import parameter_defaults, resolve, resources_of_type, table_resource, tables
 
 REGION = "us-east-1"
@@ -60,22 +64,11 @@ _SIGNER_KEY = re.compile(r"Credential=([^/,]+)/")
 
 
 @dataclass
-class Fault:
-    """An injected failure: every matching request (the next `times` of them, when given) gets
-    this AWS error, with `fields` in its body (for example CancellationReasons)."""
-
-    status: int
-    code: str
-    operations: set[str] | None = None
-    times: int | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
-    faults: dict[str, Fault] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+    tokens: ClientRequestTokens = field(default_factory=ClientRequestTokens)
     accesses: set[iam.Access] = field(default_factory=set)
 
 
@@ -175,10 +168,45 @@ class EmbeddedAws:
     ) -> None:
         """Make every request to `service` ("dynamodb", "kms", "ssm", "sqs", "events") fail with an
         AWS error (only `operations`, when given: "SendMessageBatch", "PutEvents"...; only the next
-        `times` matching requests, when given; `fields` added to the error body)."""
-        self._state.faults[service] = Fault(
-            status, code, set(operations) if operations else None, times, dict(fields or {})
+        `times` matching requests, when given; `fields` added to the error body). Replaces the
+        service's other faults."""
+        self._state.faults.replace(
+            service,
+            fault(
+                service, "error", operations=operations, times=times, code=code, status=status, fields=fields
+            ),
         )
+
+    def inject(
+        self,
+        service: str,
+        kind: FaultKind,
+        *,
+        operations: Iterable[str] | None = None,
+        times: int | None = None,
+        rate: float = 1.0,
+        seconds: float = 0.0,
+        code: str | None = None,
+        status: int | None = None,
+        callers: Iterable[str] | None = None,
+    ) -> Fault:
+        """Add a fault (`aws_faults`: throttle, server_error, error, reset, slow, lost) for
+        `service`'s `operations` (all when None), on a `rate` share of the matching requests, the
+        next `times` (all when None), made by `callers` (function logical ids, `ANY_FUNCTION`;
+        None: anyone). Faults added earlier are drawn first."""
+        injected = fault(
+            service,
+            kind,
+            operations=operations,
+            times=times,
+            rate=rate,
+            seconds=seconds,
+            code=code,
+            status=status,
+            callers=callers,
+        )
+        self._state.faults.add(service, injected)
+        return injected
 
     def conflict(self, operations: Iterable[str], times: int, items: int = 2) -> None:
         """What DynamoDB answers under contention on one item, for the next `times` requests of
@@ -202,13 +230,11 @@ class EmbeddedAws:
 
     def faults_left(self, service: str) -> int | None:
         """How many more requests an injected fault of `service` will fail (None: every one; 0: none)."""
-        with self._state.lock:
-            fault = self._state.faults.get(service)
-            return 0 if fault is None else fault.times
+        return self._state.faults.left(service)
 
     def heal(self) -> None:
-        """Remove every injected fault."""
-        self._state.faults.clear()
+        """Remove every injected fault (requests a slow or lost answer holds are let go)."""
+        self._state.faults.heal()
 
     def record_resources(self, resources: "LocalResources") -> None:
         """Start the record with the stack's resources (what the policies resolve against)."""
@@ -225,16 +251,19 @@ class EmbeddedAws:
         with open(self._record_path, "w", encoding="utf-8") as record:
             record.write(json.dumps(header) + "\n")
 
-    def _record(self, environ: Environ, service: str, operation: str) -> None:
+    @staticmethod
+    def _caller(environ: Environ) -> str | None:
+        """The function that made a request (by the key id it signed with, or the header the
+        in-process tests name it with), None for anyone else."""
         signer = _SIGNER_KEY.search(str(environ.get("HTTP_AUTHORIZATION", "")))
         function = iam.function_of_access_key(signer.group(1)) if signer else None
-        function = function or environ.get("HTTP_" + iam.FUNCTION_HEADER.upper().replace("-", "_"))
+        named = environ.get("HTTP_" + iam.FUNCTION_HEADER.upper().replace("-", "_"))
+        return function or (str(named) if named else None)
+
+    def _record(self, environ: Environ, service: str, operation: str, function: str | None) -> None:
         if self._record_path is None or function is None:
             return
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        found = iam.accesses(function, service, operation, body, REGION)
+        found = iam.accesses(function, service, operation, _body(environ), REGION)
         with self._state.lock:
             new = [access for access in found if access not in self._state.accesses]
             self._state.accesses.update(new)
@@ -242,29 +271,71 @@ class EmbeddedAws:
                 with open(self._record_path, "a", encoding="utf-8") as record:
                     record.writelines(json.dumps(access.to_json()) + "\n" for access in new)
 
+    def _control(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """`POST` a fault (`aws_faults.FaultRequest`'s JSON) to add it, `DELETE` to heal: how a
+        test drives the faults of a local stack running in another process."""
+        if environ["REQUEST_METHOD"] == "DELETE":
+            self.heal()
+            start_response("204 No Content", [])
+            return []
+        try:
+            request = json.loads(_body(environ))
+            self.inject(request.pop("service"), request.pop("kind"), **request)
+        except (ValueError, KeyError, TypeError) as error:
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [f"bad fault: {type(error).__name__}".encode()]
+        start_response("201 Created", [])
+        return []
+
     def _app(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == CONTROL_PATH:
+            return self._control(environ, start_response)
         service, operation = _service_and_operation(environ)
-        self._record(environ, service, operation)
-        with self._state.lock:
-            fault = self._state.faults.get(service)
-            if fault is not None and (fault.operations is None or operation in fault.operations):
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        del self._state.faults[service]
-            else:
-                fault = None
-        if fault is not None:
-            body = json.dumps({"__type": fault.code, "message": "injected fault", **fault.fields}).encode()
-            start_response(
-                f"{fault.status} Injected",
-                [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", fault.code)],
-            )
+        caller = self._caller(environ)
+        self._record(environ, service, operation, caller)
+        drawn = self._state.faults.draw(service, operation, caller)
+        injected, healed = drawn if drawn is not None else (None, None)
+        if injected is not None and injected.kind in ("error", "throttle", "server_error"):
+            status, headers, body = error_answer(injected)
+            start_response(status, headers)
             return [body]
+        if injected is not None and injected.kind == "reset":
+            raise drop_connection(environ)
+        if injected is not None and healed is not None and injected.kind == "slow":
+            healed.wait(injected.seconds)
+        tokens = (service, operation) == ("dynamodb", "TransactWriteItems")
+        request_body = _body(environ) if tokens else b""
         with self._state.lock:
             self._state.calls[(service, operation)] += 1
-            # Drain the response inside the lock so no other request interleaves with this one.
-            return list(self._backend(environ, start_response))
+            # Served inside the lock so no other request interleaves with this one.
+            if tokens:
+                answer = self._state.tokens.serve(request_body, lambda: self._serve(environ))
+            else:
+                answer = self._serve(environ)
+        if injected is not None and healed is not None and injected.kind == "lost":
+            healed.wait(injected.seconds)
+            raise drop_connection(environ)
+        status, headers, body = answer
+        start_response(status, headers)
+        return [body]
+
+    def _serve(self, environ: Environ) -> Answer:
+        """moto's answer to a request, read whole."""
+        started: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            started["status"], started["headers"] = status, list(headers)
+
+        body = b"".join(self._backend(environ, capture))
+        return started["status"], started["headers"], body
+
+
+def _body(environ: Environ) -> bytes:
+    """The request body, left in place for whoever reads it next."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
 
 
 def _service_and_operation(environ: Environ) -> tuple[str, str]:

@@ -1,5 +1,7 @@
 """Runs Lambda handlers locally the way Lambda does: each warm instance is its own process,
-handling one event at a time, with its own module globals and caches."""
+handling one event at a time, with its own module globals and caches, and stopped when an
+invocation runs past the function's `Timeout` (the caller gets a function error, as API Gateway
+answers one: 500 without our `detail`)."""
 
 import contextlib
 import importlib
@@ -82,6 +84,10 @@ def _worker_main(
             conn.send(("error", type(error).__name__))
 
 
+class FunctionTimedOutError(Exception):
+    """An invocation ran past the function's Timeout: its instance was stopped."""
+
+
 class _Instance:
     def __init__(
         self,
@@ -99,6 +105,7 @@ class _Instance:
             name=f"lambda-{function_name}",
             daemon=True,
         )
+        self.timeout = timeout
         self.process.start()
         child.close()
         status, _ = self.conn.recv()
@@ -106,12 +113,27 @@ class _Instance:
 
     def invoke(self, event: dict[str, Any]) -> tuple[str, Any]:
         self.conn.send(event)
+        # Lambda stops an invocation at its Timeout, whatever the handler is doing, and the next
+        # one gets a fresh environment (here: the instance is killed and not reused).
+        if not self.conn.poll(self.timeout):
+            self.kill()
+            raise FunctionTimedOutError(f"Task timed out after {self.timeout:.2f} seconds")
         result: tuple[str, Any] = self.conn.recv()
         return result
 
-    def stop(self) -> None:
+    def kill(self) -> None:
+        """Stop the instance at once."""
+        self.process.kill()
+        self.process.join(timeout=2)
+        self.conn.close()
+
+    def ask_to_stop(self) -> None:
+        """Tell the instance to exit after its current event."""
         with contextlib.suppress(OSError):
             self.conn.send(None)
+
+    def wait_stopped(self) -> None:
+        """Wait (2 s at most) for the instance to exit, then kill it."""
         self.process.join(timeout=2)
         if self.process.is_alive():
             self.process.kill()
@@ -121,10 +143,17 @@ class FunctionPool:
     """Warm instances of one function; grows on concurrent demand up to `max_instances`."""
 
     def __init__(
-        self, name: str, code_dir: Path, handler: str, env: dict[str, str], max_instances: int = 8
+        self,
+        name: str,
+        code_dir: Path,
+        handler: str,
+        env: dict[str, str],
+        max_instances: int = 8,
+        timeout: float | None = None,
     ) -> None:
+        """`timeout`: the function's Timeout in template.yaml unless given."""
         self.name = name
-        self._args = (code_dir, handler, name, env, function_timeout(name))
+        self._args = (code_dir, handler, name, env, timeout or function_timeout(name))
         self._ctx = multiprocessing.get_context("spawn")
         self._idle: queue.LifoQueue[_Instance] = queue.LifoQueue()
         self._all: list[_Instance] = []
@@ -141,9 +170,12 @@ class FunctionPool:
         instance = self._acquire()
         try:
             result = instance.invoke(event)
+        except FunctionTimedOutError as timed_out:
+            print(f"{self.name}: {timed_out}", flush=True)
+            self._forget(instance)
+            return ("error", "TimedOut")
         except (EOFError, OSError):
-            with self._lock:
-                self._all.remove(instance)
+            self._forget(instance)
             return ("error", "InstanceDied")
         self._idle.put(instance)
         return result
@@ -152,8 +184,16 @@ class FunctionPool:
         """Stop every instance."""
         with self._lock:
             instances, self._all = self._all, []
+        # All at once: a pool grown by concurrent traffic stops in one instance's exit time.
         for instance in instances:
-            instance.stop()
+            instance.ask_to_stop()
+        for instance in instances:
+            instance.wait_stopped()
+
+    def _forget(self, instance: _Instance) -> None:
+        with self._lock:
+            if instance in self._all:
+                self._all.remove(instance)
 
     def _acquire(self) -> _Instance:
         try:

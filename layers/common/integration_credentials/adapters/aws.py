@@ -16,6 +16,7 @@ import botocore.session
 from botocore.config import Config
 
 from ..core.errors import DependencyError, DependencyMisconfiguredError, DependencyUnavailableError
+from . import budget
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -23,13 +24,18 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
-# A request fails fast with a 503 rather than hanging a Lambda on a sick dependency.
+# A request fails fast with a 503 rather than hanging a Lambda on a sick dependency: short
+# per-attempt timeouts here, and the invocation's time budget (`budget`) over all attempts.
 # Retries: boto's standard mode, 3 attempts unless AWS_MAX_ATTEMPTS / AWS_RETRY_MODE say otherwise.
 # No client-side parameter validation ("you can disable parameter validation for performance
 # reasons", botocore's Config): every request this package builds is type-checked against the
 # service models by mypy (boto3-stubs, strict), and the services validate what they receive
 # (its cost: docs/decisions.md).
-CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, parameter_validation=False)
+CLIENT_CONFIG = Config(
+    connect_timeout=budget.CONNECT_TIMEOUT_SECONDS,
+    read_timeout=budget.READ_TIMEOUT_SECONDS,
+    parameter_validation=False,
+)
 
 
 def aws_error_code(error: BaseException) -> str:
@@ -110,6 +116,11 @@ def botocore_session() -> botocore.session.Session:
 
 def _new_session() -> botocore.session.Session:
     session = botocore.session.get_session()
+    # Every client made from the session gets these timeouts, also those made by libraries that
+    # pass a config of their own (merged over this one): the Encryption SDK's KMS client passes
+    # only a user agent.
+    session.set_default_client_config(CLIENT_CONFIG)
+    budget.register(session)
     if not os.environ.get("AWS_RETRY_MODE"):
         session.set_config_variable("retry_mode", "standard")
     if not os.environ.get("AWS_MAX_ATTEMPTS"):

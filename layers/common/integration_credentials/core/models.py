@@ -221,6 +221,9 @@ class StoredCredentials:
     ciphertext: bytes
     state: RefreshState = field(default_factory=RefreshState)
     lease: Lease | None = None
+    # The HMAC of the Idempotency-Key request that created the row (`logic.idempotency`), by
+    # which a retry of that request recognises the row as its own.
+    idempotency_hmac: str | None = None
 
     @property
     def encryption_context(self) -> dict[str, str]:

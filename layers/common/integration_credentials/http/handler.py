@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..adapters.audit import AuditRecord, hmac_or_none
+from ..adapters.budget import time_budget
 from ..adapters.observability import logger, metrics, traced
 from ..adapters.snapstart import register_hooks
 from .gate import handle_request
@@ -34,8 +35,10 @@ def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str | None)
     """The Lambda entry point of one function: logger (correlation id = API Gateway request id,
     never the event), tracer (never the response: it holds tokens) and metrics around routing.
     Callers without `scope` are refused (403) before anything else is checked; `scope` None is
-    the one route without an API key (the OAuth callback). Registers the SnapStart runtime hooks
-    (`adapters.snapstart`), so every API function has them."""
+    the one route without an API key (the OAuth callback). Every AWS call of the invocation ends
+    within its time budget (`adapters.budget`: the context's remaining time less a margin), so a
+    slow dependency is answered with our 503 before Lambda's Timeout. Registers the SnapStart
+    runtime hooks (`adapters.snapstart`), so every API function has them."""
     register_hooks()
 
     @logger.inject_lambda_context(
@@ -46,7 +49,8 @@ def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str | None)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(action=action)
         audit = AuditRecord.start(event, action)
-        response = handle_request(app, event, context, audit, scope=scope)
+        with time_budget(context):
+            response = handle_request(app, event, context, audit, scope=scope)
         if action in _TOKEN_WRITING_ACTIONS and response.get("statusCode", 500) < 300:
             audit.extra["access_token_hmac"] = hmac_or_none(_body_access_token(event))
         elif action == "refresh" and response.get("statusCode", 500) < 300:

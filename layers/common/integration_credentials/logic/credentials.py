@@ -76,10 +76,17 @@ class CredentialsService:
         return self._cipher_instance
 
     def create(
-        self, org_id: str, request: CredentialsCreate, *, audit: Audit = None, event: str | None = None
+        self,
+        org_id: str,
+        request: CredentialsCreate,
+        *,
+        audit: Audit = None,
+        event: str | None = None,
+        idempotency_hmac: str | None = None,
     ) -> CredentialsResult:
         """Store new credentials; the provider must be free in this org. `event` (a detail type of
-        `events`) is published once they are stored."""
+        `events`) is published once they are stored. `idempotency_hmac` marks the row as the one
+        this Idempotency-Key request created (`created_by`)."""
         now = utc_timestamp()
         row = StoredCredentials(
             id=str(uuid.uuid4()),
@@ -89,6 +96,7 @@ class CredentialsService:
             created_at=now,
             updated_at=now,
             ciphertext=b"",
+            idempotency_hmac=idempotency_hmac,
         )
         secret = CredentialsSecret(
             dsn=request.dsn, access_token=request.access_token, metadata=request.metadata
@@ -112,6 +120,19 @@ class CredentialsService:
             row = None
         if row is None:
             raise CredentialsNotFoundError(provider=provider)
+        _acted_on(audit, row)
+        return self.result_of(row)
+
+    def created_by(
+        self, org_id: str, provider: str, idempotency_hmac: str, *, since: str, audit: Audit = None
+    ) -> CredentialsResult | None:
+        """The org's credentials for `provider` if the Idempotency-Key request `idempotency_hmac`
+        created them at or after `since` (a timestamp); None otherwise."""
+        row = self._repository.get_by_provider(org_id, provider)
+        if row is None or row.org_id != org_id or row.provider != provider:
+            return None
+        if row.idempotency_hmac != idempotency_hmac or row.created_at < since:
+            return None
         _acted_on(audit, row)
         return self.result_of(row)
 

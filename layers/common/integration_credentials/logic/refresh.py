@@ -72,7 +72,7 @@ _STORE_ATTEMPTS = 8
 
 Clock = Callable[[], float]
 RefreshFunction = Callable[..., TokenRefresh]
-# Seconds left in the invocation (Lambda's context.get_remaining_time_in_millis() / 1000).
+# Seconds left for the AWS calls of the invocation (`adapters.budget.seconds_left`).
 TimeLeft = Callable[[], float]
 
 

@@ -107,10 +107,20 @@ class ApiKeyRepository(Table):
             "created_at": {"S": created_at},
             "scopes": {"SS": sorted(scopes)},
         }
-        with dynamodb_errors():
-            self._client.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(key_hash)"
-            )
+        try:
+            with dynamodb_errors():
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(key_hash)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ConditionFailedError as failed:
+            # A retry of this put after its answer was lost meets the item it stored (its key id
+            # is random: no other put stores the same).
+            old = dict(failed.item or {})
+            if (old.get("key_id"), old.get("org_id")) != (item["key_id"], item["org_id"]):
+                raise
 
     def scan(self) -> Iterator[dict[str, str]]:
         """Every key record as plain strings, scopes space-separated (admin CLI only: a scan)."""
@@ -137,9 +147,11 @@ class ApiKeyRepository(Table):
                     UpdateExpression="SET revoked_at = :now",
                     ConditionExpression="attribute_exists(key_hash) AND attribute_not_exists(revoked_at)",
                     ExpressionAttributeValues={":now": {"S": revoked_at}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except ConditionFailedError:
-            return False
+        except ConditionFailedError as failed:
+            # A retry of this revocation after its answer was lost meets its own revoked_at.
+            return bool(failed.item) and dict(failed.item or {}).get("revoked_at") == {"S": revoked_at}
         return True
 
 

@@ -190,20 +190,30 @@ class ConnectStates(Table):
 
     def consume(self, state: ConnectStateItem, *, now: int) -> bool:
         """Delete the state if it is still the one read and still live: True for exactly one
-        caller, however many present the same state at once."""
+        caller, however many present the same state at once. A transaction of one item, so a
+        retry after a lost answer is answered as the delete was, not as a state already used."""
         try:
-            with dynamodb_errors():
-                self._client.delete_item(
-                    TableName=self._table,
-                    Key={"state_hash": {"S": state.key}},
-                    ConditionExpression="#expires > :now AND #ciphertext = :ciphertext",
-                    ExpressionAttributeNames={"#expires": "expires_at", "#ciphertext": "ciphertext"},
-                    ExpressionAttributeValues={
-                        ":now": {"N": str(now)},
-                        ":ciphertext": {"B": state.ciphertext},
-                    },
-                )
-        except ConditionFailedError:
+            transact(
+                self._client,
+                [
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": {"state_hash": {"S": state.key}},
+                            "ConditionExpression": "#expires > :now AND #ciphertext = :ciphertext",
+                            "ExpressionAttributeNames": {
+                                "#expires": "expires_at",
+                                "#ciphertext": "ciphertext",
+                            },
+                            "ExpressionAttributeValues": {
+                                ":now": {"N": str(now)},
+                                ":ciphertext": {"B": state.ciphertext},
+                            },
+                        }
+                    }
+                ],
+            )
+        except TransactionCancelledError:
             return False
         return True
 

@@ -6,18 +6,31 @@ Contention is retried here, once for every write: DynamoDB cancels a write that 
 transaction on the same item (a single-item write gets `TransactionConflictException`, a
 transaction a `TransactionConflict` reason) and botocore retries neither. Bounded, full-jitter
 backoff; then the request fails with a 503.
+
+Every transaction carries one `ClientRequestToken` for all its tries (botocore's, the conflict
+retries, and the resends below): DynamoDB answers a try of a transaction that already committed
+under the token as it answered the first, without applying it again, so a write whose answer was
+lost is not met by its own condition (a create by its own row, a delete by its own absence). When
+a try's outcome is unknown (the connection dropped or timed out after sending, a 5xx) and
+botocore's attempts are spent, the transaction is sent again under the same token while the
+request's time budget allows: the answer then says what happened. Only when no answer comes
+before the budget ends is the outcome unknown to the service too (a 503, logged and counted).
 """
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import botocore.exceptions
+from aws_lambda_powertools.metrics import MetricUnit
 
 from ...core.errors import DependencyUnavailableError
 from ..aws import aws_error_code, dependency_error_of
+from ..budget import MIN_ATTEMPT_SECONDS, time_left, uncertain_outcome
+from ..observability import logger, metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -28,6 +41,9 @@ T = TypeVar("T")
 CONFLICT_ATTEMPTS: Final = 5
 _CONFLICT_BACKOFF_BASE_SECONDS: Final = 0.02
 _CONFLICT_BACKOFF_CAP_SECONDS: Final = 0.25
+# Resends of a transaction whose outcome is unknown: while the budget lasts, or this many without one.
+RESENDS_WITHOUT_BUDGET: Final = 3
+_RESEND_BACKOFF_SECONDS: Final = 0.05
 
 
 class Table:
@@ -118,11 +134,46 @@ def retry_conflicts(call: Callable[[], T]) -> T:
 
 
 def transact(client: "DynamoDBClient", items: "list[TransactWriteItemTypeDef]") -> None:
-    """Run a write transaction, retrying contention; `TransactionCancelledError` when one of its
-    conditions was false."""
+    """Run a write transaction under one client request token, retrying contention and resending
+    it while its outcome is unknown; `TransactionCancelledError` when one of its conditions was
+    false (on a resend: the earlier tries did not commit, or DynamoDB would have answered as to
+    them)."""
+    token = str(uuid.uuid4())
 
     def write() -> None:
         with dynamodb_errors():
-            client.transact_write_items(TransactItems=items)
+            client.transact_write_items(TransactItems=items, ClientRequestToken=token)
 
-    retry_conflicts(write)
+    uncertain = False
+    resends = 0
+    while True:
+        with uncertain_outcome() as call:
+            try:
+                retry_conflicts(write)
+                return
+            except DependencyUnavailableError as error:
+                uncertain = uncertain or call.uncertain
+                if not uncertain:
+                    raise
+                if not may_resend(resends):
+                    logger.warning(
+                        "write outcome unknown", extra={"dependency": "DynamoDB", "code": error.code}
+                    )
+                    metrics.add_metric(name="DependencyOutcomeUnknown", unit=MetricUnit.Count, value=1)
+                    raise
+        resends += 1
+        resend_pause()
+
+
+def may_resend(resends: int) -> bool:
+    """Whether a call whose outcome is unknown may be made again after `resends` such calls:
+    while the request's time budget leaves room for one more (a few times without a budget)."""
+    left = time_left()
+    if left is None:
+        return resends < RESENDS_WITHOUT_BUDGET
+    return left > _RESEND_BACKOFF_SECONDS + 2 * MIN_ATTEMPT_SECONDS
+
+
+def resend_pause() -> None:
+    """A short, jittered pause before a call is made again."""
+    time.sleep(random.uniform(_RESEND_BACKOFF_SECONDS / 2, _RESEND_BACKOFF_SECONDS))  # noqa: S311

@@ -1,6 +1,7 @@
 """Credentials rows as DynamoDB items and back, and the UpdateItem expressions that write them.
 
-Token refresh adds plaintext bookkeeping to a row and its mirror (status, expires_at,
+A row created with an Idempotency-Key carries that request's HMAC (`idempotency_hmac`, never
+removed). Token refresh adds plaintext bookkeeping to a row and its mirror (status, expires_at,
 last_refreshed_at, last_error_*, refresh_failures), and to the row only: the refresh lease
 (lease_owner, lease_until in epoch ms) and, while the scheduler should refresh it, `refresh_shard`
 and `refresh_due` (epoch seconds). Updates name the attributes they change, so a user's PUT never
@@ -43,6 +44,8 @@ def row_attributes(
             removed.append(name)
         else:
             values[name] = {"S": value}
+    if not mirror and row.idempotency_hmac is not None:
+        values["idempotency_hmac"] = {"S": row.idempotency_hmac}
     if mirror:
         values["owner_org_id"] = {"S": row.org_id}
         values["owner_provider"] = {"S": row.provider}
@@ -115,4 +118,5 @@ def row_from_item(item: Item) -> StoredCredentials:
             failures=number("refresh_failures") or 0,
         ),
         lease=Lease(lease_owner, lease_until) if lease_owner and lease_until is not None else None,
+        idempotency_hmac=text("idempotency_hmac"),
     )

@@ -72,6 +72,9 @@ class RefreshLeases(Table):
             old: Any = failed.item
             if not isinstance(old, dict) or old.get("id", {}).get("S") != credentials_id:
                 raise CredentialsNotFoundError(credentials_id=credentials_id) from None
+            if old.get("lease_owner", {}).get("S") == owner and old.get("lease_until") == values[":until"]:
+                # botocore retried a take whose answer was lost: the lease is this owner's already.
+                return row_from_item(old)
             return None
         return row_from_item(response["Attributes"])
 
