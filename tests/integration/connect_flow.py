@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 from credentials_tools.fake_crm import FakeCrms
 from credentials_tools.template import parameter_defaults
+from integration_credentials.adapters.parameters import clear_parameter_cache
 from integration_credentials.core.constants import REFRESHABLE_PROVIDERS
 
 from tests.integration.conftest import Stack
@@ -43,6 +44,8 @@ def fake_crms(stack: Stack) -> Iterator[FakeCrms]:
     for provider in PROVIDERS:
         clients[provider]["redirect_uri"] = CALLBACK
     fakes = FakeCrms(clients).start()
+    # The functions must use the clients the fakes know, not one an earlier test left cached.
+    clear_parameter_cache()
     saved = {name: os.environ.get(name) for name in fakes.env()}
     os.environ.update(fakes.env())
     yield fakes

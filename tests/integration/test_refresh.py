@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from integration_credentials.adapters import parameters
 from integration_credentials.adapters.storage.leases import refresh_leases
 from integration_credentials.core import settings
 from integration_credentials.logic import refresh
@@ -204,12 +205,16 @@ def test_the_oauth_client_comes_from_the_secret_store(api, stack, org_headers, s
         body = salesforce_body()
         del body["metadata"]["client_id"], body["metadata"]["client_secret"]
         created = api.create(org_headers, body).json
-        refresh.token_refresher.cache_clear()  # no cached parameter from an earlier test
+        # No client cached from an earlier test (the refresher's nor the parameter provider's)
+        refresh.token_refresher.cache_clear()
+        parameters.clear_parameter_cache()
         # When refreshed, Then the configured client was used
         assert api.refresh(org_headers, created["id"]).status == 200
         assert endpoint.received[0].form["client_id"] == [fake.CLIENT_ID]
     finally:
         ssm.put_parameter(Name=name, Value=previous, Type="SecureString", Overwrite=True)
+        # Nor leave this test's client cached for later ones (the connect tests use the stored one)
+        parameters.clear_parameter_cache()
 
 
 # ---- single flight, rotation, leases -----------------------------------------------------------
