@@ -14,7 +14,6 @@ from integration_credentials.http.openapi import TAG, credentials_ok, responses,
 from integration_credentials.http.resolver import (
     create_resolver,
     current_audit,
-    current_org,
     current_principal,
 )
 from integration_credentials.http.responses import credentials_response
@@ -70,14 +69,13 @@ def create_credentials(
         ),
     ] = None,
 ) -> Response[str]:
-    result = create_idempotently(
-        current_org(app), body, idempotency_key, app.lambda_context, audit=current_audit(app)
-    )
+    caller, audit = current_principal(app), current_audit(app)
+    result = create_idempotently(caller.org_id, body, idempotency_key, app.lambda_context, audit=audit)
     return credentials_response(
         201,
         result,
-        current_principal(app),
-        current_audit(app),
+        caller,
+        audit,
         sent_access_token=True,
         sent_metadata=body.metadata,
         echo=True,

@@ -13,7 +13,6 @@ from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok
 from integration_credentials.http.resolver import (
     create_resolver,
     current_audit,
-    current_org,
     current_principal,
 )
 from integration_credentials.http.responses import credentials_response
@@ -37,8 +36,9 @@ app = create_resolver()
     ),
 )
 def get_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
-    result = credentials_service().get_by_id(current_org(app), str(credentials_id), audit=current_audit(app))
-    return credentials_response(200, result, current_principal(app), current_audit(app))
+    caller, audit = current_principal(app), current_audit(app)
+    result = credentials_service().get_by_id(caller.org_id, str(credentials_id), audit=audit)
+    return credentials_response(200, result, caller, audit)
 
 
 lambda_handler = make_handler(app, action="get", scope=SCOPE_READ)

@@ -12,7 +12,6 @@ from integration_credentials.http.openapi import TAG, credentials_ok, responses,
 from integration_credentials.http.resolver import (
     create_resolver,
     current_audit,
-    current_org,
     current_principal,
 )
 from integration_credentials.http.responses import credentials_response
@@ -44,8 +43,9 @@ app = create_resolver()
     ),
 )
 def get_credentials_by_provider(provider: Annotated[str, Path(pattern=PROVIDER_PATTERN)]) -> Response[str]:
-    result = credentials_service().get_by_provider(current_org(app), provider, audit=current_audit(app))
-    return credentials_response(200, result, current_principal(app), current_audit(app))
+    caller, audit = current_principal(app), current_audit(app)
+    result = credentials_service().get_by_provider(caller.org_id, provider, audit=audit)
+    return credentials_response(200, result, caller, audit)
 
 
 lambda_handler = make_handler(app, action="get_by_provider", scope=SCOPE_READ)

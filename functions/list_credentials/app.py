@@ -54,9 +54,9 @@ def list_credentials(
         Query(pattern=CURSOR_PATTERN, description="From the `Link` header of the previous page"),
     ] = None,
 ) -> Response[str]:
+    org_id, audit = current_org(app), current_audit(app)
     after = decode_cursor(cursor) if cursor is not None else None
-    items, next_after = credentials_service().list(current_org(app), limit=limit, after_provider=after)
-    audit = current_audit(app)
+    items, next_after = credentials_service().list(org_id, limit=limit, after_provider=after)
     if audit is not None:
         # "Who read this credential?" finds list reads by the ids they returned.
         audit.extra["credentials_ids"] = [item["id"] for item in items]

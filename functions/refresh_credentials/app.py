@@ -14,7 +14,6 @@ from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok
 from integration_credentials.http.resolver import (
     create_resolver,
     current_audit,
-    current_org,
     current_principal,
 )
 from integration_credentials.http.responses import credentials_response
@@ -69,17 +68,13 @@ app = create_resolver()
 )
 def refresh_credentials(credentials_id: Annotated[UUID, Path()]) -> Response[str]:
     context = app.lambda_context
+    caller, audit = current_principal(app), current_audit(app)
     result = token_refresher().refresh_now(
-        current_org(app),
-        str(credentials_id),
-        lambda: seconds_left(context),
-        audit=current_audit(app),
+        caller.org_id, str(credentials_id), lambda: seconds_left(context), audit=audit
     )
     # A refresh-only caller gets the new access token (what a sync job refreshing on a CRM 401
     # needs), never the refresh token or client secret.
-    return credentials_response(
-        200, result, current_principal(app), current_audit(app), new_access_token=True
-    )
+    return credentials_response(200, result, caller, audit, new_access_token=True)
 
 
 lambda_handler = make_handler(app, action="refresh", scope=SCOPE_REFRESH)

@@ -14,7 +14,6 @@ from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok
 from integration_credentials.http.resolver import (
     create_resolver,
     current_audit,
-    current_org,
     current_principal,
 )
 from integration_credentials.http.responses import credentials_response
@@ -65,14 +64,15 @@ def update_credentials(
         ),
     ] = None,
 ) -> Response[str]:
+    caller, audit = current_principal(app), current_audit(app)
     result = credentials_service().update(
-        current_org(app), str(credentials_id), body, if_match=if_match, audit=current_audit(app)
+        caller.org_id, str(credentials_id), body, if_match=if_match, audit=audit
     )
     return credentials_response(
         200,
         result,
-        current_principal(app),
-        current_audit(app),
+        caller,
+        audit,
         sent_access_token=body.access_token is not None,
         sent_metadata=body.metadata,
     )

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import queue
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -172,7 +173,12 @@ class Api:
     """Calls the six handlers with events/ payloads adjusted per request."""
 
     def __init__(self) -> None:
-        self._modules = {name: load_function(name) for name in FUNCTIONS}
+        # Free instances of each function, as Lambda keeps them: an instance serves one invocation
+        # at a time (Powertools' resolver holds the current event and context), so concurrent
+        # calls of one function each take an instance of their own, loading another if none is free.
+        self._instances: dict[str, queue.LifoQueue[Any]] = {name: queue.LifoQueue() for name in FUNCTIONS}
+        for name in FUNCTIONS:
+            self._instances[name].put(load_function(name))
         self._events = {
             name: json.loads((ROOT / "events" / f"{name}.json").read_text()) for name in FUNCTIONS
         }
@@ -224,7 +230,14 @@ class Api:
             aws_request_id=str(uuid.uuid4()),
             timeout_seconds=timeout_seconds or function_timeout_of_directory(function),
         )
-        response = self._modules[function].lambda_handler(event, context)
+        try:
+            instance = self._instances[function].get_nowait()
+        except queue.Empty:
+            instance = load_function(function)
+        try:
+            response = instance.lambda_handler(event, context)
+        finally:
+            self._instances[function].put(instance)
         return Reply(response["statusCode"], response.get("headers") or {}, response.get("body") or "")
 
     # Shorthands for the six routes.

@@ -12,11 +12,11 @@ it expires), and a retry of it answers the same 201 while the record is still in
 it has expired, or when the first attempt's outcome was never known to it."""
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import botocore.exceptions
 from aws_lambda_powertools.utilities.idempotency import (
@@ -52,6 +52,8 @@ from ..core.settings import get_settings
 from .credentials import credentials_service
 
 RECORD_HOURS = 24
+T = TypeVar("T")
+
 _run: ContextVar[Callable[[], dict[str, Any]]] = ContextVar("idempotent_create_run")
 
 
@@ -124,7 +126,29 @@ def _same_put(stored: DataRecord, put: DataRecord) -> bool:
     )
 
 
-@cache
+class _PerThread(Generic[T]):
+    """A value made once per thread, as `functools.cache` makes it once per process. Powertools'
+    idempotency config and persistence layer hold the current invocation's state (its Lambda
+    context, the record being written): a Lambda instance runs one invocation at a time, and
+    threads that invoke handlers side by side in one process (the in-process tests) must not share
+    it either."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._local = threading.local()
+
+    def __call__(self) -> T:
+        value: T | None = getattr(self._local, "value", None)
+        if value is None:
+            value = self._local.value = self._factory()
+        return value
+
+    def cache_clear(self) -> None:
+        """Forget every thread's value (each makes a new one on its next call)."""
+        self._local = threading.local()
+
+
+@_PerThread
 def _config() -> IdempotencyConfig:
     return IdempotencyConfig(
         event_key_jmespath="[org_id, idempotency_key]",
@@ -135,7 +159,7 @@ def _config() -> IdempotencyConfig:
     )
 
 
-@cache
+@_PerThread
 def _idempotent_create() -> Callable[..., dict[str, Any]]:
     settings = get_settings()
     if not settings.idempotency_table_name:
