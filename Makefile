@@ -21,7 +21,7 @@ setup:
 	@$(UV) sync --frozen --quiet
 
 # FAKE_CRMS=1: fake OAuth authorize/token endpoints of the five CRMs beside the API
-# (credentials_tools.fake_crm), with the functions' OAUTH_*_URL_<PROVIDER> pointed at them.
+# (fake_crms), with the functions' OAUTH_*_URL_<PROVIDER> pointed at them.
 run: setup
 	PORT=$(PORT) $(if $(FAKE_CRMS),LOCAL_FAKE_CRMS=$(FAKE_CRMS)) $(UV) run credentials-local
 
@@ -32,7 +32,7 @@ lint: setup
 	$(UV) run lint-imports
 
 typecheck: setup
-	$(UV) run mypy layers/common/integration_credentials tools/credentials_tools
+	$(UV) run mypy layers/common/integration_credentials tools bench
 
 cfn-lint: setup
 	$(UV) run cfn-lint template.yaml
@@ -59,7 +59,7 @@ check-requirements: setup
 # openapi.json is generated from the functions' routes; tests/unit/test_openapi.py fails while the
 # committed copy differs from what the code generates.
 openapi: setup
-	$(UV) run python -m credentials_tools.openapi
+	$(UV) run python -m generators.openapi
 
 unit: setup
 	$(UV) run pytest tests/unit
@@ -80,7 +80,7 @@ build: requirements
 deploy: build
 	$(SAM) deploy --guided
 
-# The end-to-end smoke suite over HTTP (credentials_tools.smoke; README "Deploying to AWS"):
+# The end-to-end smoke suite over HTTP (smoke; README "Deploying to AWS"):
 #   make smoke STACK_NAME=integration-credentials-dev      after sam deploy: outputs, temporary keys
 #   make smoke BASE_URL=https://... API_KEY=... OTHER_API_KEY=...   any stage, two fresh orgs' keys
 #   make smoke                                              the local stack of `make run` on PORT
@@ -94,12 +94,12 @@ smoke: setup
 	  SMOKE_API_KEY='$(call smoke_setting,API_KEY)' SMOKE_OTHER_API_KEY='$(call smoke_setting,OTHER_API_KEY)' \
 	  SMOKE_WRITE_ONLY_API_KEY='$(call smoke_setting,WRITE_ONLY_API_KEY)' \
 	  SMOKE_AUDIT_TIMEOUT='$(call smoke_setting,AUDIT_TIMEOUT)' PORT=$(PORT) \
-	  $(UV) run python -m credentials_tools.smoke $(SMOKE_ARGS)
+	  $(UV) run python -m smoke $(SMOKE_ARGS)
 
 # How close the service is to the cost floor (AWS calls, cold start, warm CPU, size), on this
 # machine with no cloud account: prints one table and writes it into BENCHMARKS.md. Never fails on a goal.
 bench: setup
-	SAM="$(SAM)" $(UV) run python -m credentials_tools.bench
+	SAM="$(SAM)" $(UV) run python -m bench
 
 clean:
 	rm -rf .aws-sam .venv .mypy_cache .ruff_cache .pytest_cache

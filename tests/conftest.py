@@ -1,5 +1,5 @@
 """Shared test helpers: unique orgs, the seed bodies (kept with the smoke suite,
-`credentials_tools.seed`), and where the stacks record their IAM accesses."""
+`smoke.seed`), and where the stacks record their IAM accesses."""
 
 import os
 import tempfile
@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from credentials_tools.seed import SEED_BODIES
+from smoke.seed import SEED_BODIES
 
 __all__ = ["SEED_BODIES", "iam_calls_dir", "org_id"]
 

@@ -9,7 +9,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from credentials_tools.aws_faults import ANY_FUNCTION
+from local_stack.aws_faults import ANY_FUNCTION
 
 THREADS = 6
 ROUNDS = 3

@@ -117,7 +117,7 @@ def free_port_pair() -> int:
 
 @dataclass
 class RunningStack:
-    """A `credentials_tools.devserver` process and what its banner said."""
+    """A `local_stack.devserver` process and what its banner said."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -161,7 +161,7 @@ class RunningStack:
 
 
 def start_stack(log_path: Path, port: int, aws_port: int, **env: str) -> RunningStack:
-    """Start `python -m credentials_tools.devserver` and wait for its "Ctrl-C to stop." line."""
+    """Start `python -m local_stack.devserver` and wait for its "Ctrl-C to stop." line."""
     environment = clean_environment(
         IAM_CALLS_DIR=str(iam_calls_dir()),
         PORT=str(port),
@@ -172,7 +172,7 @@ def start_stack(log_path: Path, port: int, aws_port: int, **env: str) -> Running
     )
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "credentials_tools.devserver"],
+            [sys.executable, "-m", "local_stack.devserver"],
             cwd=ROOT,
             env=environment,
             stdout=log,
@@ -461,15 +461,15 @@ def random_well_formed_key() -> str:
 
 
 def _admin_command() -> list[str]:
-    script = Path(sys.executable).with_name("credentials-admin")
+    script = Path(sys.executable).with_name("credentials-local-admin")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "credentials_tools.admin"]
+    return [sys.executable, "-m", "local_stack.admin"]
 
 
 def run_admin(target: RunningStack, *args: str, via: str = "port") -> subprocess.CompletedProcess[str]:
-    """`credentials-admin api-keys <args>` against a stack, found through PORT (the CLI's default:
-    embedded AWS at PORT+1) or through AWS_ENDPOINT_URL."""
+    """`credentials-local-admin api-keys <args>` (the operator CLI pointed at a local stack) against
+    a stack, found through PORT (its default: embedded AWS at PORT+1) or through AWS_ENDPOINT_URL."""
     if via == "port":
         assert target.aws_port == target.port + 1, "PORT targeting needs AWS_PORT == PORT + 1"
         env = clean_environment(PORT=str(target.port))
@@ -541,7 +541,7 @@ def aws_client(target: RunningStack, service: str) -> Any:
 def connect_result_key(target: RunningStack) -> str:
     """The key that verifies the connect flow's signed results, read as the platform's backend
     reads it: the SecureString ConnectResultKeyParameterName names."""
-    from credentials_tools.template import parameter_defaults
+    from local_stack.template import parameter_defaults
 
     name = parameter_defaults()["ConnectResultKeyParameterName"]
     value = aws_client(target, "ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from credentials_tools.fake_crm import press_consent
+from fake_crms import press_consent
 from integration_credentials.policy.connect_result import verify_connect_result
 
 from tests.e2e.conftest import CONNECT_LINKS_PER_ORG, RunningStack, connect_result_key, mint_api_key

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from credentials_tools.aws_faults import ANY_FUNCTION, RemoteFaults
+from local_stack.aws_faults import ANY_FUNCTION, RemoteFaults
 
 from tests.fault_clients import ROUNDS, THREADS, Client, inject_random_faults, org_count, run_concurrently
 

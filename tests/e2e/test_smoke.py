@@ -1,4 +1,4 @@
-"""`make smoke` (credentials_tools.smoke) against the session's local stack, so it cannot rot:
+"""`make smoke` (smoke) against the session's local stack, so it cannot rot:
 with two keys minted by the CLI; the way it runs after `sam deploy` (STACK_NAME: outputs from
 CloudFormation, keys minted and revoked, audit records from S3) on the stack's embedded AWS, with a
 stand-in for Firehose; and failing loudly, cleaning up all the same."""
@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from credentials_tools.embedded_aws import API_KEYS_TABLE, local_table_name
-from credentials_tools.smoke import CHECKS, CLEANUP
+from local_stack.embedded_aws import API_KEYS_TABLE, local_table_name
+from smoke import CHECKS, CLEANUP
 
 from .conftest import (
     BASE,
@@ -35,9 +35,9 @@ SMOKE_TIMEOUT_SECONDS = 90
 
 
 def run_smoke(**env: str) -> subprocess.CompletedProcess[str]:
-    """`python -m credentials_tools.smoke`, as `make smoke` runs it, with only these settings."""
+    """`python -m smoke`, as `make smoke` runs it, with only these settings."""
     return subprocess.run(
-        [sys.executable, "-m", "credentials_tools.smoke"],
+        [sys.executable, "-m", "smoke"],
         cwd=ROOT,
         env=clean_environment(**env),
         capture_output=True,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from credentials_tools.aws_faults import ANY_FUNCTION, RemoteFaults
-from credentials_tools.lambda_runtime import FunctionPool
-from credentials_tools.template import function_timeout
+from local_stack.aws_faults import ANY_FUNCTION, RemoteFaults
+from local_stack.lambda_runtime import FunctionPool
+from local_stack.template import function_timeout
 
 from .conftest import BASE, SEED_EXAMPLES, Api, Org, RunningStack
 

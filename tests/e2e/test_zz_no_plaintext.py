@@ -4,7 +4,7 @@ secret any test sent is in the table in plaintext or in the stack's logs."""
 from typing import Any
 
 import pytest
-from credentials_tools.smoke import attribute_bytes, scan_items
+from smoke import attribute_bytes, scan_items
 
 from .conftest import JWT_SECRET, TABLE_NAME, RunningStack, SecretLedger, aws_client, encoded_forms
 

@@ -18,19 +18,7 @@ from typing import Any
 import boto3
 import jwt
 import pytest
-from credentials_tools import iam
-from credentials_tools.admin import create_api_key
-from credentials_tools.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
-from credentials_tools.lambda_runtime import FakeLambdaContext, load_app
-from credentials_tools.routing import select_route
-from credentials_tools.template import (
-    ROOT,
-    function_directories,
-    function_environment,
-    function_timeout_of_directory,
-    resources_of_type,
-    routes,
-)
+from credentials_admin.cli import create_api_key
 from integration_credentials.adapters import auth, parameters
 from integration_credentials.adapters.aws import botocore_session, reset_clients
 from integration_credentials.adapters.crypto import cipher
@@ -47,6 +35,18 @@ from integration_credentials.core import settings
 from integration_credentials.core.constants import ALL_SCOPES
 from integration_credentials.logic import connect, idempotency, refresh
 from integration_credentials.logic import credentials as service
+from local_stack import iam
+from local_stack.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
+from local_stack.lambda_runtime import FakeLambdaContext, load_app
+from local_stack.routing import select_route
+from local_stack.template import (
+    ROOT,
+    function_directories,
+    function_environment,
+    function_timeout_of_directory,
+    resources_of_type,
+    routes,
+)
 
 from tests.conftest import SEED_BODIES, iam_calls_dir
 from tests.unit import fake_token_endpoints as fake

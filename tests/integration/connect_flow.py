@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
-from credentials_tools.fake_crm import FakeCrms
-from credentials_tools.template import parameter_defaults
+from fake_crms import FakeCrms
 from integration_credentials.adapters.parameters import clear_parameter_cache
 from integration_credentials.core.constants import REFRESHABLE_PROVIDERS
+from local_stack.template import parameter_defaults
 
 from tests.integration.conftest import Stack
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import boto3
 import pytest
-from credentials_tools.fake_crm import FakeCrms
-from credentials_tools.template import parameter_defaults
+from fake_crms import FakeCrms
 from integration_credentials.core import settings
 from integration_credentials.logic import connect
+from local_stack.template import parameter_defaults
 
 from tests.integration.conftest import CONNECT_RETURN_URLS, Stack, mint_key
 from tests.integration.connect_flow import (

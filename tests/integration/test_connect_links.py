@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from credentials_tools.fake_crm import FakeCrms
+from fake_crms import FakeCrms
 from integration_credentials.adapters.parameters import clear_parameter_cache
 from integration_credentials.adapters.storage.connect_states import slot_key
 from integration_credentials.core import settings

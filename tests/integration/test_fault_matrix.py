@@ -8,8 +8,8 @@ import time
 import uuid
 
 import pytest
-from credentials_tools.aws_faults import ANY_FUNCTION
 from integration_credentials.adapters.crypto.cipher import clear_data_key_caches
+from local_stack.aws_faults import ANY_FUNCTION
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import reset_process_state

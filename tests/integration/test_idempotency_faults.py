@@ -5,7 +5,7 @@ with the same id, whatever state the first attempt left the record in."""
 import uuid
 
 import pytest
-from credentials_tools.aws_faults import ANY_FUNCTION
+from local_stack.aws_faults import ANY_FUNCTION
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import reset_process_state

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from credentials_tools.devserver import QueueSource, ScheduledRefresh
-from credentials_tools.template import function_environment, load_template, parameter_defaults
 from integration_credentials.adapters.providers import REFRESHABLE_PROVIDERS
+from local_stack.devserver import QueueSource, ScheduledRefresh
+from local_stack.template import function_environment, load_template, parameter_defaults
 
 from tests.integration.conftest import Stack
 

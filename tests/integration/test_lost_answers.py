@@ -8,8 +8,8 @@ import uuid
 import boto3
 import botocore.exceptions
 import pytest
-from credentials_tools.aws_faults import ANY_FUNCTION
 from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
+from local_stack.aws_faults import ANY_FUNCTION
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import mint_key, reset_process_state

@@ -17,8 +17,6 @@ from typing import Any
 
 import boto3
 import pytest
-from credentials_tools.lambda_runtime import FakeLambdaContext
-from credentials_tools.template import ROOT, function_environment, function_timeout_of_directory
 from integration_credentials.adapters.storage.keys import refresh_shard
 from integration_credentials.adapters.storage.refresh_index import RefreshIndex
 from integration_credentials.core.constants import REFRESH_SHARDS
@@ -26,6 +24,8 @@ from integration_credentials.core.settings import Settings, get_settings
 from integration_credentials.logic.credentials import credentials_service
 from integration_credentials.logic.refresh import TokenRefresher
 from integration_credentials.logic.scheduler import enqueue_due
+from local_stack.lambda_runtime import FakeLambdaContext
+from local_stack.template import ROOT, function_environment, function_timeout_of_directory
 
 from tests.integration.conftest import load_function, mint_key, reset_process_state
 from tests.unit import fake_token_endpoints as fake

@@ -5,8 +5,8 @@ function's Timeout, and nothing is written."""
 import time
 
 import pytest
-from credentials_tools.aws_faults import ANY_FUNCTION
 from integration_credentials.adapters.budget import MARGIN_SECONDS
+from local_stack.aws_faults import ANY_FUNCTION
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import reset_process_state

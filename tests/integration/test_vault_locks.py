@@ -7,9 +7,9 @@ import time
 import uuid
 
 import pytest
-from credentials_tools.template import ROOT, resources_of_type, routes
 from integration_credentials.adapters.auth import api_key_id, hash_api_key
 from integration_credentials.core.constants import ALL_SCOPES, SCOPE_READ, SCOPE_REFRESH, SCOPE_WRITE
+from local_stack.template import ROOT, resources_of_type, routes
 
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import (
@@ -175,7 +175,7 @@ def test_a_forged_key_record_is_refused_logged_and_counted(api, stack, org_id, c
 
 
 def test_the_admin_cli_refuses_to_write_an_invalid_org(stack):
-    from credentials_tools.admin import create_api_key
+    from credentials_admin.cli import create_api_key
     from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 
     repository = ApiKeyRepository(stack.resources.api_keys_table_name, stack.dynamodb)

@@ -8,10 +8,10 @@ holding whenever one of the numbers moves."""
 import aws_encryption_sdk
 import botocore.exceptions
 import pytest
-from credentials_tools.template import function_directories, load_template, queue_triggers, resources_of_type
 from integration_credentials.adapters import aws, budget
 from integration_credentials.core.settings import Settings, settings_from_environ
 from integration_credentials.policy.schedule import START_MARGIN_SECONDS, refresh_budget_seconds
+from local_stack.template import function_directories, load_template, queue_triggers, resources_of_type
 
 # API Gateway HTTP APIs end an integration after 30 s, whatever the function's timeout.
 API_GATEWAY_LIMIT_SECONDS = 30

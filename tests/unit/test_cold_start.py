@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from credentials_tools.template import ROOT, function_directories, queue_triggers, schedule_triggers
+from local_stack.template import ROOT, function_directories, queue_triggers, schedule_triggers
 
 LAYER = ROOT / "layers" / "common"
 XRAY, ESDK, JWT, OAUTH = (

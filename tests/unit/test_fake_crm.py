@@ -1,4 +1,4 @@
-"""credentials_tools.fake_crm: the fake CRMs' authorize, consent and token endpoints, driven by the
+"""fake_crms: the fake CRMs' authorize, consent and token endpoints, driven by the
 service's own provider code (authorize_url, exchange_code, refresh)."""
 
 import base64
@@ -8,7 +8,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from credentials_tools.fake_crm import PROVIDERS, FakeCrmError, FakeCrms
+from fake_crms import PROVIDERS, FakeCrmError, FakeCrms
 from integration_credentials.adapters.providers import (
     OAuthClient,
     PermanentRefreshError,
@@ -400,9 +400,9 @@ def test_the_fakes_cover_every_refreshable_provider():
 def test_make_run_points_the_functions_at_the_fakes_unless_the_developer_exported_endpoints(
     crms, monkeypatch
 ):
-    from credentials_tools.devserver import fake_crm_environment, fake_crms_enabled, function_env
-    from credentials_tools.embedded_aws import LocalResources
-    from credentials_tools.template import load_template
+    from local_stack.devserver import fake_crm_environment, fake_crms_enabled, function_env
+    from local_stack.embedded_aws import LocalResources
+    from local_stack.template import load_template
 
     # Given LOCAL_FAKE_CRMS=1 and a developer who exported their own Salesforce token endpoint
     monkeypatch.setenv("LOCAL_FAKE_CRMS", "1")

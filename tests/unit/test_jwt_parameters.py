@@ -4,9 +4,9 @@ carry, and samconfig.toml's environments do; prod's tokens without a scope claim
 import re
 import tomllib
 
-from credentials_tools.template import ROOT, load_template
 from integration_credentials.core.constants import ALL_SCOPES, SCOPE_READ
 from integration_credentials.core.settings import settings_from_environ
+from local_stack.template import ROOT, load_template
 
 
 def overrides(environment: str) -> dict[str, str]:

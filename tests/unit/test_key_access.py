@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from credentials_tools import iam
-from credentials_tools.template import ROOT as REPO_ROOT
-from credentials_tools.template import load_template, resources_of_type
+from local_stack import iam
+from local_stack.template import ROOT as REPO_ROOT
+from local_stack.template import load_template, resources_of_type
 
 ACCOUNT = iam.ACCOUNT_ID
 KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-credentials"

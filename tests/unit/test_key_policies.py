@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from credentials_tools.template import load_template, resources_of_type
+from local_stack.template import load_template, resources_of_type
 
 # A data-plane action uses the key on data (anything that encrypts, decrypts or makes data keys).
 DATA_PLANE_PREFIXES = ("kms:encrypt", "kms:decrypt", "kms:reencrypt", "kms:generatedatakey", "kms:*", "*")

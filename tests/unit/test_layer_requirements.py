@@ -4,7 +4,7 @@ dependencies, and everything else the layer's packages need ships in the layer."
 import re
 from importlib import metadata
 
-from credentials_tools.template import ROOT
+from local_stack.template import ROOT
 from packaging.requirements import Requirement
 
 REQUIREMENTS = ROOT / "layers" / "common" / "requirements.txt"

@@ -5,12 +5,12 @@ import ast
 import inspect
 
 import pytest
-from credentials_tools.template import ROOT
 from integration_credentials.adapters import providers
 from integration_credentials.adapters.providers.errors import PermanentRefreshError
 from integration_credentials.core import constants, errors
 from integration_credentials.core.errors import CredentialsError
 from integration_credentials.http.errors import ERROR_TABLE, error_response
+from local_stack.template import ROOT
 
 PACKAGE = ROOT / "layers" / "common" / "integration_credentials"
 MAX_LINES = 300

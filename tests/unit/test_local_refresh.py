@@ -4,15 +4,15 @@ shaped like the ones in events/, and Lambda's rules for deleting a batch's messa
 import json
 
 import pytest
-from credentials_tools.devserver import (
+from local_stack.devserver import (
     function_env,
     processed_message_ids,
     schedule_seconds,
     scheduled_event,
     sqs_event,
 )
-from credentials_tools.embedded_aws import LocalResources, local_oauth_client
-from credentials_tools.template import (
+from local_stack.embedded_aws import LocalResources, local_oauth_client
+from local_stack.template import (
     ROOT,
     function_directories,
     function_environment,

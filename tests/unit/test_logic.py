@@ -4,9 +4,7 @@ import json
 import re
 
 import pytest
-from credentials_tools.admin import generate_api_key
-from credentials_tools.routing import select_target
-from credentials_tools.template import function_environment, routes, table_resource
+from credentials_admin.cli import generate_api_key
 from integration_credentials.adapters.auth import _bearer_token, api_key_id, hash_api_key
 from integration_credentials.core.constants import API_KEY_PATTERN
 from integration_credentials.core.errors import (
@@ -22,6 +20,8 @@ from integration_credentials.core.errors import (
 from integration_credentials.core.models import utc_timestamp
 from integration_credentials.core.settings import settings_from_environ
 from integration_credentials.http.errors import error_response
+from local_stack.routing import select_target
+from local_stack.template import function_environment, routes, table_resource
 
 
 def test_settings_need_table_and_key():
@@ -181,8 +181,8 @@ def test_function_environment_resolves_template_references():
 
 
 def test_every_function_routes_its_audit_lines_with_the_codes_marker():
-    from credentials_tools.template import load_template, resources_of_type
     from integration_credentials.adapters.audit import MARKER
+    from local_stack.template import load_template, resources_of_type
 
     # Every function logs to the one group (Globals: LoggingConfig), none overrides it.
     template = load_template()

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-from credentials_tools.openapi import OUTPUT, build_document, project_version, render
+from generators.openapi import OUTPUT, build_document, project_version, render
 from integration_credentials.core.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
 
 BASE = "/integration-credentials/"

@@ -5,7 +5,7 @@ one record per line."""
 import re
 from typing import Any
 
-from credentials_tools.template import ROOT, resources_of_type
+from local_stack.template import ROOT, resources_of_type
 
 LAYER = ROOT / "layers" / "common" / "integration_credentials"
 

@@ -1,6 +1,6 @@
 """Which route of the deployed HTTP API serves each seed path: template.yaml as the SAM translator
 turns it into the API's OpenAPI body and Lambda permissions, and API Gateway's documented route
-selection (credentials_tools.routing, which `make run` uses too)."""
+selection (local_stack.routing, which `make run` uses too)."""
 
 import fnmatch
 import itertools
@@ -9,9 +9,9 @@ from functools import cache
 from typing import Any
 
 import pytest
-from credentials_tools import iam
-from credentials_tools.routing import DEFAULT_RULES, PathRules, select_route, select_target
-from credentials_tools.template import load_template, routes
+from local_stack import iam
+from local_stack.routing import DEFAULT_RULES, PathRules, select_route, select_target
+from local_stack.template import load_template, routes
 
 ID = "3f2b8c1e-6d4a-4b7e-9a51-0c8d2e7f4a10"
 REGION = "us-east-1"

@@ -1,11 +1,11 @@
-"""The smoke suite's own helpers (credentials_tools.smoke): what its leak and audit checks can see."""
+"""The smoke suite's own helpers (smoke): what its leak and audit checks can see."""
 
 import base64
 import json
 import os
 
 import pytest
-from credentials_tools.smoke import AUDIT_MARKER, difference, encoded_forms, parse_records
+from smoke import AUDIT_MARKER, difference, encoded_forms, parse_records
 
 SECRET = "pat-na1-1234567890abcdef"
 

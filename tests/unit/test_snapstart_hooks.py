@@ -11,11 +11,11 @@ import sys
 
 import pytest
 import snapshot_restore_py
-from credentials_tools.template import ROOT, function_directories
 from integration_credentials.adapters import auth, snapstart
 from integration_credentials.adapters.crypto.verified import VerifiedPlaintexts
 from integration_credentials.core.errors import AuthenticationError
 from integration_credentials.core.settings import Settings
+from local_stack.template import ROOT, function_directories
 
 from tests.unit.test_layer_requirements import canonical, layer_packages
 

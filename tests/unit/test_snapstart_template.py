@@ -9,8 +9,8 @@ import tomllib
 from functools import cache
 from typing import Any
 
-from credentials_tools import iam
-from credentials_tools.template import ROOT, load_template, resources_of_type, routes
+from local_stack import iam
+from local_stack.template import ROOT, load_template, resources_of_type, routes
 
 API_FUNCTIONS = sorted({route.function for route in routes()})
 ALIAS = "live"

@@ -8,8 +8,8 @@ collected last (tests/zz_iam): it reads what every other test made the stacks do
 import copy
 
 import pytest
-from credentials_tools import iam
-from credentials_tools.template import load_template
+from local_stack import iam
+from local_stack.template import load_template
 
 from tests.conftest import iam_calls_dir
 

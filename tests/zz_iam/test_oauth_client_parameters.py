@@ -7,9 +7,9 @@ import copy
 from typing import Any
 
 import pytest
-from credentials_tools import iam
-from credentials_tools.template import load_template, parameter_defaults
 from integration_credentials.core.constants import REFRESHABLE_PROVIDERS, oauth_client_id_parameter
+from local_stack import iam
+from local_stack.template import load_template, parameter_defaults
 
 REGION = "us-east-1"
 PREFIX = parameter_defaults()["OAuthClientParameterPrefix"]

@@ -1,7 +1,7 @@
 """The HTTP contract as OpenAPI: response bodies, error examples, headers and security schemes.
 
 Documentation only: the routes attach `responses(...)` to their decorators and the generator
-(`make openapi`, tools/credentials_tools/openapi.py) merges the six functions' documents. Nothing
+(`make openapi`, tools/generators/openapi.py) merges the six functions' documents. Nothing
 here takes part in handling a request. Every error body is `{"detail": <string>}`; the examples
 are the texts the service really sends (the seed's texts where the seed defines one).
 

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import tempfile
 
-from ..template import ROOT
+from local_stack.template import ROOT
+
 from .cold_start import LAYER_DIR
 from .common import Row, X, log, median, ms
 from .stack import Bench

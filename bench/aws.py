@@ -93,9 +93,8 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
 def _serve(conn: Connection, jwt_secret: str) -> None:
     """Child process: start EmbeddedAws, provision the template's resources, obey commands."""
     import boto3
-
-    from .. import embedded_aws
-    from ..admin import create_api_key
+    from credentials_admin.cli import create_api_key
+    from local_stack import embedded_aws
 
     os.environ.update(embedded_aws.FAKE_CREDENTIALS)
     aws = embedded_aws.EmbeddedAws().start()
@@ -252,10 +251,9 @@ def _prune_empty_partitions(table_name: str) -> int:
     figures would drift with its own history. Best effort: a moto without these internals is
     left alone."""
     try:
+        from local_stack.embedded_aws import REGION
         from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.dynamodb.models import dynamodb_backends
-
-        from ..embedded_aws import REGION
 
         partitions = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables[table_name].items
         empty = [key for key, rows in partitions.items() if isinstance(rows, dict) and not rows]

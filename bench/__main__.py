@@ -1,4 +1,4 @@
-"""`python -m credentials_tools.bench` (what `make bench` runs)."""
+"""`python -m bench` (what `make bench` runs)."""
 
 import sys
 

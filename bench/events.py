@@ -8,8 +8,9 @@ import uuid
 from types import ModuleType
 from typing import Any
 
-from ..lambda_runtime import FakeLambdaContext, load_app
-from ..template import ROOT
+from local_stack.lambda_runtime import FakeLambdaContext, load_app
+from local_stack.template import ROOT
+
 from .common import FUNCTIONS, BenchError, Handler, Sample
 
 

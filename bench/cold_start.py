@@ -8,7 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..template import ROOT
+from local_stack.template import ROOT
+
 from .common import FUNCTIONS, ROUTE_NAMES, Row, X, log, median, ms
 from .stack import Bench
 

@@ -5,9 +5,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..seed import SEED_FIELDS
 from .errors import CheckFailedError
 from .http import Reply
+from .seed import SEED_FIELDS
 
 
 def expect(condition: bool, message: str) -> None:

@@ -30,11 +30,10 @@ def write_only_key() -> str | None:
 def temporary_keys(repository: Any, report: Report) -> Iterator[tuple[str, str, str]]:
     """Two keys (every scope) for two fresh orgs, and a write-only key of the first org, revoked
     on the way out whatever happened."""
+    from credentials_admin.cli import create_api_key
     from integration_credentials.adapters.auth import hash_api_key
     from integration_credentials.core.constants import ALL_SCOPES, SCOPE_WRITE
     from integration_credentials.core.models import utc_timestamp
-
-    from ..admin import create_api_key
 
     minted: list[tuple[str, str, str]] = []
 
@@ -72,7 +71,7 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
 
 def local_clients(endpoint: str) -> tuple[Any, Any]:
     """(dynamodb, kms) clients of a local stack's embedded AWS (its fake credentials)."""
-    from ..embedded_aws import FAKE_CREDENTIALS
+    from local_stack.embedded_aws import FAKE_CREDENTIALS
 
     session = boto3.session.Session(
         aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -158,9 +157,8 @@ def local_target(
     args: argparse.Namespace, base_url: str, api_key: str | None, other_api_key: str | None, report: Report
 ) -> Iterator[Target]:
     from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
-
-    from ..embedded_aws import API_KEYS_TABLE, LOCAL_TABLE_NAME, local_table_name
-    from ..template import ROOT
+    from local_stack.embedded_aws import API_KEYS_TABLE, LOCAL_TABLE_NAME, local_table_name
+    from local_stack.template import ROOT
 
     port = urllib.parse.urlsplit(base_url).port or 80
     endpoint = args.aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{port + 1}"

@@ -872,7 +872,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main() -> int:
-    """`python -m credentials_tools.fake_crm`: serve the fakes (PORT, else a free port) until Ctrl-C."""
+    """`python -m fake_crms`: serve the fakes (PORT, else a free port) until Ctrl-C."""
     import os
 
     crms = FakeCrms(port=int(os.environ.get("PORT", "0")), log=True).start()

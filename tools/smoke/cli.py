@@ -1,4 +1,4 @@
-"""The command line: `python -m credentials_tools.smoke` (the package docstring is its --help)."""
+"""The command line: `python -m smoke` (the package docstring is its --help)."""
 
 import argparse
 import os
@@ -16,7 +16,7 @@ from .targets import target_of
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(
-        prog="python -m credentials_tools.smoke",
+        prog="python -m smoke",
         description=suite_doc.splitlines()[0] if suite_doc else None,
         epilog="API keys come from SMOKE_API_KEY and SMOKE_OTHER_API_KEY (never argv: ps would show them).",
     )

@@ -9,9 +9,9 @@ import uuid
 from typing import Any
 
 from integration_credentials.core.constants import ID_MIRROR_PREFIX
+from local_stack.lambda_runtime import FunctionPool
+from local_stack.template import ROOT, function_environment
 
-from ..lambda_runtime import FunctionPool
-from ..template import ROOT, function_environment
 from .aws import BenchAws
 from .bare import ID_PREFIX as BARE_ID_PREFIX
 from .bare import BareService

@@ -37,11 +37,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import boto3
+from fake_crms import PROVIDERS as FAKE_CRM_PROVIDERS
+from fake_crms import FakeCrms
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, local_oauth_client, provision
-from .fake_crm import PROVIDERS as FAKE_CRM_PROVIDERS
-from .fake_crm import FakeCrms
 from .iam import function_access_key
 from .lambda_runtime import FunctionPool
 from .routing import select_target
@@ -144,7 +144,7 @@ class ApiDocs:
         """openapi.json as `make openapi` writes it, from the code this stack runs."""
         with self._lock:
             if self._document is None:
-                from .openapi import build_document, render
+                from generators.openapi import build_document, render
 
                 self._document = render(build_document())
             return self._document
@@ -696,9 +696,8 @@ def fake_crm_banner(stack: LocalStack) -> list[str]:
 
 def main() -> int:
     """Entry point of `make run` / `credentials-local`."""
+    from credentials_admin.cli import create_api_key
     from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
-
-    from .admin import create_api_key
 
     port = int(os.environ.get("PORT", "3000"))
     aws_port = int(os.environ.get("AWS_PORT", str(port + 1)))
@@ -721,7 +720,7 @@ def main() -> int:
         f"OpenAPI: http://127.0.0.1:{stack.port}/openapi.json  Swagger UI: http://127.0.0.1:{stack.port}/docs",
         f"Embedded AWS (moto) on {os.environ['AWS_ENDPOINT_URL']}  table={stack.resources.table_name}",
         f"Demo org {DEMO_ORG_ID}  API key: {demo_key}",
-        f"More keys: {port_prefix}uv run credentials-admin api-keys create --org-id <org>",
+        f"More keys: {port_prefix}uv run credentials-local-admin api-keys create --org-id <org>",
         f"JWT HS256 secret ({'generated' if generated else 'from JWT_SECRET'}): {jwt_secret}",
         f"Connect result key (SSM {stack.resources.refs['ConnectResultKeyParameterName']}; a return page "
         f"verifies connect_result with it): {stack.resources.connect_result_key}",

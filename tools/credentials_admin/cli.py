@@ -2,9 +2,8 @@
 
 It finds the keys table as the functions do (API_KEYS_TABLE_NAME, the stack's ApiKeysTableName
 output; boto3's usual credentials and endpoint configuration): the functions may only read that
-table, so minting takes an operator's credentials. Without API_KEYS_TABLE_NAME it talks to the
-local stack (`make run`): its keys table on the embedded AWS at 127.0.0.1:<PORT+1> (PORT defaults
-to 3000), unless AWS_ENDPOINT_URL says otherwise.
+table, so minting takes an operator's credentials. It knows nothing of the local stack:
+`credentials-local-admin` (local_stack.admin) runs it against the embedded AWS of `make run`.
 """
 
 import argparse
@@ -20,8 +19,6 @@ from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 from integration_credentials.core.constants import ALL_SCOPES, API_KEY_LIVE_PREFIX, ORG_ID_PATTERN
 from integration_credentials.core.models import utc_timestamp
 
-from .embedded_aws import API_KEYS_TABLE, FAKE_CREDENTIALS, local_table_name
-
 _ALPHABET = string.ascii_letters + string.digits
 KEY_RANDOM_CHARS = 40  # 40 base62 characters: about 238 random bits
 
@@ -32,23 +29,19 @@ def generate_api_key() -> str:
     return f"{API_KEY_LIVE_PREFIX}{random_part}"
 
 
-def local_stack_endpoint() -> str:
-    """The embedded AWS endpoint of the local stack on PORT (default 3000)."""
-    return f"http://127.0.0.1:{int(os.environ.get('PORT', '3000')) + 1}"
+class MissingTableError(Exception):
+    """API_KEYS_TABLE_NAME is not set."""
 
 
 def repository_from_environment() -> ApiKeyRepository:
-    """The API key repository the functions would use, or the local stack's."""
+    """The API key repository the functions would use (API_KEYS_TABLE_NAME)."""
     table_name = os.environ.get("API_KEYS_TABLE_NAME")
-    if table_name:
-        return ApiKeyRepository(table_name, boto3.client("dynamodb"))
-    for name, value in FAKE_CREDENTIALS.items():
-        os.environ.setdefault(name, value)
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
-    return ApiKeyRepository(
-        local_table_name(API_KEYS_TABLE),
-        boto3.client("dynamodb", endpoint_url=endpoint or local_stack_endpoint()),
-    )
+    if not table_name:
+        raise MissingTableError(
+            "set API_KEYS_TABLE_NAME to the stack's ApiKeysTableName output "
+            "(for the local stack of `make run`: uv run credentials-local-admin ...)"
+        )
+    return ApiKeyRepository(table_name, boto3.client("dynamodb"))
 
 
 def create_api_key(
@@ -89,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from integration_credentials.core.errors import DependencyError
 
-    repository = repository_from_environment()
+    try:
+        repository = repository_from_environment()
+    except MissingTableError as error:
+        parser.error(str(error))
     try:
         if args.command == "create":
             if not re.fullmatch(ORG_ID_PATTERN, args.org_id):

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from integration_credentials.adapters.storage.keys import id_mirror_key, org_count_key
+from local_stack.template import load_template, resources_of_type
 
-from ..template import load_template, resources_of_type
 from . import prices
 from .common import ROUTE_NAMES, ROUTE_ORG, Row, X, log
 from .stack import Bench

@@ -9,7 +9,8 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-from ..template import ROOT
+from local_stack.template import ROOT
+
 from .common import Row, log
 from .stack import Bench
 

@@ -6,7 +6,8 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from ..template import ROOT
+from local_stack.template import ROOT
+
 from .common import Row
 
 REPORT_PATH = ROOT / "BENCHMARKS.md"

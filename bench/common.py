@@ -12,8 +12,7 @@ from typing import Any
 
 import botocore.client
 from integration_credentials.adapters.crypto.cipher import CredentialsCipher
-
-from ..template import function_directories
+from local_stack.template import function_directories
 
 ROUTE_NAMES = {
     "create_credentials": "create (POST /)",

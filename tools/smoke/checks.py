@@ -4,17 +4,6 @@ import json
 import secrets
 from typing import Any
 
-from ..seed import (
-    FORBIDDEN,
-    SEED_BODIES,
-    SEED_UPDATE,
-    UNAUTHORIZED,
-    VALIDATION_PROVIDER_REQUIRED,
-    already_exists,
-    deleted,
-    not_found,
-    provider_not_found,
-)
 from .audit import AuditExpectation
 from .errors import SkippedError
 from .expect import (
@@ -27,6 +16,17 @@ from .expect import (
     sorted_by_id,
 )
 from .http import Http
+from .seed import (
+    FORBIDDEN,
+    SEED_BODIES,
+    SEED_UPDATE,
+    UNAUTHORIZED,
+    VALIDATION_PROVIDER_REQUIRED,
+    already_exists,
+    deleted,
+    not_found,
+    provider_not_found,
+)
 from .state import BASE, MIN_SECRET_CHARS, SmokeRun
 
 CUSTOM_PROVIDER = "custom"

@@ -5,7 +5,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import bench as package
+import bench as package
+
 from .calls import bare_calls, kms_reads, route_calls
 from .cold_start import cold_start
 from .common import Row, Sizes, log, quiet_stdout

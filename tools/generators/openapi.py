@@ -9,7 +9,7 @@ its OpenAPI schema, and merges the six into one document (Powertools' `OpenAPIMe
   - the seed's request bodies become the request examples (from `integration_credentials.http.openapi`).
 The result is written with sorted keys and an indent of 2, so the same code gives the same bytes.
 
-`python -m credentials_tools.openapi` writes openapi.json; `--check` only compares (exit 1 if stale).
+`python -m generators.openapi` writes openapi.json; `--check` only compares (exit 1 if stale).
 """
 
 import argparse
@@ -30,8 +30,7 @@ from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI, Tag
 from integration_credentials.core.constants import MAX_ACCESS_TOKEN_CHARS
 from integration_credentials.http.openapi import REQUEST_EXAMPLES, SECURITY, TAG, security_schemes
-
-from .template import ROOT, routes
+from local_stack.template import ROOT, routes
 
 OUTPUT = ROOT / "openapi.json"
 TITLE = "Integration credentials API"

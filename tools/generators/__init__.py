@@ -1,0 +1,1 @@
+"""Files generated from the code, each with a staleness test: openapi.json."""
