@@ -25,8 +25,8 @@ from integration_credentials.adapters.storage.keys import id_mirror_key, refresh
 from integration_credentials.core.constants import DEFAULT_PROVIDER_LIMIT, REFRESH_SHARDS
 from integration_credentials.core.settings import get_settings
 from integration_credentials.logic.refresh import token_refresher
-from local_stack.devserver import schedule_seconds
 from local_stack.lambda_runtime import FakeLambdaContext, load_app
+from local_stack.sources import schedule_seconds
 from local_stack.template import ROOT, function_timeout, parameter_defaults, queue_triggers
 
 from . import prices

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from integration_credentials.adapters.providers import REFRESHABLE_PROVIDERS
-from local_stack.devserver import QueueSource, ScheduledRefresh
+from local_stack.sources import QueueSource, ScheduledRefresh
 from local_stack.template import function_environment, load_template, parameter_defaults
 
 from tests.integration.conftest import Stack

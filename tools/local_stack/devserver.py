@@ -13,38 +13,29 @@ an EventBridge "Scheduled Event", then the queue it fills is drained the way Lam
 source does: batches of the template's BatchSize, and only the messages the worker did not report
 in `batchItemFailures` are deleted (none when it fails).
 
-Longer than 300 lines: the HTTP routing of API Gateway events, the function pools' wiring, the
-scheduled refresh and the docs pages make one local stack.
+The HTTP API is `http_api`, the events `events`, the schedule and queue sources `sources`; this
+module wires them to the embedded AWS and the function pools.
 """
 
-import base64
-import importlib.resources
-import json
 import os
-import re
 import secrets
 import signal
 import sys
 import threading
-import time
-import traceback
-import urllib.parse
-import uuid
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 import boto3
 from fake_crms import PROVIDERS as FAKE_CRM_PROVIDERS
 from fake_crms import FakeCrms
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, local_oauth_client, provision
+from .events import LOCAL_ACCOUNT_ID
+from .http_api import LocalApi, PathOnlyAccessLog
 from .iam import function_access_key
 from .lambda_runtime import FunctionPool
-from .routing import select_target
+from .sources import QueueSource, ScheduledRefresh, schedule_seconds
 from .template import (
     ROOT,
     QueueTrigger,
@@ -58,194 +49,6 @@ from .template import (
 )
 
 DEMO_ORG_ID = "123e4567-e89b-12d3-a456-426614174000"  # the seed's example org
-MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-StartResponse = Callable[..., Any]
-
-
-def api_gateway_event(
-    environ: dict[str, Any], route_key: str, path_parameters: dict[str, str], body: bytes
-) -> dict[str, Any]:
-    """An API Gateway HTTP API payload v2.0 event for one request, selected by `route_key`."""
-    method = environ["REQUEST_METHOD"]
-    path = environ.get("PATH_INFO", "/")
-    query = environ.get("QUERY_STRING", "")
-    headers: dict[str, str] = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            headers[key[5:].replace("_", "-").lower()] = value
-    if environ.get("CONTENT_TYPE"):
-        headers["content-type"] = environ["CONTENT_TYPE"]
-    if environ.get("CONTENT_LENGTH"):
-        headers["content-length"] = environ["CONTENT_LENGTH"]
-    now = time.time()
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": headers.get("host", "127.0.0.1"),
-            "domainPrefix": "local",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-                "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
-    if path_parameters:
-        event["pathParameters"] = path_parameters
-    if body:
-        try:
-            event["body"] = body.decode("utf-8")
-        except UnicodeDecodeError:
-            event["body"] = base64.b64encode(body).decode()
-            event["isBase64Encoded"] = True
-    return event
-
-
-SWAGGER_UI_PACKAGE = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
-DOCS_ASSETS = {
-    "/docs/swagger-ui-bundle.min.js": ("swagger-ui-bundle.min.js", "application/javascript; charset=utf-8"),
-    "/docs/swagger-ui.min.css": ("swagger-ui.min.css", "text/css; charset=utf-8"),
-}
-
-
-class _PathOnlyAccessLog(WSGIRequestHandler):
-    """The access log names the method, the path and the status, never the query string: it is
-    the caller's data (a cursor, or whatever a client or a fuzzer puts there)."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = urllib.parse.urlsplit(self.path).path
-        self.log("info", '"%s %s" %s %s', self.command, path, code, size)
-
-
-class ApiDocs:
-    """GET /openapi.json (generated from the functions on first use) and the Swagger UI at /docs."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._document: str | None = None
-
-    def document(self) -> str:
-        """openapi.json as `make openapi` writes it, from the code this stack runs."""
-        with self._lock:
-            if self._document is None:
-                from generators.openapi import build_document, render
-
-                self._document = render(build_document())
-            return self._document
-
-    def page(self) -> str:
-        """Swagger UI with the document inline and its script and style served from /docs/."""
-        from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
-
-        return generate_swagger_html(
-            # "</" would end the inline <script> early.
-            spec=self.document().replace("</", "<\\/"),
-            swagger_js="/docs/swagger-ui-bundle.min.js",
-            swagger_css="/docs/swagger-ui.min.css",
-            swagger_base_url="/docs",
-            oauth2_config=None,
-            persist_authorization=False,
-        )
-
-    @staticmethod
-    def asset(name: str) -> bytes:
-        """A Swagger UI file shipped inside the Powertools wheel."""
-        return importlib.resources.files(SWAGGER_UI_PACKAGE).joinpath(name).read_bytes()
-
-    def serve(self, path: str, query: str, start_response: StartResponse) -> list[bytes] | None:
-        """The response for a docs path, or None when `path` is not one."""
-        try:
-            # The page links its document as /docs?format=json (as Powertools' enable_swagger does).
-            if path == "/openapi.json" or (path == "/docs" and ("format", "json") in parse_qsl(query)):
-                return _send(start_response, 200, "application/json", self.document().encode())
-            if path in ("/docs", "/docs/"):
-                return _send(start_response, 200, "text/html; charset=utf-8", self.page().encode())
-            if path in DOCS_ASSETS:
-                name, content_type = DOCS_ASSETS[path]
-                return _send(start_response, 200, content_type, self.asset(name))
-        except Exception:
-            traceback.print_exc()
-            return _reply(start_response, 500, {"message": "Internal Server Error"})
-        return None
-
-
-class LocalApi:
-    """WSGI app: selects one of the template's routes as API Gateway does (routing.select_route)
-    and invokes its function's handler."""
-
-    def __init__(self, pools: dict[str, FunctionPool]) -> None:
-        self._targets = {route.route_key: route.function for route in routes()}
-        self._pools = pools
-        self._docs = ApiDocs()
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method = environ["REQUEST_METHOD"]
-        path = environ.get("PATH_INFO", "/")
-        if method in ("GET", "HEAD"):
-            docs = self._docs.serve(path, environ.get("QUERY_STRING", ""), start_response)
-            if docs is not None:
-                return docs if method == "GET" else []
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_REQUEST_BYTES:
-            return _reply(start_response, 413, {"message": "Request Entity Too Large"})
-        body = environ["wsgi.input"].read(length) if length else b""
-        selected = select_target(self._targets, method, path)
-        if selected is None:
-            return _reply(start_response, 404, {"message": "Not Found"})
-        function, match = selected
-        event = api_gateway_event(environ, match.route_key, match.path_parameters, body)
-        status, result = self._pools[function].invoke(event)
-        if status != "ok":
-            return _reply(start_response, 500, {"message": "Internal Server Error"})
-        return _lambda_reply(start_response, result)
-
-
-def _reply(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
-    return _send(start_response, status, "application/json", json.dumps(payload).encode())
-
-
-def _send(start_response: StartResponse, status: int, content_type: str, body: bytes) -> list[bytes]:
-    start_response(
-        f"{status} {_reason(status)}",
-        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
-    )
-    return [body]
-
-
-def _lambda_reply(start_response: StartResponse, result: dict[str, Any]) -> list[bytes]:
-    raw = result.get("body") or ""
-    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
-    headers = [(name, str(value)) for name, value in (result.get("headers") or {}).items()]
-    headers += [("Set-Cookie", cookie) for cookie in result.get("cookies") or []]
-    headers.append(("Content-Length", str(len(body))))
-    status = int(result.get("statusCode", 200))
-    start_response(f"{status} {_reason(status)}", headers)
-    return [body]
-
-
-def _reason(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
 
 
 # Developer settings that reach the functions even though the template does not name them: OAuth
@@ -260,198 +63,10 @@ PASSTHROUGH_NAMES = {
     "CONNECT_STATE_TTL_SECONDS",
     "MAX_CONNECT_STATES_PER_ORG",
 }
-LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_CONNECT_RETURN_URLS = "http://127.0.0.1:*,http://localhost:*"
 # What a bearer token for the local stack must carry, unless the developer exported others (a
 # deployed stack has no default: template.yaml requires JwtIssuer and JwtAudience).
 LOCAL_JWT_CLAIMS = {"JWT_ISSUER": "integration-credentials-local", "JWT_AUDIENCE": "integration-credentials"}
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-def schedule_seconds(expression: str, default: float = 60.0) -> float:
-    """The period of a `rate(...)` expression; `default` for a cron expression."""
-    match = _RATE.match(expression.strip())
-    if match is None:
-        return default
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2).removesuffix("s")]
-
-
-def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
-    """The event an EventBridge schedule rule sends its target."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": LOCAL_ACCOUNT_ID,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": region,
-        "resources": [rule_arn],
-        "detail": {},
-    }
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
-    """The event Lambda's SQS event source mapping sends for a batch of received messages."""
-    records = []
-    for message in messages:
-        record: dict[str, Any] = {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": dict(message.get("Attributes") or {}),
-            "messageAttributes": {
-                name: _lambda_message_attribute(value)
-                for name, value in (message.get("MessageAttributes") or {}).items()
-            },
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": region,
-        }
-        if message.get("MD5OfMessageAttributes"):
-            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-        records.append(record)
-    return {"Records": records}
-
-
-def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
-    """An SQS message attribute as Lambda spells it (camelCase, binary values in base64)."""
-
-    def b64(raw: bytes) -> str:
-        return base64.b64encode(raw).decode()
-
-    attribute: dict[str, Any] = {
-        "stringListValues": list(value.get("StringListValues") or []),
-        "binaryListValues": [b64(item) for item in value.get("BinaryListValues") or []],
-        "dataType": value["DataType"],
-    }
-    if "StringValue" in value:
-        attribute["stringValue"] = value["StringValue"]
-    if "BinaryValue" in value:
-        attribute["binaryValue"] = b64(value["BinaryValue"])
-    return attribute
-
-
-def processed_message_ids(
-    message_ids: list[str], status: str, result: Any, report_batch_item_failures: bool
-) -> list[str]:
-    """The messages of a batch that Lambda deletes after the invocation, by its documented rules:
-    none when the function failed; without ReportBatchItemFailures, all; with it, all but the
-    reported ones, and none when the response is malformed (not an object, or an itemIdentifier
-    that is missing, empty or not in the batch)."""
-    if status != "ok":
-        return []
-    if not report_batch_item_failures or result is None:
-        return list(message_ids)
-    if not isinstance(result, dict):
-        return []
-    failures = result.get("batchItemFailures") or []
-    if not isinstance(failures, list):
-        return []
-    failed: set[str] = set()
-    for failure in failures:
-        item = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-        if not isinstance(item, str) or item not in message_ids:
-            return []
-        failed.add(item)
-    return [message_id for message_id in message_ids if message_id not in failed]
-
-
-@dataclass(frozen=True)
-class QueueSource:
-    """A queue and the function it triggers, as Lambda's SQS event source mapping polls them."""
-
-    pool: FunctionPool
-    queue_url: str
-    queue_arn: str
-    batch_size: int
-    report_batch_item_failures: bool
-    # Polls as Lambda's event source mapping does: with the function's own role (its key id here).
-    sqs: Any
-
-
-class ScheduledRefresh:
-    """Background thread: invokes the scheduled functions every `interval` seconds, then drains the
-    queues into the functions they trigger. Logs counts and error types, never a message body."""
-
-    def __init__(
-        self,
-        schedules: list[tuple[FunctionPool, str]],
-        sources: list[QueueSource],
-        interval: float,
-        region: str,
-    ) -> None:
-        self._schedules = schedules
-        self._sources = sources
-        self._interval = interval
-        self._region = region
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="local-refresh", daemon=True)
-
-    def start(self) -> None:
-        """Tick every `interval` seconds, the first one `interval` seconds from now (as a rate rule)."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop ticking; an invocation in flight is left to the pools' stop."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                self.tick()
-            except Exception as error:  # an instance that cannot start: try again next tick
-                self._say(f"tick failed ({type(error).__name__})")
-
-    def tick(self) -> None:
-        """One schedule: every scheduled function once, then every queue until it is empty."""
-        for pool, rule_arn in self._schedules:
-            status, result = pool.invoke(scheduled_event(rule_arn, self._region))
-            if status != "ok":
-                self._say(f"{pool.name} failed ({result})")
-        for source in self._sources:
-            try:
-                self._drain(source)
-            except Exception as error:  # embedded AWS stopping, or an injected fault: next tick
-                self._say(f"polling {source.pool.name}'s queue failed ({type(error).__name__})")
-
-    def _say(self, line: str) -> None:
-        # Only counts, names and error types get here: never a message body or a function's result.
-        if not self._stopping.is_set():
-            print(f"local refresh: {line}", flush=True)
-
-    def _drain(self, source: QueueSource) -> None:
-        while not self._stopping.is_set():
-            messages = source.sqs.receive_message(
-                QueueUrl=source.queue_url,
-                MaxNumberOfMessages=min(source.batch_size, 10),
-                WaitTimeSeconds=0,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not messages:
-                return
-            status, result = source.pool.invoke(sqs_event(messages, source.queue_arn, self._region))
-            ids = [message["MessageId"] for message in messages]
-            done = set(processed_message_ids(ids, status, result, source.report_batch_item_failures))
-            if done:
-                source.sqs.delete_message_batch(
-                    QueueUrl=source.queue_url,
-                    Entries=[
-                        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                        for index, message in enumerate(messages)
-                        if message["MessageId"] in done
-                    ],
-                )
-            outcome = "ok" if status == "ok" else f"failed: {result}"
-            self._say(
-                f"{source.pool.name} took {len(messages)} message(s), "
-                f"{len(messages) - len(done)} left for a retry ({outcome})"
-            )
 
 
 def _record_path(aws_port: int) -> str | None:
@@ -568,7 +183,7 @@ class LocalStack:
             self._refresh = self._scheduled_refresh(schedules, queues, resources)
             self._refresh.start()
         self._server = make_server(
-            "127.0.0.1", self.port, LocalApi(self._pools), threaded=True, request_handler=_PathOnlyAccessLog
+            "127.0.0.1", self.port, LocalApi(self._pools), threaded=True, request_handler=PathOnlyAccessLog
         )
         self.port = self._server.server_port
         threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True).start()
