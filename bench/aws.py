@@ -5,106 +5,30 @@ charged to a handler's CPU time. Calls are counted where they arrive (`EmbeddedA
 every count is what AWS would bill, whatever the client does (retries included).
 
 This module imports moto only inside the child process: the benchmark's own process never does.
-
-Longer than 300 lines: the keep-alive front, the child's command loop and each command's table
-work (fill, delete, prune, size, schedule) are one process's code and read best together.
 """
 
 import contextlib
-import io
 import multiprocessing
 import os
 import secrets
-import sys
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from typing import Any
-from urllib.parse import unquote
 
 BENCH_TABLE_NAME = "integration-credentials-bench"
-
-
-class _KeepAliveHandler(BaseHTTPRequestHandler):
-    """HTTP/1.1 with keep-alive in front of a WSGI app. werkzeug's server (EmbeddedAws's own)
-    answers every request with `Connection: close`, so each AWS call would also pay a TCP
-    connect and teardown on the client side, which boto3 does not pay against AWS."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
-    app: Callable[..., Iterable[bytes]]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        path, _, query = self.path.partition("?")
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": self.command,
-            "SCRIPT_NAME": "",
-            "PATH_INFO": unquote(path),
-            "QUERY_STRING": query,
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": str(self.connection.getsockname()[1]),
-            "SERVER_PROTOCOL": self.request_version,
-            "REMOTE_ADDR": self.client_address[0],
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        for name, value in self.headers.items():
-            key = name.upper().replace("-", "_")
-            if key == "CONTENT_TYPE":
-                environ["CONTENT_TYPE"] = value
-            elif key != "CONTENT_LENGTH":
-                environ["HTTP_" + key] = value
-        started: list[Any] = []
-        written: list[bytes] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            started[:] = [status, headers]
-            return written.append
-
-        returned = list(self.app(environ, start_response))
-        data = b"".join(written + returned)
-        status, headers = started
-        code, _, reason = str(status).partition(" ")
-        self.send_response(int(code), reason)
-        for name, value in headers:
-            if name.lower() not in {"content-length", "connection", "transfer-encoding", "server", "date"}:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle  # noqa: N815 - http.server's names
 
 
 def _serve(conn: Connection, jwt_secret: str) -> None:
     """Child process: start EmbeddedAws, provision the template's resources, obey commands."""
     import boto3
     from credentials_admin.cli import create_api_key
-    from local_stack import embedded_aws
+    from local_stack import embedded_aws, provisioning
 
     os.environ.update(embedded_aws.FAKE_CREDENTIALS)
-    aws = embedded_aws.EmbeddedAws().start()
-    # Its counting (and serialising) WSGI app, served with keep-alive as AWS's endpoints are.
-    handler = type("Handler", (_KeepAliveHandler,), {"app": staticmethod(aws._app)})
-    front = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    front.daemon_threads = True
-    threading.Thread(target=front.serve_forever, name="bench-aws-front", daemon=True).start()
-    endpoint = f"http://127.0.0.1:{front.server_address[1]}"
-    resources = embedded_aws.provision(endpoint, jwt_secret, table_name=BENCH_TABLE_NAME)
+    # Served with keep-alive, as AWS's endpoints are.
+    aws = embedded_aws.EmbeddedAws(keep_alive=True).start()
+    endpoint = aws.endpoint
+    resources = provisioning.provision(endpoint, jwt_secret, table_name=BENCH_TABLE_NAME)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
 
     from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
@@ -150,7 +74,6 @@ def _serve(conn: Connection, jwt_secret: str) -> None:
             conn.send(_make_due(dynamodb, resources.table_name, argument))
         else:
             conn.send(ValueError(f"unknown command {command!r}"))
-    front.shutdown()
     aws.stop()
 
 

@@ -1,6 +1,5 @@
 """Requests as Lambda gets them: the handlers' modules, API Gateway events, one handler call."""
 
-import copy
 import json
 import secrets
 import time
@@ -8,8 +7,9 @@ import uuid
 from types import ModuleType
 from typing import Any
 
+from local_stack.events import http_api_event
 from local_stack.lambda_runtime import FakeLambdaContext, load_app
-from local_stack.template import ROOT
+from local_stack.template import routes
 
 from .common import FUNCTIONS, BenchError, Handler, Sample
 
@@ -20,11 +20,14 @@ def load_function(name: str) -> ModuleType:
 
 
 class Events:
-    """API Gateway HTTP API events built from events/*.json."""
+    """API Gateway HTTP API events for the template's routes (local_stack.events builds them)."""
 
     def __init__(self) -> None:
-        self._templates = {
-            name: json.loads((ROOT / "events" / f"{name}.json").read_text()) for name in FUNCTIONS
+        # Each function's own route (create and list also take `{proxy+}`: the seed's trailing slash).
+        self._routes = {
+            route.code_uri.name: route
+            for route in routes()
+            if route.code_uri.name in FUNCTIONS and "{proxy+}" not in route.path
         }
 
     def make(
@@ -35,22 +38,23 @@ class Events:
         path: dict[str, str] | None = None,
         body: Any = None,
     ) -> dict[str, Any]:
-        event: dict[str, Any] = copy.deepcopy(self._templates[function])
-        event["headers"] = {k: v for k, v in event["headers"].items() if k not in {"x-api-key"}}
-        event["headers"]["x-api-key"] = api_key
-        if path is not None:
-            event["pathParameters"] = dict(path)
-            route = event["routeKey"].split(" ", 1)[1]
-            raw = route
-            for name, value in path.items():
-                raw = raw.replace("{" + name + "}", value)
-            event["rawPath"] = event["requestContext"]["http"]["path"] = raw
-        event.pop("body", None)
+        route = self._routes[function]
+        raw = route.path
+        for name, value in (path or {}).items():
+            raw = raw.replace("{" + name + "}", value)
+        headers = {"x-api-key": api_key, "user-agent": "bench"}
+        payload = b""
         if body is not None:
-            event["body"] = json.dumps(body)
-            event["headers"]["content-type"] = "application/json"
-        event["requestContext"]["requestId"] = str(uuid.uuid4())
-        return event
+            payload = json.dumps(body).encode()
+            headers["content-type"] = "application/json"
+        return http_api_event(
+            route.method,
+            raw,
+            route_key=route.route_key,
+            path_parameters=dict(path) if path else None,
+            headers=headers,
+            body=payload,
+        )
 
 
 def create_body(provider: str) -> dict[str, Any]:

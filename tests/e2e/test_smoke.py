@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from local_stack.embedded_aws import API_KEYS_TABLE, local_table_name
+from local_stack.provisioning import API_KEYS_TABLE, local_table_name
 from smoke import CHECKS, CLEANUP
 
 from .conftest import (

@@ -36,8 +36,9 @@ from integration_credentials.core.constants import ALL_SCOPES
 from integration_credentials.logic import connect, idempotency, refresh
 from integration_credentials.logic import credentials as service
 from local_stack import iam
-from local_stack.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, provision
+from local_stack.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
 from local_stack.lambda_runtime import FakeLambdaContext, load_app
+from local_stack.provisioning import LocalResources, provision
 from local_stack.routing import select_route
 from local_stack.template import (
     ROOT,

@@ -401,7 +401,7 @@ def test_make_run_points_the_functions_at_the_fakes_unless_the_developer_exporte
     crms, monkeypatch
 ):
     from local_stack.devserver import fake_crm_environment, fake_crms_enabled, function_env
-    from local_stack.embedded_aws import LocalResources
+    from local_stack.provisioning import LocalResources
     from local_stack.template import load_template
 
     # Given LOCAL_FAKE_CRMS=1 and a developer who exported their own Salesforce token endpoint

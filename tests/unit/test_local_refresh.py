@@ -5,8 +5,8 @@ import json
 
 import pytest
 from local_stack.devserver import function_env
-from local_stack.embedded_aws import LocalResources, local_oauth_client
 from local_stack.events import scheduled_event, sqs_event
+from local_stack.provisioning import LocalResources, local_oauth_client
 from local_stack.sources import processed_message_ids, schedule_seconds
 from local_stack.template import (
     ROOT,

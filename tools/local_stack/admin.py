@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from credentials_admin.cli import main as admin_main
 
-from .embedded_aws import API_KEYS_TABLE, FAKE_CREDENTIALS, local_table_name
+from .embedded_aws import FAKE_CREDENTIALS
+from .provisioning import API_KEYS_TABLE, local_table_name
 
 
 def local_stack_endpoint() -> str:

@@ -30,11 +30,12 @@ from fake_crms import PROVIDERS as FAKE_CRM_PROVIDERS
 from fake_crms import FakeCrms
 from werkzeug.serving import make_server
 
-from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, LocalResources, local_oauth_client, provision
+from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
 from .events import LOCAL_ACCOUNT_ID
 from .http_api import LocalApi, PathOnlyAccessLog
 from .iam import function_access_key
 from .lambda_runtime import FunctionPool
+from .provisioning import LocalResources, local_oauth_client, provision
 from .sources import QueueSource, ScheduledRefresh, schedule_seconds
 from .template import (
     ROOT,

@@ -14,10 +14,7 @@ LOCAL_ACCOUNT_ID = "123456789012"
 def api_gateway_event(
     environ: dict[str, Any], route_key: str, path_parameters: dict[str, str], body: bytes
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API payload v2.0 event for one request, selected by `route_key`."""
-    method = environ["REQUEST_METHOD"]
-    path = environ.get("PATH_INFO", "/")
-    query = environ.get("QUERY_STRING", "")
+    """The event for one WSGI request (the local stack's HTTP server), selected by `route_key`."""
     headers: dict[str, str] = {}
     for key, value in environ.items():
         if key.startswith("HTTP_"):
@@ -26,6 +23,34 @@ def api_gateway_event(
         headers["content-type"] = environ["CONTENT_TYPE"]
     if environ.get("CONTENT_LENGTH"):
         headers["content-length"] = environ["CONTENT_LENGTH"]
+    return http_api_event(
+        environ["REQUEST_METHOD"],
+        environ.get("PATH_INFO", "/"),
+        route_key=route_key,
+        path_parameters=path_parameters,
+        headers=headers,
+        query=environ.get("QUERY_STRING", ""),
+        body=body,
+        protocol=environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+        source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
+    )
+
+
+def http_api_event(
+    method: str,
+    path: str,
+    *,
+    route_key: str,
+    path_parameters: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    query: str = "",
+    body: bytes = b"",
+    protocol: str = "HTTP/1.1",
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """An API Gateway HTTP API payload v2.0 event: header names in lowercase, the query string
+    both raw and parsed, a body that is not UTF-8 in base64 (`isBase64Encoded`)."""
+    headers = {name.lower(): value for name, value in (headers or {}).items()}
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
@@ -34,15 +59,15 @@ def api_gateway_event(
         "rawQueryString": query,
         "headers": headers,
         "requestContext": {
-            "accountId": "123456789012",
+            "accountId": LOCAL_ACCOUNT_ID,
             "apiId": "local",
             "domainName": headers.get("host", "127.0.0.1"),
             "domainPrefix": "local",
             "http": {
                 "method": method,
                 "path": path,
-                "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-                "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
+                "protocol": protocol,
+                "sourceIp": source_ip,
                 "userAgent": headers.get("user-agent", ""),
             },
             "requestId": str(uuid.uuid4()),

@@ -157,7 +157,7 @@ def local_target(
     args: argparse.Namespace, base_url: str, api_key: str | None, other_api_key: str | None, report: Report
 ) -> Iterator[Target]:
     from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
-    from local_stack.embedded_aws import API_KEYS_TABLE, LOCAL_TABLE_NAME, local_table_name
+    from local_stack.provisioning import API_KEYS_TABLE, LOCAL_TABLE_NAME, local_table_name
     from local_stack.template import ROOT
 
     port = urllib.parse.urlsplit(base_url).port or 80
