@@ -45,7 +45,7 @@ def test_every_setting_is_its_fields_name_in_upper_case_and_described():
     for name, field in Settings.model_fields.items():
         assert env_name(name) == name.upper()
         assert field.description and field.description.strip(), name
-    # The one name that once needed an alias is now the field's own.
+    # A JSON setting is read from its variable as any other (no alias anywhere).
     environ = {"TABLE_NAME": "t", "KMS_KEY_ARN": "k", "ACCESS_TOKEN_LIFETIME_SECONDS": '{"salesforce": 5400}'}
     assert settings_from_environ(environ).access_token_lifetime_seconds == {"salesforce": 5400}
 
