@@ -19,12 +19,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from integration_credentials.adapters.budget import seconds_left, time_budget
 from integration_credentials.adapters.observability import logger, metrics, traced
+from integration_credentials.core.settings import require_settings
 from integration_credentials.http.errors import audit_status
 from integration_credentials.logic.worker import (
     in_refresh_pool,
     prepare_concurrent_refreshes,
     refresh_queued_message,
 )
+
+# At init: without its table, key or OAuth client prefix the function fails its cold start.
+require_settings("refresh_worker")
 
 # A batch whose every record failed still answers with its item failures: only those messages
 # come back (a raised error would say the function failed, and retry the batch as a whole).

@@ -20,7 +20,7 @@ import pytest
 from integration_credentials.adapters.storage.keys import refresh_shard
 from integration_credentials.adapters.storage.refresh_index import RefreshIndex
 from integration_credentials.core.constants import REFRESH_SHARDS
-from integration_credentials.core.settings import Settings, get_settings
+from integration_credentials.core.settings import Settings, SettingsError, get_settings
 from integration_credentials.logic.credentials import credentials_service
 from integration_credentials.logic.refresh import TokenRefresher
 from integration_credentials.logic.scheduler import enqueue_due
@@ -412,12 +412,12 @@ def test_the_scheduled_handler_enqueues_a_due_credential_on_the_stacks_queue(
     assert messages.count((org_id, "salesforce", created["id"])) == 1
 
 
-def test_the_scheduler_handler_needs_its_queue(tuned):
+def test_the_scheduler_fails_its_cold_start_without_its_queue(tuned):
     # Given no REFRESH_QUEUE_URL
     tuned(REFRESH_QUEUE_URL="")
-    # When the scheduler is invoked, then it fails loudly
-    with pytest.raises(RuntimeError, match="REFRESH_QUEUE_URL"):
-        load_function("refresh_scheduler").lambda_handler({}, context("refresh_scheduler"))
+    # When the scheduler's instance starts (module import), then it fails there, naming it
+    with pytest.raises(SettingsError, match="REFRESH_QUEUE_URL"):
+        load_function("refresh_scheduler")
 
 
 # ---- 4. the worker handler ------------------------------------------------------------------------------

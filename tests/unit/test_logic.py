@@ -25,7 +25,7 @@ from local_stack.template import function_environment, routes, table_resource
 
 
 def test_settings_need_table_and_key():
-    with pytest.raises(ValueError, match="table_name"):
+    with pytest.raises(ValueError, match="TABLE_NAME"):
         settings_from_environ({"KMS_KEY_ARN": "arn"})
     settings = settings_from_environ(
         {"TABLE_NAME": "t", "KMS_KEY_ARN": "arn", "JWT_ISSUER": "", "API_KEY_CACHE_SECONDS": "5"}

@@ -14,7 +14,7 @@ import snapshot_restore_py
 from integration_credentials.adapters import auth, snapstart
 from integration_credentials.adapters.crypto.verified import VerifiedPlaintexts
 from integration_credentials.core.errors import AuthenticationError
-from integration_credentials.core.settings import Settings
+from integration_credentials.core.settings import ROLE_SETTINGS, Settings, env_name
 from local_stack.template import ROOT, function_directories
 
 from tests.unit.test_layer_requirements import canonical, layer_packages
@@ -55,6 +55,9 @@ def _probe(functions: list[str]) -> dict[str, dict[str, object]]:
         if not name.startswith(("POWERTOOLS_", "LAMBDA_", "AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION"))
     }
     env["AWS_DEFAULT_REGION"] = "us-east-1"
+    # The names each function checks at init (template.yaml gives them in AWS); nothing is read.
+    needed = {"table_name", "kms_key_arn", *(field for fields in ROLE_SETTINGS.values() for field in fields)}
+    env.update({env_name(field): f"/probe/{field}" for field in needed})
     processes = {
         function: subprocess.Popen(
             [

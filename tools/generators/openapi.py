@@ -29,6 +29,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI, Tag
 from integration_credentials.core.constants import MAX_ACCESS_TOKEN_CHARS
+from integration_credentials.core.settings import ROLE_SETTINGS, env_name, get_settings
 from integration_credentials.http.openapi import REQUEST_EXAMPLES, SECURITY, TAG, security_schemes
 from local_stack.template import ROOT, routes
 
@@ -54,8 +55,13 @@ KMS or SSM being unavailable is a 503 with `Retry-After`, with nothing written.
 **Versions**: credentials responses carry an `ETag`; `If-Match` makes an update or a delete
 conditional (412 when the credentials changed since).
 """
-# Nothing the modules do at import needs AWS; keep tracing off in this process all the same.
-_IMPORT_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
+# Nothing the modules do at import needs AWS; keep tracing off in this process all the same. Each
+# checks at import that its settings name its tables and parameters: placeholders do (unset ones).
+_IMPORT_ENVIRONMENT = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    **{env_name(field): "openapi-placeholder" for field in ("table_name", "kms_key_arn")},
+    **{env_name(field): "openapi-placeholder" for fields in ROLE_SETTINGS.values() for field in fields},
+}
 _SCHEMA_REF = "#/components/schemas/"
 
 
@@ -69,10 +75,13 @@ def project_version() -> str:
 def _import_environment() -> Iterator[None]:
     saved: dict[str, str | None] = {name: os.environ.get(name) for name in _IMPORT_ENVIRONMENT}
     for name, value in _IMPORT_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
+        if not os.environ.get(name):  # an empty value counts as unset
+            os.environ[name] = value
+    get_settings.cache_clear()
     try:
         yield
     finally:
+        get_settings.cache_clear()  # the placeholders never outlive the import
         for name, previous in saved.items():
             if previous is None:
                 os.environ.pop(name, None)

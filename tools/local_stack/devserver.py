@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 from fake_crms import PROVIDERS as FAKE_CRM_PROVIDERS
 from fake_crms import FakeCrms
+from integration_credentials.core.settings import Settings, env_name
 from werkzeug.serving import make_server
 
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
@@ -54,16 +55,9 @@ DEMO_ORG_ID = "123e4567-e89b-12d3-a456-426614174000"  # the seed's example org
 
 # Developer settings that reach the functions even though the template does not name them: OAuth
 # endpoint overrides (OAUTH_TOKEN_URL_SALESFORCE, OAUTH_AUTHORIZE_URL_SALESFORCE...), refresh tuning
-# (REFRESH_MARGIN_SECONDS...) and the connect flow's settings.
+# (REFRESH_MARGIN_SECONDS...) and every other setting of the model (docs/configuration.md).
 PASSTHROUGH_PREFIXES = ("OAUTH_TOKEN_URL_", "OAUTH_AUTHORIZE_URL_", "REFRESH_", "LOCAL_REFRESH_")
-PASSTHROUGH_NAMES = {
-    "OAUTH_CLIENT_CACHE_SECONDS",
-    "ACCESS_TOKEN_LIFETIME_SECONDS",
-    "CONNECT_RETURN_URLS",
-    "OAUTH_CALLBACK_URL",
-    "CONNECT_STATE_TTL_SECONDS",
-    "MAX_CONNECT_STATES_PER_ORG",
-}
+PASSTHROUGH_NAMES = frozenset(env_name(field) for field in Settings.model_fields)
 LOCAL_CONNECT_RETURN_URLS = "http://127.0.0.1:*,http://localhost:*"
 # What a bearer token for the local stack must carry, unless the developer exported others (a
 # deployed stack has no default: template.yaml requires JwtIssuer and JwtAudience).

@@ -1,11 +1,19 @@
-"""Settings parsed once from the environment (names match template.yaml's Globals)."""
+"""Settings parsed once from the environment, and what each function needs of them at init.
+
+A setting's environment variable is its field's name in upper case (`table_name`: TABLE_NAME);
+its description is on the field, and docs/configuration.md is generated from this model
+(`make configuration`).
+"""
 
 import json
+import os
 import urllib.parse
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Literal, Self
+from types import MappingProxyType
+from typing import Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .constants import ALL_SCOPES
 
@@ -13,73 +21,217 @@ from .constants import ALL_SCOPES
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+class SettingsError(ValueError):
+    """The environment does not configure what the process needs; the message names the
+    environment variables (never their values)."""
+
+
 class Settings(BaseModel):
     """Runtime configuration of the functions and the admin CLI."""
 
     model_config = ConfigDict(frozen=True)
 
-    table_name: str = Field(min_length=1)
-    kms_key_arn: str = Field(min_length=1)
-    # The API keys' own table: the functions may only read it (only the API functions need it).
-    api_keys_table_name: str | None = None
-    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
-    jwt_secret_parameter: str | None = None
-    hmac_key_parameter: str | None = None
-    idempotency_table_name: str | None = None
-    jwt_jwks_url: str | None = None
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    jwt_leeway_seconds: int = Field(default=30, ge=0)
-    # With it, a token must carry `iat` and be at most this old.
-    jwt_max_age_seconds: int | None = Field(default=None, ge=1)
-    jwt_secret_cache_seconds: int = Field(default=300, ge=0)
-    # How long a fetched JWKS is trusted: a key removed from the set is refused once it expires.
-    jwt_jwks_cache_seconds: int = Field(default=300, ge=1)
-    # What a token without a `scope` (or `scp`) claim may do: space- or comma-separated scopes.
-    jwt_default_scopes: frozenset[str] = ALL_SCOPES
-    api_key_cache_seconds: int = Field(default=60, ge=0)
-    # Unknown key hashes are remembered this long, so a flood of made-up keys costs one read each.
-    api_key_negative_cache_seconds: int = Field(default=10, ge=0)
-    data_key_cache_seconds: float = Field(default=300.0, gt=0)
-    data_key_cache_capacity: int = Field(default=1000, ge=1)
-    max_body_bytes: int = Field(default=65_536, ge=1024)
-    # Bounds the work of a cold list (one KMS call per credential) and of an org's partition.
-    max_credentials_per_org: int = Field(default=100, ge=1)
-    # OAuth token refresh: where the OAuth apps' client credentials live, where events go,
-    # and how far ahead of expiry, how often and how patiently tokens are refreshed.
-    oauth_client_parameter_prefix: str | None = None
-    oauth_client_cache_seconds: int = Field(default=300, ge=0)
-    event_bus_name: str = "default"
-    refresh_queue_url: str | None = None
-    refresh_margin_seconds: int = Field(default=900, ge=0)
-    refresh_lease_seconds: int = Field(default=60, ge=5)
-    # The provider call's total deadline, and what storing its tokens may take after it (KMS data
-    # key, the conditional write and its retries): together, the time a refresh needs left.
-    refresh_http_timeout_seconds: float = Field(default=10.0, gt=0)
-    refresh_write_budget_seconds: float = Field(default=5.0, gt=0)
-    refresh_wait_seconds: float = Field(default=10.0, ge=0)
-    refresh_min_interval_seconds: int = Field(default=10, ge=0)
-    refresh_backoff_base_seconds: int = Field(default=60, ge=1)
-    refresh_backoff_cap_seconds: int = Field(default=3600, ge=1)
-    refresh_batch_limit: int = Field(default=5000, ge=1)
-    # How many records of an SQS batch the worker refreshes at once (each waits on its provider).
-    refresh_worker_concurrency: int = Field(default=10, ge=1, le=100)
-    # Per provider, merged over the defaults in policy/schedule.py: {"salesforce": 7200}.
-    access_token_lifetimes: dict[str, int] = Field(default_factory=dict)
-    refresh_provider_limits: dict[str, int] = Field(default_factory=dict)
-    # The OAuth connect flow: its single-use states' table and lifetime, the return URLs it may
-    # send a browser back to (origins or prefixes, comma-separated; a port may be `*`), and the
-    # callback URL registered at the providers (empty: this API's own, from the request).
-    connect_states_table_name: str | None = None
-    connect_state_ttl_seconds: int = Field(default=600, ge=1, le=3600)
-    connect_return_urls: str | None = None
-    oauth_callback_url: str | None = None
-    # Connect links an org may have in progress (neither used nor expired) at once; at most 100
-    # (one strongly consistent BatchGetItem reads them all).
-    max_connect_states_per_org: int = Field(default=20, ge=1, le=100)
-    # SSM SecureString with the key that signs the result the callback sends back to the return
-    # URL (HS256): the platform's return page verifies it with the same key.
-    connect_result_key_parameter: str | None = None
+    # ---- the stack's resources
+    table_name: str = Field(min_length=1, description="The credentials table (DynamoDB).")
+    kms_key_arn: str = Field(
+        min_length=1, description="The KMS key that encrypts the credentials (AWS Encryption SDK)."
+    )
+    api_keys_table_name: str | None = Field(
+        default=None,
+        description="The API keys' own table: the functions may only read it (the API functions need it).",
+    )
+    idempotency_table_name: str | None = Field(
+        default=None, description="Powertools idempotency records of the create route (`Idempotency-Key`)."
+    )
+    hmac_key_parameter: str | None = Field(
+        default=None,
+        description=(
+            "SSM SecureString with the service's HMAC key: idempotency and audit records identify "
+            "keys, tokens and bodies by HMAC, never by value."
+        ),
+    )
+    event_bus_name: str = Field(
+        default="default", description="EventBridge bus that receives credentials events."
+    )
+    # ---- authentication
+    jwt_algorithm: Literal["HS256", "RS256"] = Field(
+        default="HS256",
+        description="How bearer tokens are signed: `HS256` (a shared secret) or `RS256` (a JWKS).",
+    )
+    jwt_secret_parameter: str | None = Field(
+        default=None, description="SSM SecureString with the HS256 secret of bearer tokens."
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None, description="The identity provider's key set for RS256 tokens (`https://`)."
+    )
+    jwt_issuer: str | None = Field(
+        default=None,
+        description=(
+            "The `iss` every bearer token must carry. Without it (or JWT_AUDIENCE) every token is "
+            "refused as a misconfiguration (500); API keys keep working."
+        ),
+    )
+    jwt_audience: str | None = Field(
+        default=None, description="The `aud` every bearer token must carry (one of its audiences)."
+    )
+    jwt_leeway_seconds: int = Field(
+        default=30, ge=0, description="Clock skew allowed when checking a token's `exp`, `nbf` and `iat`."
+    )
+    jwt_max_age_seconds: int | None = Field(
+        default=None, ge=1, description="With it, a token must carry `iat` and be at most this old."
+    )
+    jwt_secret_cache_seconds: int = Field(
+        default=300,
+        ge=0,
+        description=(
+            "How long SSM SecureStrings (the JWT secret, the HMAC key, the connect result key) are cached."
+        ),
+    )
+    jwt_jwks_cache_seconds: int = Field(
+        default=300,
+        ge=1,
+        description=(
+            "How long a fetched JWKS is trusted: a key removed from the set is refused once it expires."
+        ),
+    )
+    jwt_default_scopes: frozenset[str] = Field(
+        default=ALL_SCOPES,
+        description=(
+            "What a token without a `scope` (or `scp`) claim may do: space- or comma-separated "
+            "scopes (default: all three)."
+        ),
+    )
+    api_key_cache_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="How long a warm instance trusts a read API key: the bound on revocation.",
+    )
+    api_key_negative_cache_seconds: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "Unknown key hashes are remembered this long, so a flood of made-up keys costs one read each."
+        ),
+    )
+    # ---- requests and storage
+    data_key_cache_seconds: float = Field(
+        default=300.0, gt=0, description="How long a KMS data key (and a decrypted message) is reused."
+    )
+    data_key_cache_capacity: int = Field(
+        default=1000, ge=1, description="Most data keys cached per instance."
+    )
+    max_body_bytes: int = Field(default=65_536, ge=1024, description="Request body limit (413 above it).")
+    max_credentials_per_org: int = Field(
+        default=100,
+        ge=1,
+        description=(
+            "Most credentials an org may hold: bounds a cold list (one KMS call each) and an org's partition."
+        ),
+    )
+    # ---- token refresh
+    oauth_client_parameter_prefix: str | None = Field(
+        default=None,
+        description=(
+            "SSM prefix of the OAuth apps' client credentials: a SecureString `<prefix><provider>` "
+            'holding {"client_id", "client_secret"}, and the client id alone as a String '
+            "`<prefix>client-id/<provider>` for the connect flow."
+        ),
+    )
+    oauth_client_cache_seconds: int = Field(
+        default=300, ge=0, description="How long the OAuth client parameters are cached."
+    )
+    refresh_queue_url: str | None = Field(
+        default=None, description="The SQS queue the scheduler fills with the credentials due for a refresh."
+    )
+    refresh_margin_seconds: int = Field(
+        default=900, ge=0, description="Refresh an access token this long before its `expires_at`."
+    )
+    refresh_lease_seconds: int = Field(
+        default=60, ge=5, description="How long one refresh holds its credential's lease."
+    )
+    refresh_http_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="The provider token request's total deadline."
+    )
+    refresh_write_budget_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "What storing refreshed tokens may take after the provider call (KMS data key, the "
+            "conditional write and its retries): with the HTTP deadline, the time a refresh needs left."
+        ),
+    )
+    refresh_wait_seconds: float = Field(
+        default=10.0, ge=0, description="An on-demand refresh waits this long for one already in flight."
+    )
+    refresh_min_interval_seconds: int = Field(
+        default=10,
+        ge=0,
+        description="A refresh this recent is returned as it is, without asking the provider again.",
+    )
+    refresh_backoff_base_seconds: int = Field(
+        default=60, ge=1, description="First wait after a transient refresh failure (doubles each time)."
+    )
+    refresh_backoff_cap_seconds: int = Field(
+        default=3600, ge=1, description="Longest wait after transient refresh failures."
+    )
+    refresh_batch_limit: int = Field(
+        default=5000, ge=1, description="Most credentials one scheduler run enqueues."
+    )
+    refresh_worker_concurrency: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description=(
+            "How many records of an SQS batch the worker refreshes at once (each waits on its provider)."
+        ),
+    )
+    access_token_lifetime_seconds: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            'JSON, per provider (`{"salesforce": 7200}`): the access token lifetime assumed when '
+            "neither the provider nor the client states one, merged over policy/schedule.py's defaults."
+        ),
+    )
+    refresh_provider_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "JSON, per provider: most credentials of that provider one scheduler run enqueues (1000 each)."
+        ),
+    )
+    # ---- the OAuth connect flow
+    connect_states_table_name: str | None = Field(
+        default=None, description="The connect flow's single-use states (DynamoDB)."
+    )
+    connect_state_ttl_seconds: int = Field(
+        default=600, ge=1, le=3600, description="How long a connect link (its state) may be used."
+    )
+    connect_return_urls: str | None = Field(
+        default=None,
+        description=(
+            "Where the connect flow may send a browser back to: origins or prefixes, comma-separated "
+            "(a port may be `*`). Empty: every `return_url` is refused."
+        ),
+    )
+    oauth_callback_url: str | None = Field(
+        default=None,
+        description="The callback URL registered at the providers (empty: this API's own, from the request).",
+    )
+    max_connect_states_per_org: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description=(
+            "Connect links an org may have in progress (neither used nor expired) at once, then 429; "
+            "at most 100 (one strongly consistent BatchGetItem reads them all)."
+        ),
+    )
+    connect_result_key_parameter: str | None = Field(
+        default=None,
+        description=(
+            "SSM SecureString (at least 32 bytes) with the key that signs the callback's "
+            "`connect_result` (HS256), which the platform's return page verifies."
+        ),
+    )
 
     @field_validator("jwt_default_scopes", mode="before")
     @classmethod
@@ -93,6 +245,12 @@ class Settings(BaseModel):
             if not value:
                 raise ValueError("JWT_DEFAULT_SCOPES names no scope")
         return value
+
+    @field_validator("access_token_lifetime_seconds", "refresh_provider_limits", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        # From the environment these are JSON text; in code, already a mapping.
+        return json.loads(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _rs256_is_pinned(self) -> Self:
@@ -119,67 +277,77 @@ class Settings(BaseModel):
         return self
 
 
-_ENV_NAMES = {
-    "table_name": "TABLE_NAME",
-    "kms_key_arn": "KMS_KEY_ARN",
-    "api_keys_table_name": "API_KEYS_TABLE_NAME",
-    "jwt_algorithm": "JWT_ALGORITHM",
-    "jwt_secret_parameter": "JWT_SECRET_PARAMETER",
-    "hmac_key_parameter": "HMAC_KEY_PARAMETER",
-    "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
-    "jwt_jwks_url": "JWT_JWKS_URL",
-    "jwt_issuer": "JWT_ISSUER",
-    "jwt_audience": "JWT_AUDIENCE",
-    "jwt_leeway_seconds": "JWT_LEEWAY_SECONDS",
-    "jwt_max_age_seconds": "JWT_MAX_AGE_SECONDS",
-    "jwt_secret_cache_seconds": "JWT_SECRET_CACHE_SECONDS",
-    "jwt_jwks_cache_seconds": "JWT_JWKS_CACHE_SECONDS",
-    "jwt_default_scopes": "JWT_DEFAULT_SCOPES",
-    "api_key_cache_seconds": "API_KEY_CACHE_SECONDS",
-    "api_key_negative_cache_seconds": "API_KEY_NEGATIVE_CACHE_SECONDS",
-    "data_key_cache_seconds": "DATA_KEY_CACHE_SECONDS",
-    "data_key_cache_capacity": "DATA_KEY_CACHE_CAPACITY",
-    "max_body_bytes": "MAX_BODY_BYTES",
-    "max_credentials_per_org": "MAX_CREDENTIALS_PER_ORG",
-    "oauth_client_parameter_prefix": "OAUTH_CLIENT_PARAMETER_PREFIX",
-    "oauth_client_cache_seconds": "OAUTH_CLIENT_CACHE_SECONDS",
-    "event_bus_name": "EVENT_BUS_NAME",
-    "refresh_queue_url": "REFRESH_QUEUE_URL",
-    "refresh_margin_seconds": "REFRESH_MARGIN_SECONDS",
-    "refresh_lease_seconds": "REFRESH_LEASE_SECONDS",
-    "refresh_http_timeout_seconds": "REFRESH_HTTP_TIMEOUT_SECONDS",
-    "refresh_write_budget_seconds": "REFRESH_WRITE_BUDGET_SECONDS",
-    "refresh_wait_seconds": "REFRESH_WAIT_SECONDS",
-    "refresh_min_interval_seconds": "REFRESH_MIN_INTERVAL_SECONDS",
-    "refresh_backoff_base_seconds": "REFRESH_BACKOFF_BASE_SECONDS",
-    "refresh_backoff_cap_seconds": "REFRESH_BACKOFF_CAP_SECONDS",
-    "refresh_batch_limit": "REFRESH_BATCH_LIMIT",
-    "refresh_worker_concurrency": "REFRESH_WORKER_CONCURRENCY",
-    "access_token_lifetimes": "ACCESS_TOKEN_LIFETIME_SECONDS",
-    "refresh_provider_limits": "REFRESH_PROVIDER_LIMITS",
-    "connect_states_table_name": "CONNECT_STATES_TABLE_NAME",
-    "connect_state_ttl_seconds": "CONNECT_STATE_TTL_SECONDS",
-    "connect_return_urls": "CONNECT_RETURN_URLS",
-    "oauth_callback_url": "OAUTH_CALLBACK_URL",
-    "max_connect_states_per_org": "MAX_CONNECT_STATES_PER_ORG",
-    "connect_result_key_parameter": "CONNECT_RESULT_KEY_PARAMETER",
-}
-_JSON_FIELDS = frozenset({"access_token_lifetimes", "refresh_provider_limits"})
+def env_name(field: str) -> str:
+    """The environment variable of a settings field: its name in upper case."""
+    return field.upper()
 
 
-def settings_from_environ(environ: dict[str, str]) -> Settings:
-    """Build settings from an environment mapping; empty values count as unset."""
-    values: dict[str, object] = {
-        field: environ[name] for field, name in _ENV_NAMES.items() if environ.get(name)
+def settings_from_environ(environ: Mapping[str, str]) -> Settings:
+    """Build settings from an environment mapping; empty values count as unset. A
+    `SettingsError` names each variable that is missing or invalid."""
+    values = {
+        field: environ[env_name(field)] for field in Settings.model_fields if environ.get(env_name(field))
     }
-    for field in _JSON_FIELDS & values.keys():
-        values[field] = json.loads(str(values[field]))
-    return Settings.model_validate(values)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        # The variables and pydantic's reasons, never the values (`input` is left out).
+        problems = [
+            f"{env_name(str(detail['loc'][0])) if detail['loc'] else 'settings'}: {detail['msg']}"
+            for detail in error.errors(include_url=False, include_input=False)
+        ]
+        raise SettingsError("invalid environment: " + "; ".join(problems)) from None
 
 
 @cache
 def get_settings() -> Settings:
     """The process's settings, parsed once. A missing TABLE_NAME or KMS_KEY_ARN fails loudly."""
-    import os
+    return settings_from_environ(os.environ)
 
-    return settings_from_environ(dict(os.environ))
+
+# ---- what each function needs at init ------------------------------------------------------------
+
+# TABLE_NAME and KMS_KEY_ARN every function needs (the model requires them). Beyond them, each
+# role's table, queue and parameter names: a function checks its role's at init, so a missing one
+# fails its cold start, naming the variable, instead of its first request. A role is an API
+# function's `action` (`http.handler.make_handler`) or the name of one of the other functions.
+_AUTHENTICATED = ("api_keys_table_name", "hmac_key_parameter", "jwt_secret_parameter")
+_OAUTH = ("oauth_client_parameter_prefix",)
+ROLE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "create": (*_AUTHENTICATED, "idempotency_table_name"),
+        "list": _AUTHENTICATED,
+        "get": _AUTHENTICATED,
+        "get_by_provider": _AUTHENTICATED,
+        "update": _AUTHENTICATED,
+        "delete": _AUTHENTICATED,
+        "refresh": (*_AUTHENTICATED, *_OAUTH),
+        "connect": (*_AUTHENTICATED, "connect_states_table_name", *_OAUTH),
+        "connect_callback": (
+            "hmac_key_parameter",
+            "connect_states_table_name",
+            "connect_result_key_parameter",
+            *_OAUTH,
+        ),
+        "refresh_scheduler": ("refresh_queue_url",),
+        "refresh_worker": _OAUTH,
+    }
+)
+# Settings a role needs only under another setting's value: (when, as the docs say it; the test).
+CONDITIONS: Final[Mapping[str, tuple[str, Callable[[Settings], bool]]]] = MappingProxyType(
+    {"jwt_secret_parameter": ("with JWT_ALGORITHM=HS256", lambda settings: settings.jwt_algorithm == "HS256")}
+)
+
+
+def require_settings(role: str) -> Settings:
+    """The process's settings, checked for what `role` needs (`ROLE_SETTINGS`): a
+    `SettingsError` naming every missing variable otherwise. Called at init (module import)."""
+    settings = get_settings()
+    missing = [
+        env_name(field)
+        for field in ROLE_SETTINGS[role]
+        if not getattr(settings, field) and (field not in CONDITIONS or CONDITIONS[field][1](settings))
+    ]
+    if missing:
+        raise SettingsError(f"{role} needs {', '.join(missing)}: not set in its environment")
+    return settings

@@ -15,6 +15,7 @@ from ..adapters.audit import AuditRecord, hmac_or_none
 from ..adapters.budget import time_budget
 from ..adapters.observability import logger, metrics, traced
 from ..adapters.snapstart import register_hooks
+from ..core.settings import require_settings
 from .gate import handle_request
 
 _TOKEN_WRITING_ACTIONS = frozenset({"create", "update"})
@@ -38,7 +39,10 @@ def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str | None)
     the one route without an API key (the OAuth callback). Every AWS call of the invocation ends
     within its time budget (`adapters.budget`: the context's remaining time less a margin), so a
     slow dependency is answered with our 503 before Lambda's Timeout. Registers the SnapStart
-    runtime hooks (`adapters.snapstart`), so every API function has them."""
+    runtime hooks (`adapters.snapstart`), so every API function has them. Checks at init the
+    settings the action needs (`core.settings.ROLE_SETTINGS`): a missing table or parameter name
+    fails the cold start, naming the variable, not the first request."""
+    require_settings(action)
     register_hooks()
 
     @logger.inject_lambda_context(

@@ -114,7 +114,7 @@ def not_refreshable_reason(provider: str, metadata: Mapping[str, Any]) -> str | 
 
 def lifetime(provider: str, settings: Settings) -> int:
     """Assumed access token lifetime (seconds) when neither provider nor client states one."""
-    configured = settings.access_token_lifetimes.get(provider)
+    configured = settings.access_token_lifetime_seconds.get(provider)
     return configured or DEFAULT_LIFETIMES.get(provider, FALLBACK_LIFETIME)
 
 
