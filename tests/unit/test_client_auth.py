@@ -3,6 +3,7 @@ adapter (no socket): the token where each CRM wants it, the cache, one refresh p
 in the process on a CRM 401, then ReconnectRequired when the CRM or the grant says no."""
 
 import asyncio
+import io
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -164,6 +165,47 @@ def test_threads_and_tasks_meeting_the_401_together_make_one_refresh() -> None:
     assert sync_auth.credentials().access_token == NEW  # the process's cache, whichever instance
 
 
+def test_threads_meeting_the_401_while_the_refresh_is_in_flight_wait_for_it() -> None:
+    # Given a service whose refresh answers only once every worker has met the CRM's 401
+    service = FakeService(new_token=NEW)
+    credentials_id = stored(service, "salesforce", metadata={"refresh_token": "r"})
+    crm = FakeCrm({NEW})
+    all_refused = threading.Event()
+    crm_handle = crm.handle
+
+    def counting(request: httpx.Request) -> httpx.Response:
+        response = crm_handle(request)
+        if crm.tokens.count(OLD) == 10:
+            all_refused.set()
+        return response
+
+    serve = service.serve
+
+    def slow_refresh(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/refresh"):
+            all_refused.wait(timeout=30)
+        return serve(request)
+
+    service.serve = slow_refresh  # type: ignore[method-assign]
+    CrmAuth(client_of_same(service), provider="salesforce").credentials()  # read once, before
+    statuses: list[int] = []
+
+    def worker() -> None:
+        with httpx.Client(transport=httpx.MockTransport(counting)) as http:
+            auth = CrmAuth(client_of_same(service), provider="salesforce")
+            statuses.append(http.get("https://crm.example/api", auth=auth).status_code)
+
+    # When ten threads meet the 401 together
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then the ten waited for one refresh and all got through
+    assert all_refused.is_set() and statuses == [200] * 10
+    assert service.count("POST", f"{credentials_id}/refresh") == 1
+
+
 def client_of_same(service: FakeService) -> Client:
     return Client(service.base_url, api_key=API_KEY, transport=httpx.MockTransport(service.handle))
 
@@ -198,6 +240,7 @@ def test_a_dead_grant_or_a_second_401_is_reconnect_required() -> None:
     ):
         http.get("https://crm.example/api", auth=CrmAuth(client_of(service), provider="zoho"))
     assert refused.value.status == 401 and NEW not in str(refused.value) and OLD not in str(refused.value)
+    assert service.count("POST", "/refresh") == 1  # the token it gave is final: no second refresh
 
 
 class CrmAdapter(requests.adapters.BaseAdapter):
@@ -222,6 +265,7 @@ class CrmAdapter(requests.adapters.BaseAdapter):
             answer.content,
             request,
         )
+        response.raw = io.BytesIO(answer.content)
         response.connection = self
         return response
 

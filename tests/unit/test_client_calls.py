@@ -279,6 +279,10 @@ def test_no_token_in_logs_reprs_or_exception_text(caplog: pytest.LogCaptureFixtu
             client.update(created.id, access_token=TOKEN, metadata=METADATA)
         errors += [str(raised.value), repr(raised.value)]
         service.script.clear()
+    service.script += [lambda r: httpx.ConnectError(f"refused {TOKEN}", request=r)] * 5
+    with pytest.raises(ConnectionFailed) as unreachable:
+        client.get(created.id)
+    errors += [str(unreachable.value), repr(unreachable.value)]
     text = "\n".join(
         [*errors, repr(client), caplog.text, *(str(record.__dict__) for record in caplog.records)]
     )

@@ -26,6 +26,7 @@ class Slot:
     credentials: Credentials | None = None
     valid_until: float = 0.0
     flight: "Future[Credentials] | None" = None
+    flight_refreshes: bool = False
 
 
 _SLOTS: dict[tuple[str, str, str, str], Slot] = {}
@@ -51,6 +52,8 @@ class Wait:
     flight: "Future[Credentials]"
     # The caller leads the flight: it reads (`refresh` False) or refreshes, then calls `land`.
     leader: bool
+    # A refresh's outcome is final for everyone on it (the same token again included: asking
+    # again would not change it); after a read, a caller that needed a refresh boards again.
     refresh: bool
 
 
@@ -67,9 +70,10 @@ def board(slot: Slot, stale_token: str | None, now: float) -> Ready | Wait:
             if stale_token is None and now < slot.valid_until:
                 return Ready(current)
         if slot.flight is not None:
-            return Wait(slot.flight, leader=False, refresh=False)
+            return Wait(slot.flight, leader=False, refresh=slot.flight_refreshes)
         slot.flight = Future()
-        return Wait(slot.flight, leader=True, refresh=stale_token is not None and current is not None)
+        slot.flight_refreshes = stale_token is not None and current is not None
+        return Wait(slot.flight, leader=True, refresh=slot.flight_refreshes)
 
 
 def land(

@@ -186,7 +186,9 @@ class CrmAuth(httpx.Auth):
                 return step.credentials
             if step.leader:
                 self._lead(step, self._sync_fetch)
-            step.flight.result()
+            outcome = step.flight.result()
+            if step.refresh:
+                return outcome
         raise self._refused(self._slot.credentials)
 
     async def _async_round(self, stale: str | None) -> Credentials:
@@ -200,7 +202,9 @@ class CrmAuth(httpx.Auth):
                 except BaseException as error:  # the waiters get it too, cancellation included
                     outcome = error
                 tokens.land(self._slot, step.flight, outcome, self.clock(), self.refresh_margin)
-            await asyncio.wrap_future(step.flight)
+            landed = await asyncio.wrap_future(step.flight)
+            if step.refresh:
+                return landed
         raise self._refused(self._slot.credentials)
 
     def _lead(self, step: tokens.Wait, fetch: Any) -> None:
