@@ -291,3 +291,5 @@ def test_as_a_requests_auth_it_refreshes_on_401_and_gives_up_on_the_second() -> 
             "https://org.crm.dynamics.com/api",
             auth=CrmAuth(client_of(service), credentials_id=credentials_id),
         )
+    # The service answered the same token again: final for this request, no second refresh
+    assert service.count("POST", f"{credentials_id}/refresh") == 2
