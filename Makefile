@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
 
 .PHONY: help setup run test lint typecheck cfn-lint sam-validate requirements check-requirements \
-        openapi unit integration e2e build deploy smoke bench clean
+        openapi client unit integration e2e build deploy smoke bench clean
 
 help:
 	@echo "make run    serve the API on http://127.0.0.1:$(PORT) over embedded AWS (moto)"
@@ -33,6 +33,12 @@ lint: setup
 
 typecheck: setup
 	$(UV) run mypy layers/common/integration_credentials tools bench
+	$(UV) run mypy --strict clients/python/src/integration_credentials_client
+
+# The client package sync jobs install (clients/python): its wheel and sdist build, into a
+# git-ignored directory.
+client: setup
+	$(UV) build --quiet clients/python --out-dir clients/python/dist
 
 cfn-lint: setup
 	$(UV) run cfn-lint template.yaml
@@ -75,7 +81,7 @@ integration: setup
 e2e: setup
 	$(UV) run pytest tests/e2e
 
-test: lint typecheck cfn-lint sam-validate check-requirements
+test: lint typecheck cfn-lint sam-validate check-requirements client
 	$(UV) run pytest
 
 # Needs python3.13 on PATH (pyenv: PYENV_VERSION=3.11.7:3.13.0) and no Docker.
