@@ -116,9 +116,9 @@ def test_connect_exchange_and_refresh_with_the_services_own_code(crms, provider)
         ("refresh_token", 200, None),
     ]
     expected = {
-        "salesforce": (None, {"instance_url": "https://fake-company.my.salesforce.com"}),
+        "salesforce": (None, {"instance_url": "https://mycompany.my.salesforce.com"}),
         "hubspot": (1800, {}),
-        "pipedrive": (3599, {"api_domain": "https://fake-company.pipedrive.com"}),
+        "pipedrive": (3599, {"api_domain": "https://mycompany.pipedrive.com"}),
         "zoho": (
             3600,
             {"api_domain": "https://www.zohoapis.eu", "accounts_server": "https://accounts.zoho.eu"},
