@@ -203,7 +203,8 @@ def _worker_event(messages: list[dict[str, str]]) -> dict[str, Any]:
 def worker_phase(bench: Bench, inputs: CostInputs) -> None:
     rounds = max(2, bench.sizes.count_requests // 4)
     log(f"refresh worker: {rounds} batches of {BATCH} against a {PROVIDER_LATENCY_SECONDS:g} s provider")
-    prefix = parameter_defaults()["OAuthClientParameterPrefix"]
+    # The OAuth client the stack provisioned (and the worker reads): the fake knows the same.
+    prefix = bench.aws.resources.refs["OAuthClientParameterPrefix"]
     stored = boto3.client("ssm").get_parameter(Name=prefix + "salesforce", WithDecryption=True)
     endpoint = TokenEndpoint(PROVIDER_LATENCY_SECONDS, json.loads(stored["Parameter"]["Value"]))
     try:
