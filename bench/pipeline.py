@@ -3,8 +3,8 @@ the real worker handler on a batch of ten SQS messages against a token endpoint 
 300 ms (one record after the other, and at once), and from those figures (and the template's
 defaults and the services' quotas) the credentials a deployment keeps fresh.
 
-Longer than 300 lines: the fake provider, the two measured handlers and the capacity arithmetic
-that reads their figures are one phase.
+Longer than 300 lines: the provider (the fake Salesforce in a process of its own), the two
+measured handlers and the capacity arithmetic that reads their figures are one phase.
 """
 
 import copy
@@ -12,15 +12,14 @@ import json
 import math
 import multiprocessing
 import os
-import threading
 import time
 import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from typing import Any
 
 import boto3
+from fake_crms import Crm, FakeServer
 from integration_credentials.adapters.storage.keys import id_mirror_key, refresh_shard
 from integration_credentials.core.constants import DEFAULT_PROVIDER_LIMIT, REFRESH_SHARDS
 from integration_credentials.core.settings import get_settings
@@ -66,44 +65,11 @@ QUOTAS = {
 # ---- the provider: a token endpoint in a process of its own ------------------------------------
 
 
-def _serve_tokens(conn: Connection, latency: float) -> None:
-    """Child process: answer every token request as Salesforce does, after `latency` seconds,
-    counting requests and the most served at once."""
-    lock = threading.Lock()
-    state = {"now": 0, "most": 0, "count": 0}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with lock:
-                state["now"] += 1
-                state["count"] += 1
-                state["most"] = max(state["most"], state["now"])
-            try:
-                time.sleep(latency)
-                body = json.dumps(
-                    {
-                        "access_token": "00D5g000001234567!AQYAQbench" + uuid.uuid4().hex,
-                        "instance_url": "https://mycompany.my.salesforce.com",
-                        "token_type": "Bearer",
-                        "issued_at": str(int(time.time() * 1000)),
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            finally:
-                with lock:
-                    state["now"] -= 1
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def _serve_tokens(conn: Connection, latency: float, client: dict[str, str]) -> None:
+    """Child process: the fake Salesforce, knowing the stack's OAuth client and taking every
+    refresh token as one it issued, answering after `latency` seconds; it counts the requests
+    and the most served at once."""
+    server = FakeServer(Crm("salesforce", client, adopt_refresh_tokens=True, latency=latency)).start()
     conn.send(f"http://127.0.0.1:{server.server_address[1]}/services/oauth2/token")
     while True:
         try:
@@ -111,24 +77,22 @@ def _serve_tokens(conn: Connection, latency: float) -> None:
         except (EOFError, OSError):
             break
         if command == "stats":
-            with lock:
-                conn.send(dict(state))
+            conn.send({"count": server.served, "most": server.most_at_once})
         elif command == "reset":
-            with lock:
-                state.update(count=0, most=0)
+            server.reset_counts()
             conn.send(None)
         else:
             break
-    server.shutdown()
+    server.stop()
 
 
 class TokenEndpoint:
     """The fake provider's process: its URL, and what it served."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, client: dict[str, str]) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve_tokens, args=(child, latency), daemon=True)
+        self._process = context.Process(target=_serve_tokens, args=(child, latency, client), daemon=True)
         self._process.start()
         child.close()
         self.url = str(self._conn.recv())
@@ -239,7 +203,10 @@ def _worker_event(messages: list[dict[str, str]]) -> dict[str, Any]:
 def worker_phase(bench: Bench, inputs: CostInputs) -> None:
     rounds = max(2, bench.sizes.count_requests // 4)
     log(f"refresh worker: {rounds} batches of {BATCH} against a {PROVIDER_LATENCY_SECONDS:g} s provider")
-    endpoint = TokenEndpoint(PROVIDER_LATENCY_SECONDS)
+    # The OAuth client the stack provisioned (and the worker reads): the fake knows the same.
+    prefix = bench.aws.resources.refs["OAuthClientParameterPrefix"]
+    stored = boto3.client("ssm").get_parameter(Name=prefix + "salesforce", WithDecryption=True)
+    endpoint = TokenEndpoint(PROVIDER_LATENCY_SECONDS, json.loads(stored["Parameter"]["Value"]))
     try:
         _tune(OAUTH_TOKEN_URL_SALESFORCE=endpoint.url)
         made: list[tuple[str, str]] = []

@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import fake_crms as fake
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-from tests.unit import fake_token_endpoints as fake
 
 ISSUER, AUDIENCE = "https://idp.example", "integration-credentials"
 

@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import fake_crms as fake
 import jwt
 import pytest
 import requests
 
 from tests.conftest import SEED_BODIES, iam_calls_dir
-from tests.unit import fake_token_endpoints as fake
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-jwt-secret-" + secrets.token_hex(16)

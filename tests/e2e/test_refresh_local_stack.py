@@ -13,8 +13,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-
-from tests.unit.fake_token_endpoints import (
+from fake_crms import (
     CLIENT_ID,
     CLIENT_SECRET,
     NEW_ACCESS_TOKEN,

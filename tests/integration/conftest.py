@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import fake_crms as fake
 import jwt
 import pytest
 from credentials_admin.cli import create_api_key
@@ -50,7 +51,6 @@ from local_stack.template import (
 )
 
 from tests.conftest import SEED_BODIES, iam_calls_dir
-from tests.unit import fake_token_endpoints as fake
 
 JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
 # Deployed stacks must name both (template parameters without defaults); `bearer` carries them.

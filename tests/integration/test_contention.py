@@ -6,12 +6,12 @@ MAX_CREDENTIALS_PER_ORG credentials, counted in the same transactions, races inc
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import fake_crms as fake
 import pytest
 from integration_credentials.adapters.storage.dynamodb import CONFLICT_ATTEMPTS, conflict_backoff
 
 from tests.integration.conftest import mint_key
 from tests.integration.test_refresh import salesforce_body
-from tests.unit import fake_token_endpoints as fake
 
 UNAVAILABLE = {"detail": "Service temporarily unavailable (DynamoDB); retry later"}
 

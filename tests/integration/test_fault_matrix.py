@@ -7,6 +7,7 @@ write lost or late until the budget ends), and says so in its log."""
 import time
 import uuid
 
+import fake_crms as fake
 import pytest
 from integration_credentials.adapters.crypto.cipher import clear_data_key_caches
 from local_stack.aws_faults import ANY_FUNCTION
@@ -14,7 +15,6 @@ from local_stack.aws_faults import ANY_FUNCTION
 from tests.conftest import SEED_BODIES
 from tests.integration.conftest import reset_process_state
 from tests.integration.test_refresh import salesforce_body
-from tests.unit import fake_token_endpoints as fake
 
 TRUTH, NOTHING_WRITTEN, OUTCOME_UNKNOWN = "truth", "503, nothing written", "503, outcome unknown"
 ROUTES = ("create", "create_with_key", "get", "get_by_provider", "list", "update", "delete", "refresh")

@@ -7,6 +7,7 @@ import uuid
 
 import boto3
 import botocore.exceptions
+import fake_crms as fake
 import pytest
 from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 from local_stack.aws_faults import ANY_FUNCTION
@@ -15,7 +16,6 @@ from tests.conftest import SEED_BODIES
 from tests.integration.conftest import mint_key, reset_process_state
 from tests.integration.test_connect import connect_through, crms, landed  # noqa: F401 - crms is a fixture
 from tests.integration.test_refresh import salesforce_body
-from tests.unit import fake_token_endpoints as fake
 
 # The in-process suite's AWS_MAX_ATTEMPTS: botocore's tries of one call.
 ATTEMPTS = 2

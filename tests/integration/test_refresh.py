@@ -11,15 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import fake_crms as fake
 import pytest
+from fake_crms import Reply
 from integration_credentials.adapters import parameters
 from integration_credentials.adapters.storage.leases import refresh_leases
 from integration_credentials.core import settings
 from integration_credentials.logic import refresh
 from integration_credentials.logic.refresh import token_refresher
-
-from tests.unit import fake_token_endpoints as fake
-from tests.unit.fake_token_endpoints import Reply
 
 INSTANCE_URL = "https://acme.my.salesforce.com"
 

@@ -6,6 +6,8 @@ import time
 import uuid
 from typing import Any
 
+import fake_crms as fake
+from fake_crms import Reply
 from integration_credentials.adapters.budget import MARGIN_SECONDS
 from integration_credentials.adapters.storage.leases import refresh_leases
 from integration_credentials.core.settings import get_settings
@@ -15,8 +17,6 @@ from integration_credentials.policy.schedule import refresh_budget_seconds
 from tests.integration.conftest import load_function, mint_key
 from tests.integration.test_refresh import salesforce_body
 from tests.integration.test_refresh_scheduler import context, message, sqs_event, stored_item
-from tests.unit import fake_token_endpoints as fake
-from tests.unit.fake_token_endpoints import Reply
 
 
 def due_body() -> dict[str, Any]:

@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import fake_crms as fake
 import pytest
+from fake_crms import Reply
 from integration_credentials.adapters.storage.keys import refresh_shard
 from integration_credentials.adapters.storage.refresh_index import RefreshIndex
 from integration_credentials.core.constants import REFRESH_SHARDS
@@ -28,8 +30,6 @@ from local_stack.lambda_runtime import FakeLambdaContext
 from local_stack.template import ROOT, function_environment, function_timeout_of_directory
 
 from tests.integration.conftest import load_function, mint_key, reset_process_state
-from tests.unit import fake_token_endpoints as fake
-from tests.unit.fake_token_endpoints import Reply
 
 INSTANCE_URL = "https://acme.my.salesforce.com"
 TOKEN_PATH = "/services/oauth2/token"

@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import fake_crms as fake
 import pytest
+from fake_crms import Reply
 
 from tests.integration.conftest import load_function, mint_key
 from tests.integration.test_refresh_scheduler import TOKEN_PATH, context, create_due, message, sqs_event
-from tests.unit import fake_token_endpoints as fake
-from tests.unit.fake_token_endpoints import Reply
 
 PROVIDER_LATENCY = 0.3
 

@@ -5,12 +5,12 @@ trail says what each response disclosed, list reads included."""
 import json
 import uuid
 
+import fake_crms as fake
 import pytest
 from integration_credentials.core.constants import SCOPE_READ, SCOPE_REFRESH, SCOPE_WRITE
 from integration_credentials.policy.disclosure import NON_SECRET_FIELDS as DISCLOSED_FIELDS
 
 from tests.integration.conftest import mint_key
-from tests.unit import fake_token_endpoints as fake
 
 INSTANCE_URL = "https://acme.my.salesforce.com"
 NON_SECRET_FIELDS = set(DISCLOSED_FIELDS)  # the issue's list: id, org_id, provider, dsn, status, ...

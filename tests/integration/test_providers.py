@@ -1,8 +1,12 @@
-"""OAuth token refresh per provider against fake token endpoints on 127.0.0.1."""
+"""OAuth token refresh per provider (the layer's provider clients) against the fake CRMs on
+127.0.0.1: each provider's documented answers and errors, and the faults of an HTTP endpoint
+(outages, rate limits, slow, dripping, silent, redirecting or hostile answers, TLS)."""
 
 import base64
 import datetime
 import ipaddress
+import json
+import re
 import socket
 import ssl
 import threading
@@ -10,23 +14,9 @@ import time
 from contextlib import contextmanager
 from email.utils import formatdate
 
+import fake_crms as fake
 import pytest
-from integration_credentials.adapters.providers import (
-    REFRESHABLE_PROVIDERS,
-    OAuthClient,
-    PermanentRefreshError,
-    TokenRefresh,
-    TransientRefreshError,
-    refresh,
-    token_url_env_name,
-)
-from integration_credentials.adapters.providers import salesforce as salesforce_provider
-from integration_credentials.adapters.providers import zoho as zoho_provider
-from integration_credentials.adapters.providers._http import redact
-from integration_credentials.core.errors import CredentialsError
-
-from . import fake_token_endpoints as fake
-from .fake_token_endpoints import (
+from fake_crms import (
     CLIENT_ID,
     CLIENT_SECRET,
     NEW_ACCESS_TOKEN,
@@ -34,11 +24,20 @@ from .fake_token_endpoints import (
     REFRESH_TOKEN,
     Reply,
 )
+from integration_credentials.adapters.providers import (
+    OAuthClient,
+    PermanentRefreshError,
+    TokenRefresh,
+    TransientRefreshError,
+    refresh,
+)
+from integration_credentials.core.errors import CredentialsError
 
 CLIENT = OAuthClient(CLIENT_ID, CLIENT_SECRET)
 SECRETS = (CLIENT_SECRET, REFRESH_TOKEN, NEW_ACCESS_TOKEN, NEW_REFRESH_TOKEN)
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+TENANT = fake.DYNAMICS_TENANT_ID
 ORG = "contoso.crm4.dynamics.com"
+# Each provider's documented token path, which the fake serves.
 PATHS = {
     "salesforce": "/services/oauth2/token",
     "hubspot": "/oauth/v3/token",
@@ -55,16 +54,10 @@ METADATA = {
 }
 
 
-def behaviour(provider: str, mode: str = "ok") -> fake.Behaviour:
-    if provider == "dynamics":
-        return fake.dynamics(TENANT, ORG, mode)
-    factory: dict[str, fake.Behaviour] = {
-        "salesforce": fake.salesforce(mode),
-        "hubspot": fake.hubspot(mode),
-        "pipedrive": fake.pipedrive(mode),
-        "zoho": fake.zoho(mode),
-    }
-    return factory[provider]
+def behaviour(provider: str, mode: str = "ok") -> fake.Crm:
+    """The provider's fake holding the grant REFRESH_TOKEN (dead: inactive; throttled: Zoho's
+    window used up) for CLIENT."""
+    return fake.seeded(provider, mode, tenant=TENANT, org=ORG)
 
 
 def assert_no_secret(error: BaseException) -> None:
@@ -73,11 +66,6 @@ def assert_no_secret(error: BaseException) -> None:
         for secret in SECRETS:
             assert secret not in text
     assert error.__cause__ is None or not any(s in repr(error.__cause__) for s in SECRETS)
-
-
-def test_refreshable_providers():
-    assert {"salesforce", "hubspot", "pipedrive", "zoho", "dynamics"} == REFRESHABLE_PROVIDERS
-    assert token_url_env_name("salesforce") == "OAUTH_TOKEN_URL_SALESFORCE"
 
 
 def test_salesforce_refresh_has_no_expiry_and_updates_instance_url():
@@ -109,7 +97,9 @@ def test_hubspot_refresh_returns_refresh_token_and_30_minutes():
     with fake.serve(fake.hubspot()) as server:
         result = refresh("hubspot", METADATA["hubspot"], CLIENT, token_url=server.url(PATHS["hubspot"]))
     assert result.access_token == NEW_ACCESS_TOKEN
-    assert result.refresh_token == NEW_REFRESH_TOKEN
+    # HubSpot answers the refresh token it was given (PROVIDERS.md: store it); the layer reports
+    # the answer's (Salesforce's and Zoho's answers without one report None, below).
+    assert result.refresh_token == REFRESH_TOKEN
     assert result.expires_in == 1800
     assert result.metadata_updates == {}
     [received] = server.received
@@ -177,7 +167,7 @@ def test_zoho_refresh_sends_its_secret_in_the_body_and_keeps_refresh_token():
 )
 def test_dynamics_refresh_scopes_the_org_and_rotates(metadata, dsn):
     metadata = {"tenant_id": TENANT, "refresh_token": REFRESH_TOKEN, **metadata}
-    with fake.serve(fake.dynamics(TENANT, ORG)) as server:
+    with fake.serve(behaviour("dynamics")) as server:
         result = refresh("dynamics", metadata, CLIENT, token_url=server.url(PATHS["dynamics"]), dsn=dsn)
     assert result.access_token == NEW_ACCESS_TOKEN
     assert result.refresh_token == NEW_REFRESH_TOKEN
@@ -214,12 +204,13 @@ def test_dead_refresh_token_is_permanent(provider, code):
 
 def test_dynamics_error_message_keeps_description_but_not_trace_ids():
     with (
-        fake.serve(fake.dynamics(TENANT, ORG, "dead")) as server,
+        fake.serve(behaviour("dynamics", "dead")) as server,
         pytest.raises(PermanentRefreshError) as caught,
     ):
         refresh("dynamics", METADATA["dynamics"], CLIENT, token_url=server.url(PATHS["dynamics"]))
     assert caught.value.message.startswith("AADSTS700082: The refresh token has expired due to inactivity.")
-    assert "0b1f9a2e-5c3d-4e6f-8a9b-0c1d2e3f4a5b" not in caught.value.message
+    # The fake's trace and correlation ids are fresh UUIDs: none of them reaches the message.
+    assert re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-", caught.value.message) is None
 
 
 @pytest.mark.parametrize(
@@ -227,8 +218,8 @@ def test_dynamics_error_message_keeps_description_but_not_trace_ids():
     [
         ("salesforce", "invalid_client"),
         ("hubspot", "BAD_CLIENT_ID"),
-        ("pipedrive", "unauthorized"),
-        ("zoho", "invalid_client"),
+        ("pipedrive", "http_401"),  # 401 {"success": false, "message": "Invalid client: ..."}
+        ("zoho", "invalid_client_secret"),
         ("dynamics", "invalid_client"),
     ],
 )
@@ -556,51 +547,6 @@ def test_token_like_error_code_is_not_reported():
     assert_no_secret(caught.value)
 
 
-def test_redact_keeps_codes_and_words():
-    assert (
-        redact("invalid_grant: expired access/refresh token", ())
-        == "invalid_grant: expired access/refresh token"
-    )
-    assert redact("AADSTS50173: grant revoked", ()) == "AADSTS50173: grant revoked"
-
-
-@pytest.mark.parametrize("provider", sorted(PATHS))
-@pytest.mark.parametrize("refresh_token", [None, "", "   ", 42])
-def test_missing_refresh_token_is_permanent_without_a_request(provider, refresh_token, monkeypatch):
-    monkeypatch.setenv(token_url_env_name(provider), "http://127.0.0.1:1/never")
-    metadata = {key: value for key, value in METADATA[provider].items() if key != "refresh_token"}
-    if refresh_token is not None:
-        metadata["refresh_token"] = refresh_token
-    with pytest.raises(PermanentRefreshError) as caught:
-        refresh(provider, metadata, CLIENT)
-    assert caught.value.code == "missing_refresh_token"
-    assert caught.value.reconnect_required
-
-
-def test_dynamics_needs_tenant_and_org():
-    with pytest.raises(PermanentRefreshError) as caught:
-        refresh("dynamics", {"refresh_token": REFRESH_TOKEN, "instance_url": f"https://{ORG}"}, CLIENT)
-    assert caught.value.code == "missing_tenant_id"
-    with pytest.raises(PermanentRefreshError) as caught:
-        refresh("dynamics", {"refresh_token": REFRESH_TOKEN, "tenant_id": "../evil"}, CLIENT)
-    assert caught.value.code == "invalid_tenant_id"
-    with pytest.raises(PermanentRefreshError) as caught:
-        refresh(
-            "dynamics",
-            {"refresh_token": REFRESH_TOKEN, "tenant_id": TENANT},
-            CLIENT,
-            token_url="http://127.0.0.1:1/x",
-        )
-    assert caught.value.code == "missing_org_url"
-
-
-def test_unsupported_provider():
-    with pytest.raises(PermanentRefreshError) as caught:
-        refresh("acme-crm", {"refresh_token": REFRESH_TOKEN}, CLIENT)
-    assert caught.value.code == "unsupported_provider"
-    assert not caught.value.reconnect_required
-
-
 def test_environment_variable_overrides_the_endpoint(monkeypatch):
     with fake.serve(fake.salesforce()) as server:
         monkeypatch.setenv("OAUTH_TOKEN_URL_SALESFORCE", server.url(PATHS["salesforce"]))
@@ -616,115 +562,37 @@ def test_explicit_token_url_wins_over_environment(monkeypatch):
     assert len(server.received) == 1
 
 
-def test_non_http_token_url_is_refused():
-    with pytest.raises(ValueError, match="http"):
-        refresh("hubspot", METADATA["hubspot"], CLIENT, token_url="file:///etc/passwd")
+# ---- hostile answers ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("metadata", "dsn", "url"),
+    ("expires_in", "read_as"),
     [
-        ({}, None, "https://login.salesforce.com/services/oauth2/token"),
-        (
-            {"instance_url": "https://na1.salesforce.com"},
-            None,
-            "https://login.salesforce.com/services/oauth2/token",
-        ),
-        (
-            {"instance_url": "https://acme.my.salesforce.com"},
-            None,
-            "https://acme.my.salesforce.com/services/oauth2/token",
-        ),
-        (
-            {},
-            "https://acme--dev.sandbox.my.salesforce.com",
-            "https://acme--dev.sandbox.my.salesforce.com/services/oauth2/token",
-        ),
-        (
-            {"login_url": "https://test.salesforce.com", "instance_url": "https://acme.my.salesforce.com"},
-            None,
-            "https://test.salesforce.com/services/oauth2/token",
-        ),
-        *(
-            ({"login_url": f"https://{host}"}, None, f"https://{host}/services/oauth2/token")
-            for host in (
-                "login.salesforce.com",
-                "acme.my.salesforce.com",
-                "acme--uat.sandbox.my.salesforce.com",
-                "acme-dev-ed.develop.my.salesforce.com",
-                "agency.my.salesforce.mil",
-                "acme.my.sfcrmproducts.cn",
-            )
-        ),
+        (1800, 1800),
+        ("3599", 3599),  # Azure AD v1 sends a string
+        (-5, None),
+        (0, None),
+        ("NaN", None),
+        ("1e400", None),
+        ("soon", None),
+        (True, None),
+        (10**12, 86400),  # capped at a day
+        (1e300, 86400),
     ],
 )
-def test_salesforce_token_host(metadata, dsn, url):
-    assert salesforce_provider.default_token_url(metadata, dsn) == url
+def test_a_providers_expires_in_is_bounded(expires_in, read_as):
+    body = {"access_token": "new-access-token", "refresh_token": "r2", "expires_in": expires_in}
+    with fake.serve(fake.fixed(Reply(200, body))) as server:
+        result = refresh(
+            "hubspot", {"refresh_token": "r"}, OAuthClient("c", "s"), token_url=server.url("/oauth/v3/token")
+        )
+    assert result.expires_in == read_as
 
 
-@pytest.mark.parametrize(
-    "login_url",
-    [
-        "https://evil.example.com",
-        "http://login.salesforce.com",
-        "https://salesforce.com.evil.io",
-        # Salesforce's domains, but not login hosts: a Visualforce or Experience site, any force.com
-        "https://attacker-controlled.force.com",
-        "https://acme.lightning.force.com",
-        "https://acme--c.vf.force.com",
-        "https://na1.salesforce.com",
-        "https://.my.salesforce.com",
-        "https://acme.my.salesforce.com.evil.io",
-    ],
-)
-def test_salesforce_login_url_must_be_salesforce(login_url):
-    with pytest.raises(PermanentRefreshError) as caught:
-        salesforce_provider.default_token_url({"login_url": login_url}, None)
-    assert caught.value.code == "invalid_login_url"
-
-
-@pytest.mark.parametrize(
-    ("metadata", "dsn", "host"),
-    [
-        ({}, None, "accounts.zoho.com"),
-        ({"accounts_server": "https://accounts.zoho.eu"}, None, "accounts.zoho.eu"),
-        ({"accounts-server": "https://accounts.zohocloud.ca"}, None, "accounts.zohocloud.ca"),
-        ({"data_center": "EU"}, None, "accounts.zoho.eu"),
-        ({"data_center": ".in"}, None, "accounts.zoho.in"),
-        ({"data_center": "com.au"}, None, "accounts.zoho.com.au"),
-        ({"data_center": "AU"}, None, "accounts.zoho.com.au"),
-        ({"data_center": "jp"}, None, "accounts.zoho.jp"),
-        ({"data_center": "com.cn"}, None, "accounts.zoho.com.cn"),
-        ({"data_center": "ca"}, None, "accounts.zohocloud.ca"),
-        ({"data_center": "zohocloud.ca"}, None, "accounts.zohocloud.ca"),
-        ({"data_center": "sa"}, None, "accounts.zoho.sa"),
-        ({"data_center": "US"}, None, "accounts.zoho.com"),
-        ({"api_domain": "https://www.zohoapis.com.au"}, None, "accounts.zoho.com.au"),
-        ({"api_domain": "https://www.zohoapis.ca"}, None, "accounts.zohocloud.ca"),
-        ({}, "https://www.zohoapis.jp", "accounts.zoho.jp"),
-        ({}, "https://crm.zoho.eu/crm/org123", "accounts.zoho.eu"),
-    ],
-)
-def test_zoho_accounts_server(metadata, dsn, host):
-    assert zoho_provider.default_token_url(metadata, dsn) == f"https://{host}/oauth/v2/token"
-
-
-@pytest.mark.parametrize(
-    ("metadata", "code"),
-    [
-        ({"accounts_server": "https://accounts.evil.example"}, "invalid_accounts_server"),
-        ({"accounts_server": "http://accounts.zoho.eu"}, "invalid_accounts_server"),
-        ({"data_center": "mars"}, "unknown_data_center"),
-    ],
-)
-def test_zoho_refuses_unknown_accounts_servers(metadata, code):
-    with pytest.raises(PermanentRefreshError) as caught:
-        zoho_provider.default_token_url(metadata, None)
-    assert caught.value.code == code
-
-
-def test_reprs_hide_secrets():
-    result = TokenRefresh(NEW_ACCESS_TOKEN, NEW_REFRESH_TOKEN, 60, {})
-    for text in (repr(CLIENT), repr(result)):
-        for secret in SECRETS:
-            assert secret not in text
+def test_a_provider_token_that_is_not_utf8_is_no_token():
+    raw = '{"access_token": "a\\ud800b", "expires_in": 60}'
+    with fake.serve(fake.fixed(Reply(200, json.loads(raw)))) as server, pytest.raises(Exception) as failed:
+        refresh(
+            "hubspot", {"refresh_token": "r"}, OAuthClient("c", "s"), token_url=server.url("/oauth/v3/token")
+        )
+    assert getattr(failed.value, "code", None) == "invalid_response"

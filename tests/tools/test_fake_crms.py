@@ -1,5 +1,5 @@
 """fake_crms: the fake CRMs' authorize, consent and token endpoints, driven by the
-service's own provider code (authorize_url, exchange_code, refresh)."""
+service's own provider code (authorize_url, exchange_code, refresh), and their fault modes."""
 
 import base64
 import json
@@ -7,8 +7,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import fake_crms
 import pytest
-from fake_crms import PROVIDERS, FakeCrmError, FakeCrms
+from fake_crms import PROVIDERS, Crm, FakeCrmError, FakeCrms
 from integration_credentials.adapters.providers import (
     OAuthClient,
     PermanentRefreshError,
@@ -116,9 +117,9 @@ def test_connect_exchange_and_refresh_with_the_services_own_code(crms, provider)
         ("refresh_token", 200, None),
     ]
     expected = {
-        "salesforce": (None, {"instance_url": "https://fake-company.my.salesforce.com"}),
+        "salesforce": (None, {"instance_url": "https://mycompany.my.salesforce.com"}),
         "hubspot": (1800, {}),
-        "pipedrive": (3599, {"api_domain": "https://fake-company.pipedrive.com"}),
+        "pipedrive": (3599, {"api_domain": "https://mycompany.pipedrive.com"}),
         "zoho": (
             3600,
             {"api_domain": "https://www.zohoapis.eu", "accounts_server": "https://accounts.zoho.eu"},
@@ -386,6 +387,135 @@ def test_issued_tokens_are_random(crms):
     second = connect_and_exchange(crms, "hubspot")
     assert first.access_token != second.access_token and first.refresh_token != second.refresh_token
     assert len(first.access_token) >= 40
+
+
+# ---- state and fault modes -------------------------------------------------------------------
+
+
+def test_salesforce_rotation_replaces_each_refresh_token_and_a_replay_revokes_the_chain():
+    with FakeCrms(salesforce_rotation=True) as crms:
+        tokens = connect_and_exchange(crms, "salesforce")
+        client, url = client_of(crms, "salesforce"), crms.token_url("salesforce")
+        # Each refresh answers a new refresh token; the next refresh must present it
+        second = refresh("salesforce", {"refresh_token": tokens.refresh_token}, client, token_url=url)
+        assert second.refresh_token not in (None, tokens.refresh_token)
+        third = refresh("salesforce", {"refresh_token": second.refresh_token}, client, token_url=url)
+        # Replaying a used one fails and revokes the whole chain, the newest token included
+        for presented in (tokens.refresh_token, third.refresh_token):
+            with pytest.raises(PermanentRefreshError) as caught:
+                refresh("salesforce", {"refresh_token": presented}, client, token_url=url)
+            assert (caught.value.code, caught.value.reconnect_required) == ("invalid_grant", True)
+
+
+def test_the_rotating_chain_reports_what_was_used_and_replayed():
+    chain = fake_crms.RotatingChain()
+    with fake_crms.serve(chain.behaviour()) as server:
+        url, client = (
+            server.url("/services/oauth2/token"),
+            OAuthClient(fake_crms.CLIENT_ID, fake_crms.CLIENT_SECRET),
+        )
+        first = refresh("salesforce", {"refresh_token": fake_crms.REFRESH_TOKEN}, client, token_url=url)
+        assert (chain.used, chain.current, chain.revoked) == (
+            [fake_crms.REFRESH_TOKEN],
+            first.refresh_token,
+            False,
+        )
+        with pytest.raises(PermanentRefreshError):
+            refresh("salesforce", {"refresh_token": fake_crms.REFRESH_TOKEN}, client, token_url=url)
+    assert chain.replayed == [fake_crms.REFRESH_TOKEN] and chain.revoked
+
+
+@pytest.mark.parametrize(
+    ("state", "code"), [("revoked", "AADSTS50173"), ("inactive", "AADSTS700082"), ("active", None)]
+)
+def test_a_seeded_grant_answers_as_its_state_says(state, code):
+    crm = Crm("dynamics", {"client_id": "app", "client_secret": "s3cret"})
+    crm.grant("r-123", scope=f"https://{ORG}/user_impersonation offline_access", state=state)
+    metadata = {**METADATA["dynamics"], "refresh_token": "r-123"}
+    with fake_crms.serve(crm) as server:
+        call = lambda: refresh(  # noqa: E731
+            "dynamics", metadata, OAuthClient("app", "s3cret"), token_url=server.url("/dynamics/token")
+        )
+        if code is None:
+            assert call().refresh_token in crm.issued()
+            return
+        with pytest.raises(PermanentRefreshError) as caught:
+            call()
+    assert (caught.value.code, caught.value.reconnect_required) == (code, True)
+
+
+def test_microsoft_refuses_a_refresh_for_another_org_and_an_exchange_beyond_the_consent(crms):
+    tokens = connect_and_exchange(crms, "dynamics")
+    other = {
+        "tenant_id": "organizations",
+        "instance_url": "https://other.crm.dynamics.com",
+        "refresh_token": tokens.refresh_token,
+    }
+    with pytest.raises(PermanentRefreshError) as caught:
+        refresh("dynamics", other, client_of(crms, "dynamics"), token_url=crms.token_url("dynamics"))
+    assert (caught.value.code, caught.value.reconnect_required) == ("invalid_scope", False)
+    callback = connect(crms, "dynamics", verifier=(verifier := new_code_verifier()))
+    with pytest.raises(PermanentRefreshError) as caught:
+        exchange_code(
+            "dynamics",
+            callback["code"],
+            client_of(crms, "dynamics"),
+            REDIRECT_URI,
+            code_verifier=verifier,
+            scopes=[f"https://{ORG}/.default", "offline_access"],
+            metadata=METADATA["dynamics"],
+            token_url=crms.token_url("dynamics"),
+        )
+    assert caught.value.code == "invalid_scope"
+
+
+def test_adopted_refresh_tokens_and_latency_for_the_bench():
+    with FakeCrms(adopt_refresh_tokens=True, latency=0.05) as crms:
+        client = client_of(crms, "salesforce")
+        url = crms.token_url("salesforce")
+        result = refresh("salesforce", {"refresh_token": "never-seen-by-the-fake"}, client, token_url=url)
+        assert result.access_token in crms.issued("salesforce")
+        assert (crms.server.served, crms.server.most_at_once) == (1, 1)
+        with pytest.raises(PermanentRefreshError):  # the client is still checked
+            refresh("salesforce", {"refresh_token": "x"}, OAuthClient("other", "s"), token_url=url)
+
+
+def test_a_parameter_the_provider_does_not_document_is_refused(crms):
+    client = crms.clients["hubspot"]
+    body = urllib.parse.urlencode(
+        {"grant_type": "refresh_token", "refresh_token": "x", "format": "json", **client}
+    )
+    request = urllib.request.Request(
+        crms.token_url("hubspot"),
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 400
+    assert json.loads(caught.value.read())["status"] == "BAD_REQUEST"
+
+
+def test_one_crm_alone_answers_at_its_documented_paths():
+    crm = fake_crms.seeded("dynamics")
+    with fake_crms.serve(crm) as server:
+        for path in (
+            f"/{fake_crms.DYNAMICS_TENANT_ID}/oauth2/v2.0/token",
+            "/organizations/oauth2/v2.0/token",
+        ):
+            result = refresh(
+                "dynamics",
+                {
+                    "tenant_id": "organizations",
+                    "instance_url": f"https://{fake_crms.DYNAMICS_ORG}",
+                    "refresh_token": fake_crms.REFRESH_TOKEN,
+                },
+                OAuthClient(fake_crms.CLIENT_ID, fake_crms.CLIENT_SECRET),
+                token_url=server.url(path),
+            )
+            assert result.access_token == fake_crms.NEW_ACCESS_TOKEN
+        assert get(server.url("/elsewhere/oauth2/v2.0/token"))[0] == 404
 
 
 # ---- make run FAKE_CRMS=1 --------------------------------------------------------------------

@@ -1,0 +1,155 @@
+"""One CRM's fake: its authorize (consent) and token endpoints over its own state, as a behaviour
+(`Received -> Reply`) that `http.serve` hosts alone or `FakeCrms` hosts beside the others.
+
+Alone, it answers at its documented paths (`/services/oauth2/token`, `/oauth/v3/token`,
+`/oauth/token`, `/oauth/v2/token`, `/{tenant}/oauth2/v2.0/token` and the authorize pages) as
+well as at `/<provider>/authorize|consent|token`, which is where `FakeCrms` routes.
+"""
+
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+
+from .consent import Pending, authorize_reply, consent_reply, not_found
+from .grants import ACTIVE, INACTIVE, REVOKED, Code, Exchange, Ledger, Minter
+from .http import Received, Reply
+from .specs import DYNAMICS_TENANT_ID, SPECS, ZOHO_DATA_CENTRES, ZOHO_TOKENS_PER_WINDOW, Spec, known
+from .tokens import token_reply
+
+GRANT_STATES = (ACTIVE, REVOKED, INACTIVE)
+
+
+class Crm:
+    """One provider's fake OAuth endpoints and what they remember.
+
+    `client`: `{"client_id", "client_secret"}` and optionally `"redirect_uri"` (then the authorize
+    and token steps insist on exactly that string); by default `local-<provider>-client` with a
+    random secret. `zoho_data_centre`: where the fake Zoho user lives (the callback names its
+    accounts server, tokens its API host). `tenant`: the Microsoft tenant of the token path and
+    the ID token. `require_pkce`: every provider but Pipedrive refuses an authorize request
+    without an S256 challenge. `code_lifetime_seconds` replaces the provider's code lifetime.
+
+    Fault modes: `rotation` (Salesforce's refresh token rotation: every refresh token works once;
+    replaying a used one revokes the whole chain), `adopt_refresh_tokens` (every refresh token
+    presented counts as one the provider issued, for a service whose rows the fake did not see
+    created), `latency` (seconds before every token answer), `hold` (each token answer waits for
+    the event, up to 10 s: a test decides when the provider answers), `minter` (fixed tokens
+    instead of random ones); grants seeded `revoked` or `inactive`, codes seeded expired.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        client: Mapping[str, str] | None = None,
+        *,
+        zoho_data_centre: str = "eu",
+        tenant: str = DYNAMICS_TENANT_ID,
+        require_pkce: bool = True,
+        code_lifetime_seconds: float | None = None,
+        rotation: bool = False,
+        adopt_refresh_tokens: bool = False,
+        latency: float = 0.0,
+        hold: threading.Event | None = None,
+        minter: Minter | None = None,
+    ) -> None:
+        if zoho_data_centre not in ZOHO_DATA_CENTRES:
+            raise ValueError(f"zoho_data_centre must be one of {sorted(ZOHO_DATA_CENTRES)}")
+        if rotation and provider != "salesforce":
+            raise ValueError("rotation is Salesforce's (Microsoft always rotates, the others never)")
+        self.provider = known(provider)
+        self.spec: Spec = SPECS[provider]
+        given = dict(client or {})
+        given.setdefault("client_id", f"local-{provider}-client")
+        given.setdefault("client_secret", secrets.token_urlsafe(32))
+        self.client = given
+        self.zoho_data_centre = zoho_data_centre
+        self.tenant = tenant
+        self.require_pkce = require_pkce
+        self.code_lifetime = (
+            code_lifetime_seconds if code_lifetime_seconds is not None else self.spec.code_lifetime
+        )
+        self.rotation = rotation
+        self.adopt_refresh_tokens = adopt_refresh_tokens
+        self.latency = latency
+        self.hold = hold
+        self.minter = minter or Minter()
+        self.ledger = Ledger()
+        self.pending = Pending()
+
+    # ---- the behaviour -------------------------------------------------------------------------
+
+    def __call__(self, received: Received) -> Reply:
+        action = self.route(received.path)
+        if action == "token":
+            return token_reply(self, received)
+        if action == "authorize" and received.method == "GET":
+            return authorize_reply(self, received)
+        if action == "consent" and received.method == "POST":
+            return consent_reply(self, received)
+        return not_found()
+
+    def route(self, path: str) -> str | None:
+        """ "authorize", "consent" or "token" for a path this fake serves, else None."""
+        segments = path.strip("/").split("/")
+        if len(segments) == 2 and segments[0] == self.provider:
+            return segments[1]
+        for action, documented in (("token", self.spec.token_path), ("authorize", self.spec.authorize_path)):
+            tenants = (self.tenant, "organizations", "common") if "{tenant}" in documented else ("",)
+            if path in {documented.format(tenant=tenant) for tenant in tenants}:
+                return action
+        return None
+
+    def fault_reply(self, status: int, body: dict[str, object]) -> Reply:
+        """A token answer, held and delayed as the fault modes say."""
+        if self.hold is not None:
+            self.hold.wait(timeout=10)
+        return Reply(status, body, delay=self.latency)
+
+    def pend(self, query: Mapping[str, str]) -> str:
+        with self.ledger.lock:
+            return self.pending.add(query)
+
+    def default_scope(self) -> str | None:
+        """The scope of a grant the fake did not see created (adopted or seeded)."""
+        return {"salesforce": "refresh_token api", "zoho": "ZohoCRM.modules.ALL"}.get(self.provider)
+
+    # ---- seeding (a grant or a code the provider issued before the test) -----------------------
+
+    def grant(self, refresh_token: str, *, scope: str | None = None, state: str = ACTIVE) -> None:
+        """Hold `refresh_token` as issued to this client for `scope` (default: the provider's
+        usual one), `active`, `revoked` or `inactive` (unused too long)."""
+        if state not in GRANT_STATES:
+            raise ValueError(f"state must be one of {GRANT_STATES}")
+        grant = self.ledger.add_grant(refresh_token, self.client["client_id"], scope or self.default_scope())
+        grant.state = state
+
+    def exhaust(self, refresh_token: str) -> None:
+        """Use up the grant's access tokens for the provider's window (Zoho: 10 per 10 minutes)."""
+        with self.ledger.lock:
+            self.ledger.grants[refresh_token].minted = [time.monotonic()] * ZOHO_TOKENS_PER_WINDOW
+
+    def issue_code(
+        self,
+        code: str,
+        *,
+        redirect_uri: str,
+        challenge: str | None = None,
+        scope: str | None = None,
+        expired: bool = False,
+    ) -> None:
+        """Hold `code` as issued to this client at an authorize step with these parameters."""
+        issued = time.monotonic() - (self.code_lifetime + 1 if expired else 0)
+        self.ledger.add_code(code, Code(self.client["client_id"], redirect_uri, challenge, scope, issued))
+
+    # ---- what tests inspect --------------------------------------------------------------------
+
+    def issued(self) -> list[str]:
+        """Every secret the provider minted, in order: codes, access, refresh and ID tokens."""
+        with self.ledger.lock:
+            return list(self.ledger.issued)
+
+    def exchanges(self) -> list[Exchange]:
+        """Every token request the provider answered (both grants), in order."""
+        with self.ledger.lock:
+            return list(self.ledger.exchanges)

@@ -1,0 +1,123 @@
+"""One CRM's memory: the codes it issued, the grants (refresh tokens) it holds, every secret it
+minted and every token request it answered. Each fake has its own; a lock guards it, since the
+server answers requests on threads of their own."""
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+ACTIVE, USED, REVOKED, INACTIVE = "active", "used", "revoked", "inactive"
+
+
+@dataclass
+class Code:
+    client_id: str
+    redirect_uri: str
+    challenge: str | None
+    scope: str | None
+    issued: float  # time.monotonic()
+    used: bool = False
+
+
+@dataclass
+class Grant:
+    """A refresh token and what it was granted for."""
+
+    client_id: str
+    scope: str | None
+    chain: int  # the grants minted from one consent share a chain (rotation revokes it whole)
+    state: str = ACTIVE  # USED: rotated away; REVOKED; INACTIVE: unused for too long
+    minted: list[float] = field(default_factory=list)  # Zoho's per-window access-token count
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One token request as the fake answered it (no secret in it)."""
+
+    grant_type: str
+    client_id: str | None
+    status: int
+    error: str | None  # the provider's error code, None on success
+
+
+class Minter:
+    """New secrets: random (`secrets.token_urlsafe`), or the same given values every time, for
+    tests that compare answers with constants."""
+
+    def __init__(self, access_token: str | None = None, refresh_token: str | None = None) -> None:
+        self._access = access_token
+        self._refresh = refresh_token
+
+    def access(self, prefix: str = "") -> str:
+        return self._access or prefix + secrets.token_urlsafe(32)
+
+    def refresh(self) -> str:
+        return self._refresh or secrets.token_urlsafe(32)
+
+    @staticmethod
+    def code(prefix: str = "") -> str:
+        return prefix + secrets.token_urlsafe(32)
+
+
+class Ledger:
+    """Codes, grants, minted secrets and answered requests of one provider."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.codes: dict[str, Code] = {}
+        self.grants: dict[str, Grant] = {}
+        self.issued: list[str] = []
+        self.exchanges: list[Exchange] = []
+        self.rotated: list[str] = []  # refresh tokens used once and rotated away, in order
+        self.replayed: list[str] = []  # rotated-away refresh tokens presented again
+        self._chains = 0
+
+    def add_code(self, code: str, grant: Code) -> None:
+        with self.lock:
+            self.codes[code] = grant
+            self.issued.append(code)
+
+    def add_grant(self, token: str, client_id: str, scope: str | None, chain: int | None = None) -> Grant:
+        """A new grant (`chain` None: the first of a new chain)."""
+        with self.lock:
+            grant = Grant(client_id, scope, self.next_chain() if chain is None else chain)
+            self.grants[token] = grant
+            return grant
+
+    def next_chain(self) -> int:
+        """A new chain's number (caller holds the lock)."""
+        self._chains += 1
+        return self._chains
+
+    def record(self, *secrets_: str) -> None:
+        with self.lock:
+            self.issued.extend(secrets_)
+
+    def answered(self, exchange: Exchange) -> None:
+        with self.lock:
+            self.exchanges.append(exchange)
+
+    def revoke_chain(self, chain: int) -> None:
+        """Every grant of the chain dies (caller holds the lock)."""
+        for grant in self.grants.values():
+            if grant.chain == chain:
+                grant.state = REVOKED
+
+    def chain_of(self, token: str) -> list[tuple[str, Grant]]:
+        """The grants of `token`'s chain, oldest first."""
+        with self.lock:
+            grant = self.grants.get(token)
+            if grant is None:
+                return []
+            return [(key, value) for key, value in self.grants.items() if value.chain == grant.chain]
+
+    def window(self, grant: Grant, limit: int, seconds: float) -> bool:
+        """Count an access token against the grant's window; False when the window is full
+        (caller holds the lock)."""
+        now = time.monotonic()
+        grant.minted = [at for at in grant.minted if now - at < seconds]
+        if len(grant.minted) >= limit:
+            return False
+        grant.minted.append(now)
+        return True
