@@ -91,11 +91,12 @@ build: requirements
 deploy: build
 	$(SAM) deploy --guided
 
-# The end-to-end smoke suite over HTTP (smoke; README "Deploying to AWS"):
+# The end-to-end smoke suite over HTTP, a pytest suite (tools/smoke/suite; docs/operations.md):
 #   make smoke STACK_NAME=integration-credentials-dev      after sam deploy: outputs, temporary keys
 #   make smoke BASE_URL=https://... API_KEY=... OTHER_API_KEY=...   any stage, two fresh orgs' keys
 #   make smoke                                              the local stack of `make run` on PORT
-# AUDIT_TIMEOUT=<seconds> bounds the wait for the audit records; SMOKE_ARGS passes more options.
+# WRITE_ONLY_API_KEY (a credentials:write key of API_KEY's org) runs the scope check with given keys;
+# AUDIT_TIMEOUT=<seconds> bounds the wait for the audit records; SMOKE_ARGS passes more pytest options.
 # Each setting comes from make's command line, else from SMOKE_<NAME> in the environment; keys
 # reach the suite through its environment only, and the recipe is not echoed (it holds them).
 smoke_setting = $(if $(filter command line,$(origin $(1))),$($(1)),$(SMOKE_$(1)))
@@ -105,7 +106,7 @@ smoke: setup
 	  SMOKE_API_KEY='$(call smoke_setting,API_KEY)' SMOKE_OTHER_API_KEY='$(call smoke_setting,OTHER_API_KEY)' \
 	  SMOKE_WRITE_ONLY_API_KEY='$(call smoke_setting,WRITE_ONLY_API_KEY)' \
 	  SMOKE_AUDIT_TIMEOUT='$(call smoke_setting,AUDIT_TIMEOUT)' PORT=$(PORT) \
-	  $(UV) run python -m smoke $(SMOKE_ARGS)
+	  $(UV) run pytest tools/smoke/suite -v $(SMOKE_ARGS)
 
 # How close the service is to the cost floor (AWS calls, cold start, warm CPU, size), on this
 # machine with no cloud account: prints one table and writes it into BENCHMARKS.md. Never fails on a goal.

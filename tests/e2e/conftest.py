@@ -28,7 +28,7 @@ import boto3
 import fake_crms as fake
 import jwt
 import pytest
-import requests
+from smoke import Http, Reply
 
 from tests.conftest import SEED_BODIES, iam_calls_dir
 
@@ -364,11 +364,13 @@ class Org:
 
 
 class Api:
-    """requests against one stack; records what it sends in the ledger."""
+    """The smoke suite's HTTP client (`smoke.Http`: no redirect followed, no proxy for loopback)
+    against one stack, with the caller's headers; records what it sends in the ledger."""
 
     def __init__(self, base_url: str, ledger: SecretLedger) -> None:
         self.base_url = base_url
         self.ledger = ledger
+        self.http = Http(base_url, None, HTTP_TIMEOUT_SECONDS)
 
     def request(
         self,
@@ -378,7 +380,7 @@ class Api:
         *,
         json: Any = None,
         data: str | bytes | None = None,
-    ) -> requests.Response:
+    ) -> Reply:
         headers = dict(headers or {})
         for name, value in headers.items():
             if name.lower() == "x-api-key":
@@ -387,26 +389,24 @@ class Api:
                 self.ledger.add_credential(value.partition(" ")[2] or value)
         if json is not None:
             self.ledger.add_body(json)
-        return requests.request(
-            method, self.base_url + path, headers=headers, json=json, data=data, timeout=HTTP_TIMEOUT_SECONDS
-        )
+        return self.http.request(method, path, json, headers=headers, data=data)
 
-    def get(self, path: str, headers: Mapping[str, str] | None = None) -> requests.Response:
+    def get(self, path: str, headers: Mapping[str, str] | None = None) -> Reply:
         return self.request("GET", path, headers)
 
-    def post(self, path: str, headers: Mapping[str, str] | None = None, **kw: Any) -> requests.Response:
+    def post(self, path: str, headers: Mapping[str, str] | None = None, **kw: Any) -> Reply:
         return self.request("POST", path, headers, **kw)
 
-    def put(self, path: str, headers: Mapping[str, str] | None = None, **kw: Any) -> requests.Response:
+    def put(self, path: str, headers: Mapping[str, str] | None = None, **kw: Any) -> Reply:
         return self.request("PUT", path, headers, **kw)
 
-    def delete(self, path: str, headers: Mapping[str, str] | None = None) -> requests.Response:
+    def delete(self, path: str, headers: Mapping[str, str] | None = None) -> Reply:
         return self.request("DELETE", path, headers)
 
     def create(self, headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
         """POST the seed's way (trailing slash) and insist on 201."""
         response = self.post(f"{BASE}/", headers, json=body)
-        assert response.status_code == 201, response.text
+        assert response.status == 201, response.text
         created: dict[str, Any] = response.json()
         return created
 

@@ -33,7 +33,7 @@ from werkzeug.serving import make_server
 
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
 from .events import LOCAL_ACCOUNT_ID
-from .http_api import LocalApi, PathOnlyAccessLog
+from .http_api import GatewayRequestHandler, LocalApi
 from .iam import function_access_key
 from .lambda_runtime import FunctionPool
 from .provisioning import LocalResources, local_oauth_client, provision
@@ -178,7 +178,11 @@ class LocalStack:
             self._refresh = self._scheduled_refresh(schedules, queues, resources)
             self._refresh.start()
         self._server = make_server(
-            "127.0.0.1", self.port, LocalApi(self._pools), threaded=True, request_handler=PathOnlyAccessLog
+            "127.0.0.1",
+            self.port,
+            LocalApi(self._pools),
+            threaded=True,
+            request_handler=GatewayRequestHandler,
         )
         self.port = self._server.server_port
         threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True).start()

@@ -8,6 +8,7 @@ import threading
 import traceback
 import urllib.parse
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,6 +20,8 @@ from .routing import select_target
 from .template import routes
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+# HTTP API quota "Total combined size of request line and header values" (not adjustable).
+MAX_REQUEST_LINE_AND_HEADERS_BYTES = 10240
 StartResponse = Callable[..., Any]
 
 
@@ -29,13 +32,42 @@ DOCS_ASSETS = {
 }
 
 
-class PathOnlyAccessLog(WSGIRequestHandler):
-    """The access log names the method, the path and the status, never the query string: it is
-    the caller's data (a cursor, or whatever a client or a fuzzer puts there)."""
+class GatewayRequestHandler(WSGIRequestHandler):
+    """API Gateway's front door: a request line over its quota is 414, a request line and header
+    values over it together are 431, and every refusal before the app is a JSON `{"message"}`
+    (werkzeug and http.server would drop the connection or answer HTML). The access log names the
+    method, the path and the status, never the query string: it is the caller's data (a cursor,
+    or whatever a client or a fuzzer puts there)."""
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        line = len(self.raw_requestline.rstrip(b"\r\n"))
+        if line > MAX_REQUEST_LINE_AND_HEADERS_BYTES:
+            self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+            return False
+        values = sum(len(value.encode("latin-1", "replace")) for value in self.headers.values())
+        if line + values > MAX_REQUEST_LINE_AND_HEADERS_BYTES:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The status's phrase as API Gateway's JSON body; http.server's `message` is not logged:
+        it quotes the request line."""
+        phrase = _reason(code)
+        body = json.dumps({"message": phrase}).encode()
+        self.send_response(code, phrase)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", "") != "HEAD":
+            self.wfile.write(body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = urllib.parse.urlsplit(self.path).path
-        self.log("info", '"%s %s" %s %s', self.command, path, code, size)
+        path = urllib.parse.urlsplit(getattr(self, "path", "")).path  # unset on a malformed request
+        self.log("info", '"%s %s" %s %s', getattr(self, "command", ""), path, code, size)
 
 
 class ApiDocs:
@@ -145,8 +177,6 @@ def _lambda_reply(start_response: StartResponse, result: dict[str, Any]) -> list
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

@@ -1,12 +1,8 @@
 """How a check or the setup stops; no message holds a secret."""
 
 
-class CheckFailedError(Exception):
-    """A check's assertion failed; the message never holds a secret."""
-
-
-class SkippedError(Exception):
-    """A check could not run here (no table to scan, a prerequisite failed)."""
+class CheckFailedError(AssertionError):
+    """A check's assertion failed; the message names statuses and fields, never a value sent or received."""
 
 
 class SetupError(Exception):

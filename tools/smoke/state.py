@@ -1,13 +1,15 @@
 """The target and the run's state: what was created, sent and is still live, and what to audit."""
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from .audit import AUDIT_TIMEOUT_LOCAL_SECONDS, AuditExpectation, AuditSource
-from .errors import SkippedError
+from .errors import CheckFailedError
 from .expect import expect, expect_credentials
 from .http import HTTP_TIMEOUT_SECONDS, Http
 from .plaintext import labelled_strings
@@ -17,9 +19,9 @@ BASE = "/integration-credentials"
 MIN_SECRET_CHARS = 8
 
 
-@dataclass
+@dataclass(repr=False)
 class Target:
-    """Where the suite runs, and what it can see besides HTTP."""
+    """Where the suite runs, and what it can see besides HTTP (its repr shows no key)."""
 
     base_url: str
     api_key: str
@@ -36,9 +38,14 @@ class Target:
     # A key of the first org with `credentials:write` only (the scope rule's check skips without it).
     write_only_api_key: str | None = None
 
+    def __repr__(self) -> str:
+        return f"Target({self.base_url!r}, {self.description!r})"
 
-@dataclass
+
+@dataclass(repr=False)
 class SmokeRun:
+    """What the flow stored, sent and expects (its repr shows none of it: values and keys)."""
+
     target: Target
     owner: Http
     other: Http
@@ -51,6 +58,9 @@ class SmokeRun:
     live: dict[str, str] = field(default_factory=dict)  # id -> provider, not deleted yet
     sent: dict[str, str] = field(default_factory=dict)  # secret value -> label
     audit_expected: list[AuditExpectation] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"SmokeRun({self.target!r}, {len(self.live)} credential(s) live)"
 
     def record_sent(self, body: Mapping[str, Any], label: str) -> None:
         """dsn, access_token and every string in metadata (keys excluded) count as secrets."""
@@ -76,13 +86,24 @@ class SmokeRun:
         return created
 
     def need(self, *providers: str) -> list[str]:
-        """The ids of live credentials of these providers; SkippedError when one was not created."""
+        """The ids of live credentials of these providers; skips the check when one was not created."""
         missing = [p for p in providers if p not in self.current or self.ids.get(p) not in self.live]
         if missing:
-            raise SkippedError(
-                f"needs the {', '.join(missing)} credentials, which an earlier check did not store"
-            )
+            pytest.skip(f"needs the {', '.join(missing)} credentials, which an earlier check did not store")
         return [self.ids[p] for p in providers]
 
-
-Check = Callable[[SmokeRun], None]
+    def delete_live(self) -> list[str]:
+        """DELETE every credential the run stored and has not deleted; what could not be, named."""
+        problems = []
+        for credentials_id, provider in list(self.live.items()):
+            try:
+                reply = self.owner.delete(f"{BASE}/{credentials_id}")
+            except CheckFailedError as failure:
+                problems.append(f"{provider} {credentials_id}: {failure}")
+                continue
+            if reply.status in (200, 404):
+                self.live.pop(credentials_id)
+                self.audit_expected.append(AuditExpectation("delete", credentials_id, reply.status))
+            else:
+                problems.append(f"{provider} {credentials_id}: {reply.status}{reply.detail_note()}")
+        return problems

@@ -1,11 +1,11 @@
 """Targets: a deployed stack, a base URL, the local stack; the keys it mints are revoked on the way out."""
 
-import argparse
 import os
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,26 @@ import boto3
 from .audit import AUDIT_TIMEOUT_DEPLOYED_SECONDS, AUDIT_TIMEOUT_LOCAL_SECONDS, AuditBucket, AuditFile
 from .errors import SetupError
 from .expect import expect
-from .http import is_loopback
-from .run import Report
+from .http import HTTP_TIMEOUT_SECONDS, is_loopback
 from .state import Target
 
 REQUIRED_OUTPUTS = ("ApiUrl", "ApiKeysTableName", "CredentialsTableName", "AuditBucketName")
+# Where a line for the operator goes (the suite's terminal).
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """The suite's options (tools/smoke/suite/conftest.py); API keys never among them."""
+
+    stack_name: str | None = None
+    base_url: str | None = None
+    table_name: str | None = None
+    aws_endpoint_url: str | None = None
+    audit_bucket: str | None = None
+    audit_file: str | None = None
+    audit_timeout: float | None = None
+    http_timeout: float = HTTP_TIMEOUT_SECONDS
 
 
 def write_only_key() -> str | None:
@@ -27,7 +42,7 @@ def write_only_key() -> str | None:
 
 
 @contextmanager
-def temporary_keys(repository: Any, report: Report) -> Iterator[tuple[str, str, str]]:
+def temporary_keys(repository: Any, say: Say) -> Iterator[tuple[str, str, str]]:
     """Two keys (every scope) for two fresh orgs, and a write-only key of the first org, revoked
     on the way out whatever happened."""
     from credentials_admin.cli import create_api_key
@@ -55,13 +70,12 @@ def temporary_keys(repository: Any, report: Report) -> Iterator[tuple[str, str, 
             except Exception as error:
                 raise SetupError(f"cannot mint an API key: {type(error).__name__}: {error}") from None
             minted.append((key, key_id, org_id))
-        report.say(
-            "smoke: temporary API keys " + ", ".join(f"{key_id} (org {org})" for _, key_id, org in minted)
-        )
+        say("smoke: temporary API keys " + ", ".join(f"{key_id} (org {org})" for _, key_id, org in minted))
         yield minted[0][0], minted[1][0], minted[2][0]
     finally:
         if minted:
-            report.run("cleanup: the temporary API keys are revoked", revoke)
+            revoke()
+            say("smoke: the temporary API keys are revoked")
 
 
 def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
@@ -83,7 +97,7 @@ def local_clients(endpoint: str) -> tuple[Any, Any]:
 
 @contextmanager
 def target_of(
-    args: argparse.Namespace, api_key: str | None, other_api_key: str | None, report: Report
+    args: TargetOptions, api_key: str | None, other_api_key: str | None, say: Say
 ) -> Iterator[Target]:
     """The target the arguments name; minted keys are revoked when the context ends."""
     if (api_key is None) != (other_api_key is None):
@@ -91,19 +105,26 @@ def target_of(
     if args.stack_name:
         if args.base_url or api_key:
             raise SetupError("STACK_NAME reads the URL and mints its own keys: give no BASE_URL or API keys")
-        with deployed_target(args, report) as target:
+        with deployed_target(args, say) as target:
             yield target
         return
     base_url = args.base_url or f"http://127.0.0.1:{int(os.environ.get('PORT', '3000'))}"
     if is_loopback(base_url):
-        with local_target(args, base_url, api_key, other_api_key, report) as target:
+        with local_target(args, base_url, api_key, other_api_key, say) as target:
             yield target
         return
     if api_key is None or other_api_key is None:
         raise SetupError(
             f"{base_url} is not local: give SMOKE_API_KEY and SMOKE_OTHER_API_KEY, or STACK_NAME"
         )
-    target = Target(base_url, api_key, other_api_key, "given API keys", write_only_api_key=write_only_key())
+    target = Target(
+        base_url,
+        api_key,
+        other_api_key,
+        "given API keys",
+        write_only_api_key=write_only_key(),
+        http_timeout=args.http_timeout,
+    )
     session = boto3.session.Session()
     if args.table_name:
         target.dynamodb = session.client("dynamodb", endpoint_url=args.aws_endpoint_url)
@@ -121,9 +142,10 @@ def target_of(
 
 
 @contextmanager
-def deployed_target(args: argparse.Namespace, report: Report) -> Iterator[Target]:
+def deployed_target(args: TargetOptions, say: Say) -> Iterator[Target]:
     from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 
+    assert args.stack_name
     session = boto3.session.Session()
     try:
         outputs = stack_outputs(session.client("cloudformation"), args.stack_name)
@@ -134,7 +156,7 @@ def deployed_target(args: argparse.Namespace, report: Report) -> Iterator[Target
         raise SetupError(f"stack {args.stack_name} has no output {', '.join(missing)}")
     dynamodb = session.client("dynamodb")
     repository = ApiKeyRepository(outputs["ApiKeysTableName"], dynamodb)
-    with temporary_keys(repository, report) as (api_key, other_api_key, write_only_api_key):
+    with temporary_keys(repository, say) as (api_key, other_api_key, write_only_api_key):
         yield Target(
             write_only_api_key=write_only_api_key,
             base_url=outputs["ApiUrl"],
@@ -154,7 +176,7 @@ def deployed_target(args: argparse.Namespace, report: Report) -> Iterator[Target
 
 @contextmanager
 def local_target(
-    args: argparse.Namespace, base_url: str, api_key: str | None, other_api_key: str | None, report: Report
+    args: TargetOptions, base_url: str, api_key: str | None, other_api_key: str | None, say: Say
 ) -> Iterator[Target]:
     from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
     from local_stack.provisioning import API_KEYS_TABLE, LOCAL_TABLE_NAME, local_table_name
@@ -192,5 +214,5 @@ def local_target(
         yield target((api_key, other_api_key, write_only_key()), "given API keys")
         return
     repository = ApiKeyRepository(local_table_name(API_KEYS_TABLE), dynamodb)
-    with temporary_keys(repository, report) as keys:
+    with temporary_keys(repository, say) as keys:
         yield target(keys, "temporary keys")

@@ -1,12 +1,15 @@
-"""The API flow's checks: auth, the seed stored and read back, tenancy, update, refresh, delete."""
+"""The API flow's checks, in order: auth, the seed stored and read back, tenancy, update, cache
+headers, scopes, refresh, delete, connect. PYTEST_DONT_REWRITE: failures show the checks' messages,
+which name statuses and fields, never values."""
 
 import json
 import secrets
 from typing import Any
 
-from .audit import AuditExpectation
-from .errors import SkippedError
-from .expect import (
+import pytest
+
+from smoke.audit import AuditExpectation
+from smoke.expect import (
     difference,
     expect,
     expect_fields,
@@ -15,8 +18,8 @@ from .expect import (
     parse_timestamp,
     sorted_by_id,
 )
-from .http import Http
-from .seed import (
+from smoke.http import Http
+from smoke.seed import (
     FORBIDDEN,
     SEED_BODIES,
     SEED_UPDATE,
@@ -27,7 +30,7 @@ from .seed import (
     not_found,
     provider_not_found,
 )
-from .state import BASE, MIN_SECRET_CHARS, SmokeRun
+from smoke.state import BASE, MIN_SECRET_CHARS, SmokeRun
 
 CUSTOM_PROVIDER = "custom"
 UNKNOWN_CONNECT_STATE = {
@@ -38,14 +41,16 @@ UNKNOWN_CONNECT_STATE = {
 }
 
 
-def check_unauthenticated(run: SmokeRun) -> None:
+@pytest.mark.gate
+def test_no_api_key_or_an_unknown_one_is_401_with_the_seed_text(run: SmokeRun) -> None:
     anonymous = Http(run.target.base_url, None, run.target.http_timeout)
     expect_reply(anonymous.get(f"{BASE}/"), 401, UNAUTHORIZED)
     unknown = Http(run.target.base_url, "sk_live_" + secrets.token_hex(20), run.target.http_timeout)
     expect_reply(unknown.get(f"{BASE}/"), 401, UNAUTHORIZED)
 
 
-def check_preflight(run: SmokeRun) -> None:
+@pytest.mark.gate
+def test_preflight_both_keys_are_accepted_and_their_orgs_hold_no_credentials(run: SmokeRun) -> None:
     expect(run.owner.api_key != run.other.api_key, "the two API keys are the same: give two orgs' keys")
     for name, caller in (("API key", run.owner), ("other API key", run.other)):
         reply = caller.get(f"{BASE}/")
@@ -55,7 +60,7 @@ def check_preflight(run: SmokeRun) -> None:
     run.preflight_passed = True
 
 
-def check_seed_store(run: SmokeRun) -> None:
+def test_the_seed_examples_are_stored_201_and_a_second_is_409(run: SmokeRun) -> None:
     for provider, body in SEED_BODIES.items():
         run.create(f"{BASE}/", body, f"seed {provider}")
     expect(len(set(run.ids.values())) == len(SEED_BODIES), "the seed's credentials do not have distinct ids")
@@ -77,17 +82,17 @@ def custom_body(suffix: str) -> dict[str, Any]:
     }
 
 
-def check_create_without_slash(run: SmokeRun) -> None:
+def test_post_without_the_slash_stores_a_custom_credential(run: SmokeRun) -> None:
     run.create(BASE, custom_body(run.suffix), "custom")
 
 
-def check_validation(run: SmokeRun) -> None:
+def test_a_body_without_provider_is_400_with_the_seed_text(run: SmokeRun) -> None:
     body = {"dsn": f"https://invalid-{run.suffix}.example.com", "access_token": f"smoke-invalid-{run.suffix}"}
     run.record_sent(body, "invalid body")
     expect_reply(run.owner.post(f"{BASE}/", body), 400, VALIDATION_PROVIDER_REQUIRED)
 
 
-def check_read_back(run: SmokeRun) -> None:
+def test_each_reads_back_by_id_and_by_provider_as_stored(run: SmokeRun) -> None:
     run.need(*SEED_BODIES)
     for provider, expected in run.current.items():
         expect_reply(run.owner.get(f"{BASE}/{expected['id']}"), 200, expected)
@@ -95,7 +100,7 @@ def check_read_back(run: SmokeRun) -> None:
     run.audit_expected.append(AuditExpectation("get", run.ids["salesforce"], 200))
 
 
-def check_list(run: SmokeRun) -> None:
+def test_both_list_paths_list_exactly_them(run: SmokeRun) -> None:
     run.need(*SEED_BODIES, CUSTOM_PROVIDER)
     expected = sorted_by_id(list(run.current.values()))
     for path in (BASE, f"{BASE}/"):
@@ -103,7 +108,7 @@ def check_list(run: SmokeRun) -> None:
         expect(listing == expected, f"GET {path}: {difference(listing, expected)}")
 
 
-def check_tenancy_by_id(run: SmokeRun) -> None:
+def test_the_other_org_gets_403_on_get_update_delete_and_refresh_by_id(run: SmokeRun) -> None:
     (credentials_id,) = run.need("salesforce")
     path = f"{BASE}/{credentials_id}"
     intruder = {"access_token": f"smoke-intruder-{secrets.token_urlsafe(18)}", "metadata": {"x": None}}
@@ -120,7 +125,7 @@ def check_tenancy_by_id(run: SmokeRun) -> None:
     expect_reply(run.owner.get(path), 200, run.current["salesforce"])
 
 
-def check_tenancy_by_provider(run: SmokeRun) -> None:
+def test_the_other_org_gets_404_by_provider_and_an_empty_list(run: SmokeRun) -> None:
     run.need(*SEED_BODIES)
     providers = (*SEED_BODIES, CUSTOM_PROVIDER)
     expect_replies(
@@ -135,7 +140,7 @@ def check_tenancy_by_provider(run: SmokeRun) -> None:
 UPDATED_FIELDS = ("id", "org_id", "provider", "dsn", "access_token", "metadata", "created_at")
 
 
-def check_update(run: SmokeRun) -> None:
+def test_put_rotates_the_token_and_merges_metadata(run: SmokeRun) -> None:
     (salesforce_id, custom_id) = run.need("salesforce", CUSTOM_PROVIDER)
     # The seed's token rotation: the token is replaced, metadata keys it does not name stay.
     before = run.current["salesforce"]
@@ -170,7 +175,7 @@ def check_update(run: SmokeRun) -> None:
     expect_reply(run.owner.get(f"{BASE}/{custom_id}"), 200, updated)
 
 
-def check_no_store(run: SmokeRun) -> None:
+def test_credentials_responses_and_refusals_are_no_store(run: SmokeRun) -> None:
     # Every response that can carry a token: no cache or proxy may keep it.
     (credentials_id,) = run.need("salesforce")
     replies = [
@@ -187,11 +192,11 @@ def check_no_store(run: SmokeRun) -> None:
         )
 
 
-def check_scope_rule(run: SmokeRun) -> None:
+def test_a_write_only_key_gets_403_on_get_and_no_stored_secret_from_a_put(run: SmokeRun) -> None:
     # A key that may not read gets no stored secret back, even from a PUT that changes nothing.
     (credentials_id,) = run.need("salesforce")
     if run.target.write_only_api_key is None:
-        raise SkippedError("needs a write-only key of the first org (SMOKE_WRITE_ONLY_API_KEY)")
+        pytest.skip("needs a write-only key of the first org (SMOKE_WRITE_ONLY_API_KEY)")
     writer = Http(run.target.base_url, run.target.write_only_api_key, run.target.http_timeout)
     before = run.current["salesforce"]
     path = f"{BASE}/{credentials_id}"
@@ -208,7 +213,7 @@ def check_scope_rule(run: SmokeRun) -> None:
     expect(not leaked, f"{reply.what}: {len(leaked)} stored value(s) in the write-only answer")
 
 
-def check_refresh_refused(run: SmokeRun) -> None:
+def test_credentials_that_cannot_be_refreshed_are_409(run: SmokeRun) -> None:
     for provider in ("pipedrive", CUSTOM_PROVIDER):
         (credentials_id,) = run.need(provider)
         reply = run.owner.post(f"{BASE}/{credentials_id}/refresh")
@@ -223,7 +228,7 @@ def check_refresh_refused(run: SmokeRun) -> None:
     run.audit_expected.append(AuditExpectation("refresh", run.ids["pipedrive"], 409))
 
 
-def check_delete(run: SmokeRun) -> None:
+def test_delete_answers_the_seed_message_then_every_route_is_404(run: SmokeRun) -> None:
     (credentials_id,) = run.need("hubspot")
     path = f"{BASE}/{credentials_id}"
     expect_reply(run.owner.delete(path), 200, deleted(credentials_id))
@@ -239,7 +244,7 @@ def check_delete(run: SmokeRun) -> None:
     expect(listing == expected, f"GET {BASE}/ after the delete: {difference(listing, expected)}")
 
 
-def check_connect_refusals(run: SmokeRun) -> None:
+def test_connect_refuses_a_foreign_return_url_and_an_unknown_state(run: SmokeRun) -> None:
     # Both connect routes answer on any stage without a provider app: a return URL off the
     # allow-list is refused before anything else, and a state nobody issued is a 400, no redirect.
     reply = run.owner.post(

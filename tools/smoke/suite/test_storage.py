@@ -1,23 +1,25 @@
-"""What the run left behind: no value sent in any item of the table, each request's audit record."""
+"""What the run left behind, after the API flow: no value sent in any item of the table, nothing
+of the suite's left once it cleaned up, each request's audit record. PYTEST_DONT_REWRITE: failures
+name labels (`seed salesforce.access_token`), never values."""
 
 import json
 import time
 
+import pytest
 from integration_credentials.core.constants import ID_MIRROR_PREFIX, ID_MIRROR_SORT_KEY
 
-from .audit import AUDIT_POLL_FIRST_SECONDS, AUDIT_POLL_MAX_SECONDS
-from .errors import SkippedError
-from .expect import expect
-from .plaintext import attribute_bytes, encoded_forms, scan_items
-from .state import SmokeRun
+from smoke.audit import AUDIT_POLL_FIRST_SECONDS, AUDIT_POLL_MAX_SECONDS
+from smoke.expect import expect, expect_reply
+from smoke.plaintext import attribute_bytes, encoded_forms, scan_items
+from smoke.state import BASE, SmokeRun
 
 
-def check_no_plaintext(run: SmokeRun) -> None:
+def test_no_value_sent_is_in_any_attribute_of_any_item_of_the_table(run: SmokeRun) -> None:
     target = run.target
     if target.dynamodb is None or not target.table_name:
-        raise SkippedError("no table to scan (STACK_NAME, a local base URL, or --table-name)")
+        pytest.skip("no table to scan (--stack-name, a local base URL, or --table-name)")
     if not run.live or run.org_id is None:
-        raise SkippedError("the suite stored nothing to look for")
+        pytest.skip("the suite stored nothing to look for")
     checked = {
         value: label
         for value, label in run.sent.items()
@@ -52,14 +54,26 @@ def check_no_plaintext(run: SmokeRun) -> None:
     expect(not leaks, f"plaintext in {len(leaks)} place(s): {'; '.join(sorted(set(leaks))[:10])}")
 
 
-def check_audit(run: SmokeRun) -> None:
+@pytest.mark.always
+def test_every_credential_the_suite_created_is_deleted(run: SmokeRun) -> None:
+    problems = run.delete_live()
+    expect(not problems, "not deleted: " + "; ".join(problems))
+    if run.preflight_passed:
+        for name, caller in (("API key", run.owner), ("other API key", run.other)):
+            left = expect_reply(caller.get(f"{BASE}/"), 200)
+            expect(left == [], f"the {name}'s org still holds {len(left)} credential(s)")
+
+
+@pytest.mark.always
+def test_each_request_has_its_record_in_the_audit_trail(run: SmokeRun) -> None:
+    """After the cleanup (its deletes are audited too); waits up to the target's audit timeout."""
     source = run.target.audit
     if source is None:
-        raise SkippedError(
-            "no audit channel to read (STACK_NAME, a local base URL, --audit-bucket or --audit-file)"
+        pytest.skip(
+            "no audit channel to read (--stack-name, a local base URL, --audit-bucket or --audit-file)"
         )
     if not run.audit_expected:
-        raise SkippedError("no request to look for")
+        pytest.skip("no request to look for")
     deadline = time.monotonic() + run.target.audit_timeout
     delay = AUDIT_POLL_FIRST_SECONDS
     while True:
