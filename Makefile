@@ -50,7 +50,7 @@ sam-validate: setup
 # The layer's requirements are exported from the lock file; `make test` fails if they drift.
 # The AWS SDK comes from the Lambda Python runtime, with its whole closure: boto3, botocore,
 # s3transfer and what they need (jmespath, python-dateutil, six, urllib3). Shipping those last four
-# in the layer would shadow the runtime's copies under the runtime's botocore (README "Performance").
+# in the layer would shadow the runtime's copies under the runtime's botocore (docs/performance.md).
 RUNTIME_PACKAGES := boto3 botocore s3transfer jmespath python-dateutil six urllib3
 EXPORT := $(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --quiet \
 	$(foreach package,$(RUNTIME_PACKAGES),--no-emit-package $(package))

@@ -3,7 +3,7 @@
 Runs on this machine, with no cloud account: the six real handlers in this process against
 embedded AWS (moto) in a process of its own (`aws`), side by side with bare boto3 handlers
 (`bare`). Prints one markdown table and writes it, with the machine's description and the
-date, between the markers of BENCHMARKS.md (which explains the method).
+date, between the markers of BENCHMARKS.md (docs/performance.md explains the method).
 
 Every figure is a count taken at the AWS endpoint or a ratio of two things measured side by side
 in the same run, never a fixed time. Goals are reported (Met? yes/no), never enforced: the

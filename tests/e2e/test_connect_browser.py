@@ -1,6 +1,6 @@
 """Connect a CRM in a real browser: `make run FAKE_CRMS=1`'s stack (a devserver process with the
 fake CRMs), headless Chromium driven by Selenium through the fake consent page's "Allow" button,
-landing on a return URL served here, a return page as the README asks for: it believes the outcome
+landing on a return URL served here, a return page as docs/connect.md asks for: it believes the outcome
 only once `connect_result` verifies against its session (the end user and the link it started).
 Then the credentials it names are read over HTTP. A reconnect of the same credentials goes through
 the browser again and keeps the id; a link finished in another user's session is refused.

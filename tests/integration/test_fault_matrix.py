@@ -1,5 +1,5 @@
 """Each fault kind against each route, the fault on every call to DynamoDB or to KMS: what the
-route answers (README "Dependency failures" states the same table). A 503 always has Retry-After
+route answers (docs/api.md "Dependency failures" states the same table). A 503 always has Retry-After
 and the `detail`, and comes before the function's Timeout; "nothing written" is checked in the
 table afterwards; "outcome unknown" is the one case the service cannot tell (every answer to the
 write lost or late until the budget ends), and says so in its log."""
@@ -35,7 +35,7 @@ SUCCESS = {"create": 201, "create_with_key": 201, "refresh": 200}
 
 
 def expected(service, kind, route):
-    """What the route gets (the table README states)."""
+    """What the route gets (the table docs/api.md states)."""
     if kind == "lost_once" or (service == "kms" and route == "delete"):
         return TRUTH
     if service == "dynamodb" and route == "create" and kind in ("slow", "lost"):

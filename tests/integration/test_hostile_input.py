@@ -26,9 +26,9 @@ from integration_credentials.policy.merge_patch import merge_patch
 
 from tests.integration.conftest import mint_key
 
-MAX_DEPTH = 32  # README: metadata nests at most 32 levels (metadata itself is level 1)
-MAX_KEYS = 1000  # README: at most 1,000 keys in all
-MAX_DIGITS = 4300  # README: integers of up to 4,300 digits round-trip exactly
+MAX_DEPTH = 32  # docs/api.md: metadata nests at most 32 levels (metadata itself is level 1)
+MAX_KEYS = 1000  # docs/api.md: at most 1,000 keys in all
+MAX_DIGITS = 4300  # docs/api.md: integers of up to 4,300 digits round-trip exactly
 BODY_LIMIT = 65_536
 
 EXAMPLES = settings(

@@ -42,7 +42,7 @@ METADATA = {
     "zoho": {},
     "dynamics": {"tenant_id": TENANT, "instance_url": f"https://{ORG}"},
 }
-# Every provider but Pipedrive accepts PKCE (README "Connect a CRM" names the documents checked).
+# Every provider but Pipedrive accepts PKCE (docs/connect.md names the documents checked).
 PKCE_PROVIDERS = {"salesforce", "hubspot", "zoho", "dynamics"}
 DYNAMICS_SCOPE = f"https://{ORG}/user_impersonation offline_access openid"
 

@@ -96,7 +96,7 @@ def provision(
         (parameters["HmacKeyParameterName"], secrets.token_urlsafe(32)),
         (parameters["ConnectResultKeyParameterName"], connect_result_key),
     ):
-        # Under SSM's own key (alias/aws/ssm), as README's deployment steps create them.
+        # Under SSM's own key (alias/aws/ssm), as docs/operations.md's deployment steps create them.
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
     oauth_client_ids: dict[str, str] = {}
     prefix = parameters.get("OAuthClientParameterPrefix")

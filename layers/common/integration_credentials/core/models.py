@@ -129,7 +129,7 @@ class ConnectRequest(BaseModel):
     ] = Field(description="Where the user's browser lands afterwards; must be on the deployment's allow-list")
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=50)] | None = Field(
         default=None,
-        description="The scopes to ask for (default: the provider's, see the README); not for pipedrive",
+        description="The scopes to ask for (default: the provider's, docs/connect.md); not for pipedrive",
         json_schema_extra=_absent_means_unchanged,
     )
     optional_scopes: Annotated[list[Scope], Field(min_length=1, max_length=50)] | None = Field(

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from typing import Any, Final
 
-# Documented bounds (README, "Behaviour beyond the seed").
+# Documented bounds (docs/api.md, "Hostile input").
 METADATA_MAX_DEPTH: Final = 32
 METADATA_MAX_KEYS: Final = 1_000
 # Integers round-trip exactly up to 4,300 digits (Python's own limit for int <-> text, which
