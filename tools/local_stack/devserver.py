@@ -1,8 +1,10 @@
 """`make run`: the API on http://127.0.0.1:$PORT (3000) over embedded AWS, no Docker, no account.
 
 Starts moto on 127.0.0.1:$PORT+1, creates the table, KMS key and JWT secret that template.yaml
-declares, mints an API key for a demo org, and serves the template's HttpApi routes by invoking
-the same handlers with API Gateway HTTP API (v2) events, each function in its own processes.
+declares, registers the demo org's fixed local key and seeds its demo credential (`demo`: what
+events/ names), writes the stack's resources to .local/stack-$PORT.json for `make invoke`, and
+serves the template's HttpApi routes by invoking the same handlers with API Gateway HTTP API (v2)
+events, each function in its own processes.
 It also serves, without authentication and only locally, the OpenAPI document generated from the
 functions at /openapi.json and a Swagger UI at /docs whose assets come from the Powertools wheel
 (no CDN: it works offline).
@@ -17,12 +19,14 @@ The HTTP API is `http_api`, the events `events`, the schedule and queue sources 
 module wires them to the embedded AWS and the function pools.
 """
 
+import json
 import os
 import secrets
 import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -30,6 +34,7 @@ from fake_crms import PROVIDERS as FAKE_CRM_PROVIDERS
 from fake_crms import FakeCrms
 from werkzeug.serving import make_server
 
+from .demo import DEMO_ORG_ID, SEEDING_FUNCTION, register_demo_key, seed_demo_credentials
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
 from .events import LOCAL_ACCOUNT_ID
 from .http_api import LocalApi, PathOnlyAccessLog
@@ -49,7 +54,7 @@ from .template import (
     schedule_triggers,
 )
 
-DEMO_ORG_ID = "123e4567-e89b-12d3-a456-426614174000"  # the seed's example org
+__all__ = ["DEMO_ORG_ID", "LocalStack", "function_env", "main"]
 
 
 # Developer settings that reach the functions even though the template does not name them: OAuth
@@ -310,10 +315,65 @@ def fake_crm_banner(stack: LocalStack) -> list[str]:
     ]
 
 
+def stack_file(port: int) -> Path:
+    """Where `make run` on `port` says what it provisioned (`make invoke` reads it)."""
+    return ROOT / ".local" / f"stack-{port}.json"
+
+
+def write_stack_file(stack: "LocalStack") -> Path:
+    """The stack's endpoint, resources' names, ARNs and URLs and the functions' extra settings
+    (the fake CRMs' URLs): never a secret (no JWT secret, no connect result key)."""
+    assert stack.resources is not None
+    resources = stack.resources
+    path = stack_file(stack.port)
+    path.parent.mkdir(exist_ok=True)
+    description = {
+        "port": stack.port,
+        "aws_endpoint": stack.aws.endpoint,
+        "table_name": resources.table_name,
+        "kms_key_arn": resources.kms_key_arn,
+        "jwt_secret_parameter": resources.jwt_secret_parameter,
+        "refs": resources.refs,
+        "attributes": [[logical, name, value] for (logical, name), value in resources.attributes.items()],
+        "queue_urls": resources.queue_urls,
+        "event_bus_name": resources.event_bus_name,
+        "oauth_client_ids": resources.oauth_client_ids,
+        "function_defaults": stack.fake_crm_env,
+    }
+    path.write_text(json.dumps(description, indent=2) + "\n")
+    return path
+
+
+def read_stack_file(path: Path) -> tuple[str, LocalResources, dict[str, str]]:
+    """(embedded AWS endpoint, resources, the functions' extra settings) of `write_stack_file`."""
+    description = json.loads(path.read_text())
+    resources = LocalResources(
+        table_name=description["table_name"],
+        kms_key_arn=description["kms_key_arn"],
+        jwt_secret_parameter=description["jwt_secret_parameter"],
+        refs=description["refs"],
+        attributes={(logical, name): value for logical, name, value in description["attributes"]},
+        queue_urls=description["queue_urls"],
+        event_bus_name=description["event_bus_name"],
+        oauth_client_ids=description["oauth_client_ids"],
+    )
+    return description["aws_endpoint"], resources, description["function_defaults"]
+
+
+def seed_demo_data(resources: LocalResources, endpoint: str, port: int, defaults: dict[str, str]) -> str:
+    """The demo org's key and credential (`demo`), which the files in events/ name; the key."""
+    key = register_demo_key(resources, endpoint)
+    env = {
+        **FAKE_CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        **function_env(resources, SEEDING_FUNCTION, port, defaults),
+    }
+    seed_demo_credentials(env)
+    return key
+
+
 def main() -> int:
     """Entry point of `make run` / `credentials-local`."""
-    from credentials_admin.cli import create_api_key
-    from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 
     port = int(os.environ.get("PORT", "3000"))
     aws_port = int(os.environ.get("AWS_PORT", str(port + 1)))
@@ -326,16 +386,20 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack.start()
     assert stack.resources is not None
-    dynamodb = boto3.client(
-        "dynamodb", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ["AWS_ENDPOINT_URL"]
+    demo_key = seed_demo_data(
+        stack.resources,
+        os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ["AWS_ENDPOINT_URL"],
+        stack.port,
+        stack.fake_crm_env,
     )
-    demo_key, _ = create_api_key(ApiKeyRepository(stack.resources.api_keys_table_name, dynamodb), DEMO_ORG_ID)
+    written = write_stack_file(stack)
     port_prefix = f"PORT={port} " if port != 3000 else ""
     lines = [
         f"Integration credentials API on http://127.0.0.1:{stack.port}",
         f"OpenAPI: http://127.0.0.1:{stack.port}/openapi.json  Swagger UI: http://127.0.0.1:{stack.port}/docs",
         f"Embedded AWS (moto) on {os.environ['AWS_ENDPOINT_URL']}  table={stack.resources.table_name}",
-        f"Demo org {DEMO_ORG_ID}  API key: {demo_key}",
+        f"Demo org {DEMO_ORG_ID}  API key: {demo_key}  (local only: the key events/ carry)",
+        f"make invoke reads this stack from {written.relative_to(ROOT)}",
         f"More keys: {port_prefix}uv run credentials-local-admin api-keys create --org-id <org>",
         f"JWT HS256 secret ({'generated' if generated else 'from JWT_SECRET'}): {jwt_secret}",
         f"Connect result key (SSM {stack.resources.refs['ConnectResultKeyParameterName']}; a return page "
@@ -350,6 +414,7 @@ def main() -> int:
         stop.wait()
     finally:
         print("stopping...", flush=True)
+        written.unlink(missing_ok=True)
         stack.stop()
     return 0
 
