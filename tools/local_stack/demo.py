@@ -1,18 +1,27 @@
 """The demo data every local stack holds, so that each file in events/ invokes as it is: the demo
 org's API key (the one the events carry) and one HubSpot credential with the id the events name
-(HubSpot: the demo org's Salesforce stays free for README's first create).
+(HubSpot: the demo org's Salesforce stays free for README's first create). When the fake CRMs
+serve HubSpot's token endpoint, the credential's tokens are a grant the fake issued through its own
+code flow, so that refreshing it works; otherwise its refresh token is one no endpoint accepts.
 
 The demo key is fixed and public (it is in this repository): only a local stack registers it. A
 deployed stack never knows it: its keys come from `credentials-admin api-keys create`, which only
 mints random ones, and nothing else writes to its API keys table.
 """
 
+import base64
+import hashlib
+import json
+import secrets
 import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import boto3
+from fake_crms import FakeCrms
 from integration_credentials.adapters.auth import api_key_id, hash_api_key
 from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 from integration_credentials.core.constants import ALL_SCOPES
@@ -55,6 +64,44 @@ def register_demo_key(resources: LocalResources, endpoint: str) -> str:
         key_hash, api_key_id(key_hash), DEMO_ORG_ID, utc_timestamp(), ALL_SCOPES
     )
     return DEMO_API_KEY
+
+
+def fake_grant_credentials(fakes: FakeCrms) -> dict[str, Any]:
+    """DEMO_CREDENTIALS with the tokens of a grant the fake HubSpot issued: authorize with PKCE,
+    consent, code exchange, as the connect flow goes."""
+    provider = DEMO_CREDENTIALS["provider"]
+    client = fakes.clients[provider]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    redirect_uri = "http://127.0.0.1/local-demo-seed"
+    authorize = {
+        "client_id": client["client_id"],
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "state": secrets.token_urlsafe(16),
+        "scope": " ".join(DEMO_CREDENTIALS["metadata"]["scopes"]),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    location = fakes.consent(f"{fakes.authorize_url(provider)}?{urlencode(authorize)}")
+    (code,) = parse_qs(urlsplit(location).query)["code"]
+    form = urlencode(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+            "code_verifier": verifier,
+        }
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 - the fake's own http URL
+        fakes.token_url(provider), data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        tokens = json.loads(response.read())
+    metadata = {**DEMO_CREDENTIALS["metadata"], "refresh_token": tokens["refresh_token"]}
+    return {**DEMO_CREDENTIALS, "access_token": tokens["access_token"], "metadata": metadata}
 
 
 def seed_demo_credentials(env: dict[str, str], credentials: dict[str, Any] | None = None) -> str:

@@ -34,7 +34,14 @@ from fake_crms import PROVIDERS as FAKE_CRM_PROVIDERS
 from fake_crms import FakeCrms
 from werkzeug.serving import make_server
 
-from .demo import DEMO_ORG_ID, SEEDING_FUNCTION, register_demo_key, seed_demo_credentials
+from .demo import (
+    DEMO_CREDENTIALS,
+    DEMO_ORG_ID,
+    SEEDING_FUNCTION,
+    fake_grant_credentials,
+    register_demo_key,
+    seed_demo_credentials,
+)
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
 from .events import LOCAL_ACCOUNT_ID
 from .http_api import LocalApi, PathOnlyAccessLog
@@ -360,15 +367,19 @@ def read_stack_file(path: Path) -> tuple[str, LocalResources, dict[str, str]]:
     return description["aws_endpoint"], resources, description["function_defaults"]
 
 
-def seed_demo_data(resources: LocalResources, endpoint: str, port: int, defaults: dict[str, str]) -> str:
-    """The demo org's key and credential (`demo`), which the files in events/ name; the key."""
+def seed_demo_data(
+    resources: LocalResources, endpoint: str, port: int, defaults: dict[str, str], fakes: FakeCrms | None
+) -> str:
+    """The demo org's key and credential (`demo`), which the files in events/ name; the key. With
+    `fakes` serving the credential's provider, its tokens are a grant of theirs."""
     key = register_demo_key(resources, endpoint)
     env = {
         **FAKE_CREDENTIALS,
         "AWS_ENDPOINT_URL": endpoint,
         **function_env(resources, SEEDING_FUNCTION, port, defaults),
     }
-    seed_demo_credentials(env)
+    faked = fakes is not None and f"OAUTH_TOKEN_URL_{DEMO_CREDENTIALS['provider'].upper()}" in defaults
+    seed_demo_credentials(env, fake_grant_credentials(fakes) if fakes is not None and faked else None)
     return key
 
 
@@ -391,6 +402,7 @@ def main() -> int:
         os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ["AWS_ENDPOINT_URL"],
         stack.port,
         stack.fake_crm_env,
+        stack.fake_crms,
     )
     written = write_stack_file(stack)
     port_prefix = f"PORT={port} " if port != 3000 else ""

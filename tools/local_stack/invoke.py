@@ -5,8 +5,8 @@ The handler runs in a process of its own, with the environment `make run` gives 
 (`devserver.function_env`: the template's variables resolved to the local resources) and a Lambda
 context that runs out after the function's `Timeout`. It reaches the embedded AWS of the `make run`
 on PORT (default 3000), found through the .local/stack-<PORT>.json that `make run` writes; when
-none answers, it starts an embedded AWS of its own, provisions it from template.yaml, seeds the
-demo data (`demo`) and stops it after the call.
+none answers, it starts an embedded AWS of its own and the fake CRMs, provisions it from
+template.yaml, seeds the demo data (`demo`) and stops them after the call.
 
 The handler's response goes to stdout as JSON (an HTTP response as status, headers and body; any
 other return value as it is); the function's own logs go to stderr. Exit status 0 when the handler
@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,11 +26,20 @@ from typing import Any, TextIO
 
 import boto3
 from botocore.config import Config
+from fake_crms import PROVIDERS as FAKE_CRM_PROVIDERS
+from fake_crms import FakeCrms
 
-from .devserver import _record_path, function_env, read_stack_file, seed_demo_data, stack_file
+from .devserver import (
+    _record_path,
+    fake_crm_environment,
+    function_env,
+    read_stack_file,
+    seed_demo_data,
+    stack_file,
+)
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
 from .lambda_runtime import FunctionPool
-from .provisioning import LocalResources, provision
+from .provisioning import LocalResources, local_oauth_client, provision
 from .template import ROOT, Function, load_template, resources_of_type
 
 USAGE_ERROR = 2
@@ -103,16 +113,21 @@ def running_stack(port: int) -> Target | None:
 @contextlib.contextmanager
 def own_stack(port: int) -> Iterator[Target]:
     """An embedded AWS of this call's own (on a free port), provisioned from template.yaml and
-    holding the demo data as `make run`'s does; stopped on exit."""
+    holding the demo data as `make run`'s does, with the fake CRMs as `make run FAKE_CRMS=1`
+    serves them (wholly local: the refresh events refresh); stopped on exit."""
+    clients = {provider: local_oauth_client(provider) for provider in FAKE_CRM_PROVIDERS}
+    fakes = FakeCrms(clients).start()
     aws = EmbeddedAws(record_path=_record_path(port)).start()
     try:
         with _environment(FAKE_CREDENTIALS):
-            resources = provision(aws.endpoint, jwt_secret=os.urandom(32).hex())
+            resources = provision(aws.endpoint, secrets.token_urlsafe(32), oauth_clients=clients)
         aws.record_resources(resources)
-        seed_demo_data(resources, aws.endpoint, port, {})
-        yield Target(aws.endpoint, resources, port, {})
+        defaults = fake_crm_environment(fakes)
+        seed_demo_data(resources, aws.endpoint, port, defaults, fakes)
+        yield Target(aws.endpoint, resources, port, defaults)
     finally:
         aws.stop()
+        fakes.stop()
 
 
 @contextlib.contextmanager
