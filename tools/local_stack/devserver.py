@@ -19,14 +19,12 @@ The HTTP API is `http_api`, the events `events`, the schedule and queue sources 
 module wires them to the embedded AWS and the function pools.
 """
 
-import json
 import os
 import secrets
 import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -49,6 +47,7 @@ from .iam import function_access_key
 from .lambda_runtime import FunctionPool
 from .provisioning import LocalResources, local_oauth_client, provision
 from .sources import QueueSource, ScheduledRefresh, schedule_seconds
+from .stack_file import stack_file, write_stack_file
 from .template import (
     ROOT,
     QueueTrigger,
@@ -322,51 +321,6 @@ def fake_crm_banner(stack: LocalStack) -> list[str]:
     ]
 
 
-def stack_file(port: int) -> Path:
-    """Where `make run` on `port` says what it provisioned (`make invoke` reads it)."""
-    return ROOT / ".local" / f"stack-{port}.json"
-
-
-def write_stack_file(stack: "LocalStack") -> Path:
-    """The stack's endpoint, resources' names, ARNs and URLs and the functions' extra settings
-    (the fake CRMs' URLs): never a secret (no JWT secret, no connect result key)."""
-    assert stack.resources is not None
-    resources = stack.resources
-    path = stack_file(stack.port)
-    path.parent.mkdir(exist_ok=True)
-    description = {
-        "port": stack.port,
-        "aws_endpoint": stack.aws.endpoint,
-        "table_name": resources.table_name,
-        "kms_key_arn": resources.kms_key_arn,
-        "jwt_secret_parameter": resources.jwt_secret_parameter,
-        "refs": resources.refs,
-        "attributes": [[logical, name, value] for (logical, name), value in resources.attributes.items()],
-        "queue_urls": resources.queue_urls,
-        "event_bus_name": resources.event_bus_name,
-        "oauth_client_ids": resources.oauth_client_ids,
-        "function_defaults": stack.fake_crm_env,
-    }
-    path.write_text(json.dumps(description, indent=2) + "\n")
-    return path
-
-
-def read_stack_file(path: Path) -> tuple[str, LocalResources, dict[str, str]]:
-    """(embedded AWS endpoint, resources, the functions' extra settings) of `write_stack_file`."""
-    description = json.loads(path.read_text())
-    resources = LocalResources(
-        table_name=description["table_name"],
-        kms_key_arn=description["kms_key_arn"],
-        jwt_secret_parameter=description["jwt_secret_parameter"],
-        refs=description["refs"],
-        attributes={(logical, name): value for logical, name, value in description["attributes"]},
-        queue_urls=description["queue_urls"],
-        event_bus_name=description["event_bus_name"],
-        oauth_client_ids=description["oauth_client_ids"],
-    )
-    return description["aws_endpoint"], resources, description["function_defaults"]
-
-
 def seed_demo_data(
     resources: LocalResources, endpoint: str, port: int, defaults: dict[str, str], fakes: FakeCrms | None
 ) -> str:
@@ -404,7 +358,9 @@ def main() -> int:
         stack.fake_crm_env,
         stack.fake_crms,
     )
-    written = write_stack_file(stack)
+    written = write_stack_file(
+        stack_file(stack.port), stack.aws.endpoint, stack.resources, stack.fake_crm_env
+    )
     port_prefix = f"PORT={port} " if port != 3000 else ""
     lines = [
         f"Integration credentials API on http://127.0.0.1:{stack.port}",

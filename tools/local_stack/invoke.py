@@ -29,17 +29,11 @@ from botocore.config import Config
 from fake_crms import PROVIDERS as FAKE_CRM_PROVIDERS
 from fake_crms import FakeCrms
 
-from .devserver import (
-    _record_path,
-    fake_crm_environment,
-    function_env,
-    read_stack_file,
-    seed_demo_data,
-    stack_file,
-)
+from .devserver import _record_path, fake_crm_environment, function_env, seed_demo_data
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
 from .lambda_runtime import FunctionPool
 from .provisioning import LocalResources, local_oauth_client, provision
+from .stack_file import read_stack_file, stack_file
 from .template import ROOT, Function, load_template, resources_of_type
 
 USAGE_ERROR = 2
@@ -85,10 +79,11 @@ def load_event(path: str | Path) -> Any:
         raise InvokeError(f"{path} is not JSON: {error}") from None
 
 
-def running_stack(port: int) -> Target | None:
-    """The stack `make run` serves on `port`, if its stack file is there and its embedded AWS
-    answers (a stack killed without its Ctrl-C leaves its file behind)."""
-    path = stack_file(port)
+def running_stack(port: int, path: Path | None = None) -> Target | None:
+    """The stack `make run` serves on `port` (described in `path`, its stack file by default), if
+    the file is there and its embedded AWS answers (a stack killed without its Ctrl-C leaves its
+    file behind)."""
+    path = path or stack_file(port)
     if not path.is_file():
         return None
     try:
@@ -171,12 +166,12 @@ def printable(result: Any) -> Any:
     return {"status": result["statusCode"], "headers": result.get("headers") or {}, "body": body}
 
 
-def run(function_name: str, event_path: str, port: int, out: TextIO) -> int:
-    """Invoke `function_name` with the event in `event_path` on the stack of `port` (or an own
-    one), write the response to `out`; the exit status."""
+def run(function_name: str, event_path: str, port: int, out: TextIO, stack: Path | None = None) -> int:
+    """Invoke `function_name` with the event in `event_path` on the stack of `port` (described in
+    `stack`, else its stack file), or an own one; write the response to `out`; the exit status."""
     function = find_function(function_name)
     event = load_event(event_path)
-    target = running_stack(port)
+    target = running_stack(port, stack)
     if target is not None:
         print(f"invoke: {function.name} on make run's embedded AWS ({target.endpoint})", file=sys.stderr)
         status, result = invoke(function, event, target)
@@ -201,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("function", help="logical id (GetCredentialsFunction) or folder (get_credentials)")
     parser.add_argument("event", help="event file, e.g. events/get_credentials.json")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 3000))
+    parser.add_argument("--stack-file", type=Path, help="a running stack's description (default: PORT's)")
     args = parser.parse_args(argv)
     load_template()
     # The function's logs (Powertools writes to stdout) go to stderr: stdout is the response's.
@@ -208,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
-        return run(args.function, args.event, args.port, out)
+        return run(args.function, args.event, args.port, out, args.stack_file)
     except InvokeError as error:
         print(f"invoke: {error}", file=sys.stderr)
         return USAGE_ERROR

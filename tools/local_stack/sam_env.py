@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .devserver import function_env, read_stack_file, stack_file
+from .devserver import function_env
 from .embedded_aws import REGION
 from .iam import translated
 from .provisioning import LocalResources
+from .stack_file import read_stack_file, stack_file
 from .template import ROOT, load_template
 
 CONTAINER_HOST = "host.docker.internal"
@@ -69,11 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="local_stack.sam_env", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 3000))
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--stack-file", type=Path, help="a running stack's description (default: PORT's)")
     args = parser.parse_args(argv)
-    path = stack_file(args.port)
+    path = args.stack_file or stack_file(args.port)
     if not path.is_file():
         print(
-            f"sam-env: no make run on PORT={args.port} ({path.relative_to(ROOT)} is missing): the file "
+            f"sam-env: no make run on PORT={args.port} ({path} is missing): the file "
             "names the resources a running make run provisioned; start it first",
             file=sys.stderr,
         )
