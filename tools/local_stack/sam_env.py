@@ -29,6 +29,17 @@ from .template import ROOT, load_template
 CONTAINER_HOST = "host.docker.internal"
 DEFAULT_OUTPUT = ROOT / ".local" / "sam-env.json"
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
+# On Linux, Docker knows host.docker.internal only when told (Docker Desktop always does).
+ADD_HOST = f"--add-host {CONTAINER_HOST}:host-gateway"
+
+
+def sam_commands(output: Path | str) -> list[str]:
+    """The `sam local` commands that use the file (after `sam build`), as docs/development.md shows them."""
+    return [
+        "sam local invoke GetCredentialsFunction -e events/get_credentials.json"
+        f" --env-vars {output} {ADD_HOST}",
+        f"sam local start-api --env-vars {output} {ADD_HOST}",
+    ]
 
 
 def declared_variables(cloudformation: Mapping[str, Any]) -> dict[str, set[str]]:
@@ -85,7 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     env_vars = sam_env_vars(resources, aws_endpoint, args.port, declared, defaults)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(env_vars, indent=2) + "\n")
-    print(f"sam-env: wrote {args.output} ({len(env_vars)} functions)", file=sys.stderr)
+    print(f"sam-env: wrote {args.output} ({len(env_vars)} functions); after sam build:", file=sys.stderr)
+    for command in sam_commands(args.output):
+        print(f"  {command}", file=sys.stderr)
     if not any(ENDPOINT_VARIABLE in names for names in declared.values()):
         print(
             f"sam-env: template.yaml declares no {ENDPOINT_VARIABLE}, and SAM drops what a function does "
