@@ -155,6 +155,7 @@ class LocalStack:
         self.refresh_interval: float = 0.0
         self.fake_crms: FakeCrms | None = None
         self.fake_crm_env: dict[str, str] = {}
+        self.demo_api_key = ""
 
     def start(self) -> None:
         """Start embedded AWS, provision, warm one instance per function, then serve."""
@@ -189,8 +190,18 @@ class LocalStack:
                     function_env(resources, function.name, self.port, self.fake_crm_env),
                     1,
                 )
-        with ThreadPoolExecutor(max_workers=len(self._pools)) as executor:
+        with ThreadPoolExecutor(max_workers=len(self._pools) + 1) as executor:
+            # The demo data (its own process) while the instances warm.
+            seeding = executor.submit(
+                seed_demo_data,
+                resources,
+                os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ["AWS_ENDPOINT_URL"],
+                self.port,
+                self.fake_crm_env,
+                self.fake_crms,
+            )
             list(executor.map(lambda pool: pool.warm(), self._pools.values()))
+            self.demo_api_key = seeding.result()
         if self.refresh_interval > 0:
             self._refresh = self._scheduled_refresh(schedules, queues, resources)
             self._refresh.start()
@@ -351,13 +362,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack.start()
     assert stack.resources is not None
-    demo_key = seed_demo_data(
-        stack.resources,
-        os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ["AWS_ENDPOINT_URL"],
-        stack.port,
-        stack.fake_crm_env,
-        stack.fake_crms,
-    )
+    demo_key = stack.demo_api_key
     written = write_stack_file(
         stack_file(stack.port), stack.aws.endpoint, stack.resources, stack.fake_crm_env
     )
