@@ -37,6 +37,7 @@ DEMO_API_KEY = "sk_live_LOCALDEMOkeyKnownOnlyToTheLocalStack0001"
 DEMO_CREDENTIALS_ID = "3f2b8c1e-6d4a-4b7e-9a51-0c8d2e7f4a10"
 # The function whose role and environment store the demo credential (its accesses are create's).
 SEEDING_FUNCTION = "CreateCredentialsFunction"
+SEEDING_TIMEOUT_SECONDS = 120.0
 DEMO_CREDENTIALS: dict[str, Any] = {
     "provider": "hubspot",
     "dsn": "https://api.hubapi.com",
@@ -109,7 +110,16 @@ def seed_demo_credentials(env: dict[str, str], credentials: dict[str, Any] | Non
     layer's own repository and cipher, in a process of its own with the create function's
     environment `env` (`devserver.function_env`): encrypted, counted and scheduled like any row
     the create route writes. Returns "created", or "exists" when the org already holds it."""
-    pool = FunctionPool(SEEDING_FUNCTION, Path(__file__).parents[1], f"{__name__}.seed_handler", env, 1)
+    # Not the function's Timeout: the stack's startup, which warms every function at once on a
+    # machine that may be busy, is no invocation with a deadline.
+    pool = FunctionPool(
+        SEEDING_FUNCTION,
+        Path(__file__).parents[1],
+        f"{__name__}.seed_handler",
+        env,
+        1,
+        timeout=SEEDING_TIMEOUT_SECONDS,
+    )
     try:
         status, result = pool.invoke({**(credentials or DEMO_CREDENTIALS), "id": DEMO_CREDENTIALS_ID})
     finally:
