@@ -6,11 +6,13 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
 
 .PHONY: help setup run test lint typecheck cfn-lint sam-validate requirements check-requirements \
-        openapi client unit integration e2e build deploy smoke bench clean
+        openapi configuration client unit integration e2e build deploy smoke bench clean invoke sam-env
 
 help:
 	@echo "make run    serve the API on http://127.0.0.1:$(PORT) over embedded AWS (moto)"
 	@echo "make run FAKE_CRMS=1   the same, with fake Salesforce/HubSpot/Pipedrive/Zoho/Dynamics OAuth endpoints (consent page, token)"
+	@echo "make invoke FUNCTION=GetCredentialsFunction EVENT=events/get_credentials.json   one handler, one event, no Docker (make run's AWS, else its own)"
+	@echo "make sam-env   .local/sam-env.json for sam local invoke/start-api --env-vars (Docker), from the running make run"
 	@echo "make test   ruff, import contracts, mypy, cfn-lint, sam validate --lint, unit + integration + e2e tests"
 	@echo "make openapi   regenerate openapi.json from the functions (make test fails while it is stale)"
 	@echo "make build / make deploy   sam build / sam deploy (real AWS account)"
@@ -24,6 +26,19 @@ setup:
 # (fake_crms), with the functions' OAUTH_*_URL_<PROVIDER> pointed at them.
 run: setup
 	PORT=$(PORT) $(if $(FAKE_CRMS),LOCAL_FAKE_CRMS=$(FAKE_CRMS)) $(UV) run credentials-local
+
+# One function's handler once, as Lambda runs it (own process, its environment, its Timeout), on the
+# embedded AWS of the `make run` on PORT, else on one of its own with the demo data; no Docker.
+# FUNCTION: a logical id of template.yaml or a folder of functions/; EVENT: a file of events/.
+invoke: setup
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" \
+	  || (echo "usage: make invoke FUNCTION=GetCredentialsFunction EVENT=events/get_credentials.json" && exit 2)
+	@PORT=$(PORT) $(UV) run python -m local_stack.invoke '$(FUNCTION)' '$(EVENT)'
+
+# The --env-vars file of `sam local invoke` / `sam local start-api` for the running `make run` on PORT.
+SAM_ENV ?= .local/sam-env.json
+sam-env: setup
+	@PORT=$(PORT) $(UV) run python -m local_stack.sam_env --output '$(SAM_ENV)'
 
 # lint-imports holds the shared package's one-way layers (contracts in pyproject.toml).
 lint: setup

@@ -58,7 +58,7 @@ class Events:
 
 
 def create_body(provider: str) -> dict[str, Any]:
-    """The API's Salesforce create example (the seed, events/create_credentials.json), for another provider."""
+    """The seed's Salesforce create example, for another provider."""
     return {
         "provider": provider,
         "dsn": "https://mycompany.salesforce.com",

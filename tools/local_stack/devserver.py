@@ -1,8 +1,10 @@
 """`make run`: the API on http://127.0.0.1:$PORT (3000) over embedded AWS, no Docker, no account.
 
 Starts moto on 127.0.0.1:$PORT+1, creates the table, KMS key and JWT secret that template.yaml
-declares, mints an API key for a demo org, and serves the template's HttpApi routes by invoking
-the same handlers with API Gateway HTTP API (v2) events, each function in its own processes.
+declares, registers the demo org's fixed local key and seeds its demo credential (`demo`: what
+events/ names), writes the stack's resources to .local/stack-$PORT.json for `make invoke`, and
+serves the template's HttpApi routes by invoking the same handlers with API Gateway HTTP API (v2)
+events, each function in its own processes.
 It also serves, without authentication and only locally, the OpenAPI document generated from the
 functions at /openapi.json and a Swagger UI at /docs whose assets come from the Powertools wheel
 (no CDN: it works offline).
@@ -31,6 +33,14 @@ from fake_crms import FakeCrms
 from integration_credentials.core.settings import Settings, env_name
 from werkzeug.serving import make_server
 
+from .demo import (
+    DEMO_CREDENTIALS,
+    DEMO_ORG_ID,
+    SEEDING_FUNCTION,
+    fake_grant_credentials,
+    register_demo_key,
+    seed_demo_credentials,
+)
 from .embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
 from .events import LOCAL_ACCOUNT_ID
 from .http_api import GatewayRequestHandler, LocalApi
@@ -38,6 +48,7 @@ from .iam import function_access_key
 from .lambda_runtime import FunctionPool
 from .provisioning import LocalResources, local_oauth_client, provision
 from .sources import QueueSource, ScheduledRefresh, schedule_seconds
+from .stack_file import stack_file, write_stack_file
 from .template import (
     ROOT,
     QueueTrigger,
@@ -50,7 +61,7 @@ from .template import (
     schedule_triggers,
 )
 
-DEMO_ORG_ID = "123e4567-e89b-12d3-a456-426614174000"  # the seed's example org
+__all__ = ["DEMO_ORG_ID", "LocalStack", "function_env", "main"]
 
 
 # Developer settings that reach the functions even though the template does not name them: OAuth
@@ -138,6 +149,7 @@ class LocalStack:
         self.refresh_interval: float = 0.0
         self.fake_crms: FakeCrms | None = None
         self.fake_crm_env: dict[str, str] = {}
+        self.demo_api_key = ""
 
     def start(self) -> None:
         """Start embedded AWS, provision, warm one instance per function, then serve."""
@@ -172,8 +184,18 @@ class LocalStack:
                     function_env(resources, function.name, self.port, self.fake_crm_env),
                     1,
                 )
-        with ThreadPoolExecutor(max_workers=len(self._pools)) as executor:
+        with ThreadPoolExecutor(max_workers=len(self._pools) + 1) as executor:
+            # The demo data (its own process) while the instances warm.
+            seeding = executor.submit(
+                seed_demo_data,
+                resources,
+                os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ["AWS_ENDPOINT_URL"],
+                self.port,
+                self.fake_crm_env,
+                self.fake_crms,
+            )
             list(executor.map(lambda pool: pool.warm(), self._pools.values()))
+            self.demo_api_key = seeding.result()
         if self.refresh_interval > 0:
             self._refresh = self._scheduled_refresh(schedules, queues, resources)
             self._refresh.start()
@@ -308,10 +330,24 @@ def fake_crm_banner(stack: LocalStack) -> list[str]:
     ]
 
 
+def seed_demo_data(
+    resources: LocalResources, endpoint: str, port: int, defaults: dict[str, str], fakes: FakeCrms | None
+) -> str:
+    """The demo org's key and credential (`demo`), which the files in events/ name; the key. With
+    `fakes` serving the credential's provider, its tokens are a grant of theirs."""
+    key = register_demo_key(resources, endpoint)
+    env = {
+        **FAKE_CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        **function_env(resources, SEEDING_FUNCTION, port, defaults),
+    }
+    faked = fakes is not None and f"OAUTH_TOKEN_URL_{DEMO_CREDENTIALS['provider'].upper()}" in defaults
+    seed_demo_credentials(env, fake_grant_credentials(fakes) if fakes is not None and faked else None)
+    return key
+
+
 def main() -> int:
     """Entry point of `make run` / `credentials-local`."""
-    from credentials_admin.cli import create_api_key
-    from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 
     port = int(os.environ.get("PORT", "3000"))
     aws_port = int(os.environ.get("AWS_PORT", str(port + 1)))
@@ -324,16 +360,17 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack.start()
     assert stack.resources is not None
-    dynamodb = boto3.client(
-        "dynamodb", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ["AWS_ENDPOINT_URL"]
+    demo_key = stack.demo_api_key
+    written = write_stack_file(
+        stack_file(stack.port), stack.aws.endpoint, stack.resources, stack.fake_crm_env
     )
-    demo_key, _ = create_api_key(ApiKeyRepository(stack.resources.api_keys_table_name, dynamodb), DEMO_ORG_ID)
     port_prefix = f"PORT={port} " if port != 3000 else ""
     lines = [
         f"Integration credentials API on http://127.0.0.1:{stack.port}",
         f"OpenAPI: http://127.0.0.1:{stack.port}/openapi.json  Swagger UI: http://127.0.0.1:{stack.port}/docs",
         f"Embedded AWS (moto) on {os.environ['AWS_ENDPOINT_URL']}  table={stack.resources.table_name}",
-        f"Demo org {DEMO_ORG_ID}  API key: {demo_key}",
+        f"Demo org {DEMO_ORG_ID}  API key: {demo_key}  (local only: the key events/ carry)",
+        f"make invoke reads this stack from {written.relative_to(ROOT)}",
         f"More keys: {port_prefix}uv run credentials-local-admin api-keys create --org-id <org>",
         f"JWT HS256 secret ({'generated' if generated else 'from JWT_SECRET'}): {jwt_secret}",
         f"Connect result key (SSM {stack.resources.refs['ConnectResultKeyParameterName']}; a return page "
@@ -348,6 +385,7 @@ def main() -> int:
         stop.wait()
     finally:
         print("stopping...", flush=True)
+        written.unlink(missing_ok=True)
         stack.stop()
     return 0
 
