@@ -238,6 +238,13 @@ def test_sam_env_gives_each_function_only_the_variables_it_declares(
     assert env_vars == sam_env_vars(target.resources, target.endpoint, target.port, declared, target.defaults)
     # And it prints the sam local commands that use the file, as the docs show them
     printed = capsys.readouterr().err
-    for command in sam_commands(output):
+    for command in sam_commands(output, target.endpoint):
         assert command in printed
         assert f"--env-vars {output} {ADD_HOST}" in command
+        # with the parameter that declares AWS_ENDPOINT_URL (SAM drops an undeclared variable)
+        assert f"--parameter-overrides LocalAwsEndpointUrl=http://host.docker.internal:{aws_port}" in command
+    assert all("AWS_ENDPOINT_URL" in names for names in declared.values())
+    assert all(
+        env_vars[function]["AWS_ENDPOINT_URL"] == f"http://host.docker.internal:{aws_port}"
+        for function in declared
+    )

@@ -140,7 +140,10 @@ class LocalStack:
     def __init__(self, port: int, aws_port: int, jwt_secret: str, max_instances: int = 8) -> None:
         self.port = port
         self.jwt_secret = jwt_secret
-        self.aws = EmbeddedAws(aws_port, record_path=_record_path(aws_port))
+        # LOCAL_AWS_BIND_HOST=0.0.0.0: reachable from sam local's containers on Linux (host-gateway);
+        # the default keeps the embedded AWS on this machine's loopback.
+        bind_host = os.environ.get("LOCAL_AWS_BIND_HOST", "127.0.0.1")
+        self.aws = EmbeddedAws(aws_port, record_path=_record_path(aws_port), host=bind_host)
         self._max_instances = max_instances
         self._pools: dict[str, FunctionPool] = {}
         self._server: Any = None

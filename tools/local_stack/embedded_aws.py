@@ -111,7 +111,9 @@ def _back_up_each_table_once() -> None:
 class EmbeddedAws:
     """moto server on 127.0.0.1 with serialisation, call counting and fault injection."""
 
-    def __init__(self, port: int = 0, record_path: str | None = None, keep_alive: bool = False) -> None:
+    def __init__(
+        self, port: int = 0, record_path: str | None = None, keep_alive: bool = False, host: str = "127.0.0.1"
+    ) -> None:
         _back_up_each_table_once()
         self._state = _State()
         # With a path, every IAM access a function makes (known by its access key id) is appended
@@ -121,10 +123,10 @@ class EmbeddedAws:
         # keep_alive: HTTP/1.1 connections reused as AWS's endpoints allow (the bench measures so);
         # else werkzeug's server, which closes each connection after its answer.
         self._server: BaseWSGIServer | KeepAliveServer = (
-            KeepAliveServer(self._app, port)
+            KeepAliveServer(self._app, port, host)
             if keep_alive
             else make_server(
-                "127.0.0.1", port or _free_port(), self._app, threaded=True, request_handler=_QuietHandler
+                host, port or _free_port(), self._app, threaded=True, request_handler=_QuietHandler
             )
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from .template import load_template, resolve
+from .template import load_template, resolve, template_condition
 
 ACCESS_KEY_PREFIX = "AKLOCAL"
 # In-process tests run every function in one process with one set of clients: they name the
@@ -321,27 +321,6 @@ def _statement(
         source=source,
         effect=str(raw["Effect"]),
     )
-
-
-def template_condition(condition: Any, conditions: Mapping[str, Any], parameters: Mapping[str, str]) -> bool:
-    """A template condition (or a rule's assertion) for these parameters: Condition, Not, Equals,
-    And, Or on parameters, as far as the template uses them."""
-
-    def value(operand: Any) -> str:
-        return parameters[operand["Ref"]] if isinstance(operand, dict) and "Ref" in operand else str(operand)
-
-    if "Condition" in condition:
-        return template_condition(conditions[condition["Condition"]], conditions, parameters)
-    if "Fn::Not" in condition:
-        return not template_condition(condition["Fn::Not"][0], conditions, parameters)
-    if "Fn::And" in condition:
-        return all(template_condition(part, conditions, parameters) for part in condition["Fn::And"])
-    if "Fn::Or" in condition:
-        return any(template_condition(part, conditions, parameters) for part in condition["Fn::Or"])
-    if "Fn::Equals" in condition:
-        left, right = condition["Fn::Equals"]
-        return value(left) == value(right)
-    raise ValueError(f"condition not understood here: {condition!r}")
 
 
 def _conditional(raw: Any, conditions: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:

@@ -88,9 +88,9 @@ class KeepAliveServer:
     """`app` served on 127.0.0.1:`port` (0: a free one) with keep-alive, in a background thread;
     the same start/stop surface as werkzeug's server."""
 
-    def __init__(self, app: WsgiApp, port: int = 0) -> None:
+    def __init__(self, app: WsgiApp, port: int = 0, host: str = "127.0.0.1") -> None:
         handler = type("Handler", (_KeepAliveHandler,), {"app": staticmethod(app)})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
 
     @property

@@ -7,7 +7,11 @@ declares and drops any other name without a word (samcli `local_lambda._make_env
 `lambdafn.env_vars.EnvironmentVariables.resolve`). Values are `make run`'s (`devserver.function_env`),
 with the embedded AWS's URLs (the refresh queue's) rewritten to reach the host from a container:
 http://host.docker.internal:<PORT+1>. `AWS_ENDPOINT_URL`, which points boto3 at that embedded AWS,
-is written for the functions that declare it; SAM takes the AWS credentials from the shell.
+is declared only when the template's LocalAwsEndpointUrl parameter is given (every deployment
+leaves it empty): the commands pass it with --parameter-overrides. SAM takes the AWS credentials
+from the shell (any, for the embedded AWS). On Linux a container reaches the host through
+host-gateway, not its loopback: `make run` must then listen on every interface
+(LOCAL_AWS_BIND_HOST=0.0.0.0).
 """
 
 import argparse
@@ -33,12 +37,20 @@ ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 ADD_HOST = f"--add-host {CONTAINER_HOST}:host-gateway"
 
 
-def sam_commands(output: Path | str) -> list[str]:
+def sam_options(output: Path | str, aws_endpoint: str) -> str:
+    """What `sam local invoke` and `start-api` need to run the functions on the embedded AWS."""
+    return (
+        f"--env-vars {output} {ADD_HOST} "
+        f"--parameter-overrides LocalAwsEndpointUrl={container_endpoint(aws_endpoint)}"
+    )
+
+
+def sam_commands(output: Path | str, aws_endpoint: str) -> list[str]:
     """The `sam local` commands that use the file (after `sam build`), as docs/development.md shows them."""
+    options = sam_options(output, aws_endpoint)
     return [
-        "sam local invoke GetCredentialsFunction -e events/get_credentials.json"
-        f" --env-vars {output} {ADD_HOST}",
-        f"sam local start-api --env-vars {output} {ADD_HOST}",
+        f"sam local invoke GetCredentialsFunction -e events/get_credentials.json {options}",
+        f"sam local start-api {options}",
     ]
 
 
@@ -97,14 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(env_vars, indent=2) + "\n")
     print(f"sam-env: wrote {args.output} ({len(env_vars)} functions); after sam build:", file=sys.stderr)
-    for command in sam_commands(args.output):
+    for command in sam_commands(args.output, aws_endpoint):
         print(f"  {command}", file=sys.stderr)
-    if not any(ENDPOINT_VARIABLE in names for names in declared.values()):
-        print(
-            f"sam-env: template.yaml declares no {ENDPOINT_VARIABLE}, and SAM drops what a function does "
-            f"not declare: under sam local the functions call AWS's own endpoints, not {aws_endpoint}",
-            file=sys.stderr,
-        )
     return 0
 
 

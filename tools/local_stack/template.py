@@ -1,6 +1,7 @@
 """Reads template.yaml: the one definition of the table, key, parameters, functions and routes."""
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -120,6 +121,27 @@ def resolve(value: Any, refs: dict[str, str], attributes: dict[tuple[str, str], 
     raise ValueError(f"cannot resolve {value!r} locally")
 
 
+def template_condition(condition: Any, conditions: Mapping[str, Any], parameters: Mapping[str, str]) -> bool:
+    """A template condition (or a rule's assertion) for these parameters: Condition, Not, Equals,
+    And, Or on parameters, as far as the template uses them."""
+
+    def value(operand: Any) -> str:
+        return parameters[operand["Ref"]] if isinstance(operand, dict) and "Ref" in operand else str(operand)
+
+    if "Condition" in condition:
+        return template_condition(conditions[condition["Condition"]], conditions, parameters)
+    if "Fn::Not" in condition:
+        return not template_condition(condition["Fn::Not"][0], conditions, parameters)
+    if "Fn::And" in condition:
+        return all(template_condition(part, conditions, parameters) for part in condition["Fn::And"])
+    if "Fn::Or" in condition:
+        return any(template_condition(part, conditions, parameters) for part in condition["Fn::Or"])
+    if "Fn::Equals" in condition:
+        left, right = condition["Fn::Equals"]
+        return value(left) == value(right)
+    raise ValueError(f"condition not understood here: {condition!r}")
+
+
 def function_environment(
     refs: dict[str, str], attributes: dict[tuple[str, str], str], function: str | None = None
 ) -> dict[str, str]:
@@ -129,7 +151,19 @@ def function_environment(
     if function is not None:
         props = resources_of_type("AWS::Serverless::Function")[function]["Properties"]
         variables.update(props.get("Environment", {}).get("Variables", {}))
-    return {name: resolve(value, refs, attributes) for name, value in variables.items()}
+    environment: dict[str, str] = {}
+    for name, value in variables.items():
+        if isinstance(value, dict) and "Fn::If" in value:  # on the template's parameters (defaults)
+            condition, when_true, when_false = value["Fn::If"]
+            conditions = load_template().get("Conditions", {})
+            chosen = (
+                when_true if template_condition({"Condition": condition}, conditions, refs) else when_false
+            )
+            if chosen == {"Ref": "AWS::NoValue"}:
+                continue
+            value = chosen
+        environment[name] = resolve(value, refs, attributes)
+    return environment
 
 
 def function_timeout(function: str) -> float:
