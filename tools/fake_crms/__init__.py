@@ -8,6 +8,7 @@ dripping or scripted answers).
 - `serve`, `Reply`, `fixed` (http): the host, and scripted answers (outages, malformed bodies).
 - `seeded`, `salesforce()`... `RotatingChain` (seeded): fakes that know the tests' constants.
 - modules: specs (what each provider documents), refusals (its error shapes), grants (state),
+  salesforce_api (the fake Salesforce's query resource, for the tokens it issued),
   tokens (the token endpoint), consent (authorize, consent page, `press_consent`).
 """
 

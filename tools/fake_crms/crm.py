@@ -1,5 +1,6 @@
 """One CRM's fake: its authorize (consent) and token endpoints over its own state, as a behaviour
-(`Received -> Reply`) that `http.serve` hosts alone or `FakeCrms` hosts beside the others.
+(`Received -> Reply`) that `http.serve` hosts alone or `FakeCrms` hosts beside the others; the
+fake Salesforce also answers its REST API's query (`salesforce_api`) for the tokens it issued.
 
 Alone, it answers at its documented paths (`/services/oauth2/token`, `/oauth/v3/token`,
 `/oauth/token`, `/oauth/v2/token`, `/{tenant}/oauth2/v2.0/token` and the authorize pages) as
@@ -14,7 +15,16 @@ from collections.abc import Mapping
 from .consent import Pending, authorize_reply, consent_reply, not_found
 from .grants import ACTIVE, INACTIVE, REVOKED, Code, Exchange, Ledger, Minter
 from .http import Received, Reply
-from .specs import DYNAMICS_TENANT_ID, SPECS, ZOHO_DATA_CENTRES, ZOHO_TOKENS_PER_WINDOW, Spec, known
+from .salesforce_api import api_reply, is_api_path
+from .specs import (
+    DYNAMICS_TENANT_ID,
+    SALESFORCE_INSTANCE_URL,
+    SPECS,
+    ZOHO_DATA_CENTRES,
+    ZOHO_TOKENS_PER_WINDOW,
+    Spec,
+    known,
+)
 from .tokens import token_reply
 
 GRANT_STATES = (ACTIVE, REVOKED, INACTIVE)
@@ -35,7 +45,11 @@ class Crm:
     presented counts as one the provider issued, for a service whose rows the fake did not see
     created), `latency` (seconds before every token answer), `hold` (each token answer waits for
     the event, up to 10 s: a test decides when the provider answers), `minter` (fixed tokens
-    instead of random ones); grants seeded `revoked` or `inactive`, codes seeded expired.
+    instead of random ones); grants seeded `revoked` or `inactive`, codes seeded expired,
+    access tokens expired (`expire`).
+
+    `instance_url`: the Salesforce org the token answers name (where its REST API is); `FakeCrms`
+    sets it to its own `/salesforce`, so that a sync job's query reaches the fake.
     """
 
     def __init__(
@@ -74,12 +88,15 @@ class Crm:
         self.latency = latency
         self.hold = hold
         self.minter = minter or Minter()
+        self.instance_url = SALESFORCE_INSTANCE_URL
         self.ledger = Ledger()
         self.pending = Pending()
 
     # ---- the behaviour -------------------------------------------------------------------------
 
     def __call__(self, received: Received) -> Reply:
+        if self.provider == "salesforce" and is_api_path(received.path):
+            return api_reply(self, received)
         action = self.route(received.path)
         if action == "token":
             return token_reply(self, received)
@@ -124,6 +141,11 @@ class Crm:
         grant = self.ledger.add_grant(refresh_token, self.client["client_id"], scope or self.default_scope())
         grant.state = state
 
+    def expire(self, access_token: str | None = None) -> int:
+        """End the session of `access_token` (None: of every access token issued so far), as the
+        CRM's session timeout would: its API then answers 401. Returns how many ended."""
+        return self.ledger.expire(access_token)
+
     def exhaust(self, refresh_token: str) -> None:
         """Use up the grant's access tokens for the provider's window (Zoho: 10 per 10 minutes)."""
         with self.ledger.lock:
@@ -153,3 +175,8 @@ class Crm:
         """Every token request the provider answered (both grants), in order."""
         with self.ledger.lock:
             return list(self.ledger.exchanges)
+
+    def api_calls(self) -> list[int]:
+        """The status of every API request (Salesforce's query) the provider answered, in order."""
+        with self.ledger.lock:
+            return list(self.ledger.api_calls)

@@ -1,6 +1,8 @@
 """The five CRMs' fakes on one local HTTP server, under `/<provider>/` for salesforce, hubspot,
 pipedrive, zoho and dynamics: `GET /<provider>/authorize` (the consent page), `POST
-/<provider>/consent`, `POST /<provider>/token`, and `GET /` (an index of the endpoints).
+/<provider>/consent`, `POST /<provider>/token`, and `GET /` (an index of the endpoints). The fake
+Salesforce's org lives there too: its token answers name `<base>/salesforce` as the
+`instance_url`, and `GET /salesforce/services/data/vXX.X/query?q=<SOQL>` answers for its tokens.
 
 `make run FAKE_CRMS=1` (LOCAL_FAKE_CRMS=1) serves them beside the local stack and points the
 functions' OAUTH_AUTHORIZE_URL_<PROVIDER> / OAUTH_TOKEN_URL_<PROVIDER> at them; tests start one
@@ -78,6 +80,7 @@ class FakeCrms:
         """Serve on 127.0.0.1 (a free port unless one was given); returns self."""
         if self._server is None:
             self._server = FakeServer(self, port=self._port, log=self.log).start()
+            self.crms["salesforce"].instance_url = self.instance_url
         return self
 
     def stop(self) -> None:
@@ -112,6 +115,11 @@ class FakeCrms:
         """The provider's fake token endpoint (OAUTH_TOKEN_URL_<PROVIDER>)."""
         return f"{self.base_url}/{known(provider)}/token"
 
+    @property
+    def instance_url(self) -> str:
+        """The fake Salesforce org's URL (the token answers' `instance_url`)."""
+        return f"{self.base_url}/salesforce"
+
     def env(self) -> dict[str, str]:
         """OAUTH_AUTHORIZE_URL_<PROVIDER> and OAUTH_TOKEN_URL_<PROVIDER> of every provider."""
         env: dict[str, str] = {}
@@ -129,6 +137,14 @@ class FakeCrms:
     def exchanges(self, provider: str) -> list[Exchange]:
         """Every token request the provider answered (both grants), in order."""
         return self.crms[known(provider)].exchanges()
+
+    def expire(self, provider: str, access_token: str | None = None) -> int:
+        """End the provider's session of `access_token` (None: every one issued so far)."""
+        return self.crms[known(provider)].expire(access_token)
+
+    def api_calls(self, provider: str) -> list[int]:
+        """The status of every API request the provider answered, in order."""
+        return self.crms[known(provider)].api_calls()
 
     def consent(self, authorize_url: str, allow: bool = True) -> str:
         """Open `authorize_url` (on this fake), press Allow or Deny, return the redirect's Location.

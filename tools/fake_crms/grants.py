@@ -1,5 +1,6 @@
-"""One CRM's memory: the codes it issued, the grants (refresh tokens) it holds, every secret it
-minted and every token request it answered. Each fake has its own; a lock guards it, since the
+"""One CRM's memory: the codes it issued, the grants (refresh tokens) it holds, the access tokens
+(sessions) it minted and whether they still work, every secret it minted and every token request
+it answered. Each fake has its own; a lock guards it, since the
 server answers requests on threads of their own."""
 
 import secrets
@@ -29,6 +30,16 @@ class Grant:
     chain: int  # the grants minted from one consent share a chain (rotation revokes it whole)
     state: str = ACTIVE  # USED: rotated away; REVOKED; INACTIVE: unused for too long
     minted: list[float] = field(default_factory=list)  # Zoho's per-window access-token count
+
+
+@dataclass
+class Session:
+    """An access token: it works until it expires (by time or `Ledger.expire`) or its grant's
+    chain is revoked."""
+
+    chain: int | None  # None: issued without a refresh token
+    expires: float  # time.monotonic()
+    expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,8 @@ class Ledger:
         self.exchanges: list[Exchange] = []
         self.rotated: list[str] = []  # refresh tokens used once and rotated away, in order
         self.replayed: list[str] = []  # rotated-away refresh tokens presented again
+        self.sessions: dict[str, Session] = {}
+        self.api_calls: list[int] = []  # the statuses of the API requests answered, in order
         self._chains = 0
 
     def add_code(self, code: str, grant: Code) -> None:
@@ -121,3 +134,28 @@ class Ledger:
             return False
         grant.minted.append(now)
         return True
+
+    def add_session(self, token: str, chain: int | None, lifetime: float) -> None:
+        with self.lock:
+            self.sessions[token] = Session(chain, time.monotonic() + lifetime)
+
+    def live(self, token: str) -> bool:
+        """Whether `token` is an access token this provider issued that still works."""
+        with self.lock:
+            session = self.sessions.get(token)
+            if session is None or session.expired or time.monotonic() >= session.expires:
+                return False
+            return session.chain is None or not any(
+                grant.chain == session.chain and grant.state == REVOKED for grant in self.grants.values()
+            )
+
+    def expire(self, token: str | None = None) -> int:
+        """End the session of `token` (None: of every access token issued so far); how many ended."""
+        with self.lock:
+            chosen = [self.sessions[token]] if token in self.sessions else []
+            if token is None:
+                chosen = list(self.sessions.values())
+            ended = [session for session in chosen if not session.expired]
+            for session in ended:
+                session.expired = True
+            return len(ended)

@@ -11,6 +11,9 @@ DYNAMICS_TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 # The company the fake's users work for: Salesforce's instance, Pipedrive's api_domain.
 SALESFORCE_INSTANCE_URL = "https://mycompany.my.salesforce.com"
 PIPEDRIVE_API_DOMAIN = "https://mycompany.pipedrive.com"
+# Salesforce's access tokens carry no expires_in: a session lasts the org's session timeout
+# (two hours by default).
+SALESFORCE_SESSION_SECONDS = 7200
 ZOHO_DATA_CENTRES = {  # data centre -> (accounts host, API host, the callback's `location`)
     "com": ("accounts.zoho.com", "www.zohoapis.com", "us"),
     "eu": ("accounts.zoho.eu", "www.zohoapis.eu", "eu"),

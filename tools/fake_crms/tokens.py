@@ -17,7 +17,7 @@ from .refusals import RefusalError, refusal
 from .specs import (
     OIDC_SCOPES,
     PIPEDRIVE_API_DOMAIN,
-    SALESFORCE_INSTANCE_URL,
+    SALESFORCE_SESSION_SECONDS,
     ZOHO_DATA_CENTRES,
     ZOHO_TOKENS_PER_WINDOW,
     ZOHO_WINDOW_SECONDS,
@@ -228,15 +228,16 @@ def _answer(
         new_refresh = crm.minter.refresh()
     issued = [access_token]
     if new_refresh is not None and new_refresh != refresh_token:
-        crm.ledger.add_grant(new_refresh, client_id, scope, chain)
+        chain = crm.ledger.add_grant(new_refresh, client_id, scope, chain).chain
         issued.append(new_refresh)
+    crm.ledger.add_session(access_token, chain, spec.access_lifetime or SALESFORCE_SESSION_SECONDS)
     body: dict[str, Any] = {"access_token": access_token}
     # Salesforce (without rotation) and Zoho send no refresh token on refresh; HubSpot and
     # Pipedrive repeat it; Microsoft and a rotating Salesforce send a new one.
     if new_refresh is not None and (first or spec.echoes_refresh_token or new_refresh != refresh_token):
         body["refresh_token"] = new_refresh
     if provider == "salesforce":
-        body.update(_salesforce_fields(crm.client["client_secret"], scope))
+        body.update(_salesforce_fields(crm.client["client_secret"], scope, crm.instance_url))
     elif provider == "hubspot":
         body.update(token_type="bearer", expires_in=spec.access_lifetime)
     elif provider == "pipedrive":
@@ -268,7 +269,7 @@ def _answer(
     return body
 
 
-def _salesforce_fields(client_secret: str, scope: str | None) -> dict[str, Any]:
+def _salesforce_fields(client_secret: str, scope: str | None, instance_url: str) -> dict[str, Any]:
     identity = "https://login.salesforce.com/id/00D000000000FAKEAA/005000000000FAKEAA"
     issued_at = str(int(time.time() * 1000))
     # As Salesforce signs it: HMAC-SHA256 of id + issued_at under the client secret, base64.
@@ -276,7 +277,7 @@ def _salesforce_fields(client_secret: str, scope: str | None) -> dict[str, Any]:
     return {
         "signature": base64.b64encode(digest).decode("ascii"),
         "scope": scope or "api refresh_token",
-        "instance_url": SALESFORCE_INSTANCE_URL,
+        "instance_url": instance_url,
         "id": identity,
         "token_type": "Bearer",
         "issued_at": issued_at,
