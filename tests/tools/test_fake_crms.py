@@ -117,8 +117,7 @@ def test_connect_exchange_and_refresh_with_the_services_own_code(crms, provider)
         ("refresh_token", 200, None),
     ]
     expected = {
-        # The fake Salesforce's org is the fake itself: a sync job's query reaches it.
-        "salesforce": (None, {"instance_url": f"{crms.base_url}/salesforce"}),
+        "salesforce": (None, {"instance_url": "https://mycompany.my.salesforce.com"}),
         "hubspot": (1800, {}),
         "pipedrive": (3599, {"api_domain": "https://mycompany.pipedrive.com"}),
         "zoho": (

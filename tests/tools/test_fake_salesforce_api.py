@@ -22,7 +22,7 @@ REFRESH_TOKEN = "sf-refresh-token-for-the-api-tests"
 
 @pytest.fixture(scope="module")
 def crms():
-    with FakeCrms() as fake:
+    with FakeCrms(salesforce_org=True) as fake:
         fake.crms["salesforce"].grant(REFRESH_TOKEN)
         yield fake
 
@@ -96,7 +96,7 @@ def test_a_token_the_fake_never_issued_is_an_invalid_session(crms, token, scheme
 
 def test_the_tokens_of_a_revoked_grant_stop_working():
     # Given Salesforce's refresh token rotation: replaying a used refresh token revokes the chain
-    with FakeCrms(salesforce_rotation=True) as crms:
+    with FakeCrms(salesforce_rotation=True, salesforce_org=True) as crms:
         crms.crms["salesforce"].grant(REFRESH_TOKEN)
         token = access_token(crms)
         assert query(crms.instance_url, SEED_QUERY, token)[0] == 200
@@ -121,6 +121,21 @@ def test_a_query_the_fake_cannot_answer_is_refused_in_salesforces_shape(crms, so
     answered, body = query(crms.instance_url, soql, access_token(crms))
     assert answered == status
     assert [error["errorCode"] for error in body] == [code] and body[0]["message"]
+
+
+def test_the_token_answers_name_the_fake_as_the_org_only_when_asked():
+    with FakeCrms() as crms:
+        crms.crms["salesforce"].grant(REFRESH_TOKEN)
+        client = crms.clients["salesforce"]
+        result = refresh(
+            "salesforce",
+            {"refresh_token": REFRESH_TOKEN},
+            OAuthClient(client["client_id"], client["client_secret"]),
+            token_url=crms.token_url("salesforce"),
+        )
+        assert result.metadata_updates == {"instance_url": "https://mycompany.my.salesforce.com"}
+        # The query resource is there all the same
+        assert query(crms.instance_url, SEED_QUERY, result.access_token)[0] == 200
 
 
 def test_one_salesforce_alone_answers_at_the_documented_path_and_the_others_have_no_api():

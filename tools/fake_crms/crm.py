@@ -48,8 +48,8 @@ class Crm:
     instead of random ones); grants seeded `revoked` or `inactive`, codes seeded expired,
     access tokens expired (`expire`).
 
-    `instance_url`: the Salesforce org the token answers name (where its REST API is); `FakeCrms`
-    sets it to its own `/salesforce`, so that a sync job's query reaches the fake.
+    `instance_url` (an attribute): the Salesforce org the token answers name; `FakeCrms(...,
+    salesforce_org=True)` sets it to its own `/salesforce`, so that a sync job's query reaches it.
     """
 
     def __init__(

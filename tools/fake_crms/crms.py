@@ -1,8 +1,9 @@
 """The five CRMs' fakes on one local HTTP server, under `/<provider>/` for salesforce, hubspot,
 pipedrive, zoho and dynamics: `GET /<provider>/authorize` (the consent page), `POST
-/<provider>/consent`, `POST /<provider>/token`, and `GET /` (an index of the endpoints). The fake
-Salesforce's org lives there too: its token answers name `<base>/salesforce` as the
-`instance_url`, and `GET /salesforce/services/data/vXX.X/query?q=<SOQL>` answers for its tokens.
+/<provider>/consent`, `POST /<provider>/token`, and `GET /` (an index of the endpoints), and the
+fake Salesforce's query resource, `GET /salesforce/services/data/vXX.X/query?q=<SOQL>`, for its
+tokens (`salesforce_org=True` makes its token answers name `<base>/salesforce` as the org's
+`instance_url`, so that a sync job's query reaches it).
 
 `make run FAKE_CRMS=1` (LOCAL_FAKE_CRMS=1) serves them beside the local stack and points the
 functions' OAUTH_AUTHORIZE_URL_<PROVIDER> / OAUTH_TOKEN_URL_<PROVIDER> at them; tests start one
@@ -27,7 +28,11 @@ from .specs import AUTHORIZE_ENV_PREFIX, PROVIDERS, TOKEN_ENV_PREFIX, known
 
 class FakeCrms:
     """Every provider's `Crm` on one server. `clients` maps a provider to its client (see `Crm`);
-    the keyword options are `Crm`'s, for every provider (`salesforce_rotation` for Salesforce's)."""
+    the keyword options are `Crm`'s, for every provider (`salesforce_rotation` for Salesforce's).
+
+    `salesforce_org`: the fake Salesforce's token answers name this server (`instance_url`,
+    `<base>/salesforce`) instead of https://mycompany.my.salesforce.com, so that what a sync job
+    reads from its credential's `instance_url` reaches the fake's query resource."""
 
     def __init__(
         self,
@@ -37,6 +42,7 @@ class FakeCrms:
         require_pkce: bool = True,
         code_lifetime_seconds: float | None = None,
         salesforce_rotation: bool = False,
+        salesforce_org: bool = False,
         adopt_refresh_tokens: bool = False,
         latency: float = 0.0,
         port: int = 0,
@@ -59,6 +65,7 @@ class FakeCrms:
             for provider in PROVIDERS
         }
         self.log = log
+        self.salesforce_org = salesforce_org
         self._port = port
         self._server: FakeServer | None = None
 
@@ -80,7 +87,8 @@ class FakeCrms:
         """Serve on 127.0.0.1 (a free port unless one was given); returns self."""
         if self._server is None:
             self._server = FakeServer(self, port=self._port, log=self.log).start()
-            self.crms["salesforce"].instance_url = self.instance_url
+            if self.salesforce_org:
+                self.crms["salesforce"].instance_url = self.instance_url
         return self
 
     def stop(self) -> None:
@@ -117,7 +125,7 @@ class FakeCrms:
 
     @property
     def instance_url(self) -> str:
-        """The fake Salesforce org's URL (the token answers' `instance_url`)."""
+        """Where the fake Salesforce's query resource is (`<base>/salesforce`)."""
         return f"{self.base_url}/salesforce"
 
     def env(self) -> dict[str, str]:
