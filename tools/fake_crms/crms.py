@@ -179,13 +179,16 @@ class FakeCrms:
 
 
 def main() -> int:
-    """`python -m fake_crms`: serve the fakes (PORT, else a free port) until Ctrl-C."""
-    crms = FakeCrms(port=int(os.environ.get("PORT", "0")), log=True).start()
+    """`python -m fake_crms`: serve the fakes (PORT, else a free port) until Ctrl-C, the fake
+    Salesforce naming itself as the org; prints what `make run` needs to use them (the endpoints,
+    and the OAuth clients as LOCAL_OAUTH_CLIENT_ID_* / LOCAL_OAUTH_CLIENT_SECRET_*)."""
+    crms = FakeCrms(port=int(os.environ.get("PORT", "0")), log=True, salesforce_org=True).start()
     print(f"Fake CRMs on {crms.base_url}/")
     for name, value in crms.env().items():
         print(f"export {name}={value}")
     for provider, client in crms.clients.items():
-        print(f"{provider}: client_id={client['client_id']} client_secret={client['client_secret']}")
+        print(f"export LOCAL_OAUTH_CLIENT_ID_{provider.upper()}={client['client_id']}")
+        print(f"export LOCAL_OAUTH_CLIENT_SECRET_{provider.upper()}={client['client_secret']}")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
