@@ -219,7 +219,9 @@ class LocalStack:
             return None
         clients = {provider: local_oauth_client(provider) for provider in FAKE_CRM_PROVIDERS}
         port = int(os.environ.get("LOCAL_FAKE_CRMS_PORT") or 0)
-        self.fake_crms = FakeCrms(clients, port=port, log=True).start()
+        # The fake Salesforce names itself as the org's instance_url, so a connected credential's API
+        # calls (clients/python/examples) reach it.
+        self.fake_crms = FakeCrms(clients, port=port, log=True, salesforce_org=True).start()
         self.fake_crm_env = fake_crm_environment(self.fake_crms)
         return clients
 
