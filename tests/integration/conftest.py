@@ -48,7 +48,8 @@ from local_stack.template import (
     routes,
 )
 
-from tests.conftest import SEED_BODIES, iam_calls_dir
+from tests import iam_proof
+from tests.conftest import SEED_BODIES
 from tests.unit import fake_token_endpoints as fake
 
 JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
@@ -107,7 +108,8 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     saved = dict(os.environ)
-    embedded = EmbeddedAws(record_path=str(iam_calls_dir() / "integration.jsonl")).start()
+    records = iam_proof.new_stack_directory("integration")
+    embedded = EmbeddedAws(record_path=str(records / "integration.jsonl")).start()
     os.environ.update(FAKE_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = embedded.endpoint
     resources = provision(embedded.endpoint, JWT_SECRET, table_name=TABLE_NAME)
@@ -126,6 +128,9 @@ def stack() -> Iterator[Stack]:
     reset_process_state()
     os.environ.clear()
     os.environ.update(saved)
+    # The IAM proof of this stack: every access its functions made is one template.yaml allows.
+    problems = iam_proof.stack_problems(records)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture(autouse=True)
