@@ -7,14 +7,11 @@ table or its logs, in any encoding (tests/e2e/no_plaintext.py). Every stack stop
 recorded AWS accesses against template.yaml's policies (tests/iam_proof.py).
 """
 
-import base64
-import json
 import os
 import re
 import secrets
 import signal
 import socket
-import string
 import subprocess
 import sys
 import threading
@@ -26,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import jwt
 import pytest
 import requests
 
-from tests import iam_proof
+from tests import iam_proof, tokens
 from tests.conftest import SEED_BODIES
 from tests.e2e import no_plaintext
 from tests.unit import fake_token_endpoints as fake
@@ -41,9 +37,10 @@ JWT_SECRET = "e2e-jwt-secret-" + secrets.token_hex(16)
 JWT_ISSUER, JWT_AUDIENCE = "integration-credentials-local", "integration-credentials"
 TABLE_NAME = "integration-credentials-local"
 REGION = "us-east-1"
-STARTUP_TIMEOUT_SECONDS = 90
-STOP_TIMEOUT_SECONDS = 15
-HTTP_TIMEOUT_SECONDS = 30
+# Generous: the suite runs in parallel on small shared machines (a stack starts in seconds).
+STARTUP_TIMEOUT_SECONDS = 180
+STOP_TIMEOUT_SECONDS = 30
+HTTP_TIMEOUT_SECONDS = 60
 BANNER_END = "Ctrl-C to stop."
 API_KEY_RE = re.compile(r"^sk_live_[A-Za-z0-9]{40}$")
 
@@ -449,27 +446,8 @@ def make_jwt(
     None) `exp` claims; `extra` adds claims, or removes them with None."""
     claims: dict[str, Any] = {"org_id": org_id, "sub": "e2e-user", "iss": JWT_ISSUER, "aud": JWT_AUDIENCE}
     claims.update(extra or {})
-    if expires_in is not None:
-        claims["exp"] = int(time.time()) + expires_in
-    return jwt.encode(
-        {name: value for name, value in claims.items() if value is not None}, secret, algorithm="HS256"
-    )
-
-
-def unsigned_jwt(org_id: str) -> str:
-    """An `alg: none` token (no signature) that would otherwise be valid."""
-
-    def segment(obj: Mapping[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    header = segment({"alg": "none", "typ": "JWT"})
-    payload = segment({"org_id": org_id, "exp": int(time.time()) + 300})
-    return f"{header}.{payload}."
-
-
-def random_well_formed_key() -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "sk_live_" + "".join(secrets.choice(alphabet) for _ in range(40))
+    claims["exp"] = None if expires_in is None else int(time.time()) + expires_in
+    return tokens.token(secret, **claims)
 
 
 def _admin_command() -> list[str]:
@@ -493,7 +471,7 @@ def run_admin(target: RunningStack, *args: str, via: str = "port") -> subprocess
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
 
@@ -517,6 +495,17 @@ def make_org(stack: RunningStack) -> Callable[..., Org]:
         return Org(org_id, mint_api_key(stack, org_id) if with_key else None)
 
     return factory
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist, every e2e test runs on one worker: it starts the session's stack (and the
+    connect flow's) once, and the stacks of their own start one at a time, not on every worker
+    at once. (No order is imposed: the checks that need every test's effects run at teardown.)"""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from integration_credentials.adapters.auth import (
@@ -25,6 +24,7 @@ from integration_credentials.core.errors import (
 )
 from integration_credentials.core.settings import Settings
 
+from tests import tokens
 from tests.conftest import SEED_BODIES
 from tests.identity_provider import AUDIENCE, ISSUER, IdentityProvider
 from tests.integration.conftest import (
@@ -56,7 +56,7 @@ def bad_credentials(org_id):
         "expired jwt": bearer(org_id, exp=now - 3600),
         "jwt without exp": bearer(org_id, exp=None),
         "jwt with another secret": bearer(org_id, secret="another-secret-of-sufficient-length-123"),
-        "jwt alg none": {"Authorization": "Bearer " + jwt.encode({"org_id": org_id, "exp": now + 60}, None, algorithm="none")},
+        "jwt alg none": tokens.bearer(tokens.unsigned(org_id=org_id)),
         "jwt without iss": bearer(org_id, iss=None),
         "jwt without aud": bearer(org_id, aud=None),
         "jwt of another issuer": bearer(org_id, iss="another-service"),
@@ -174,7 +174,7 @@ def rs_claims(**claims):
 def test_rs256_through_jwks(rsa_setup):
     key, url = rsa_setup
     verifier = JwtVerifier(rs256_settings(url))
-    token = jwt.encode(rs_claims(), key, algorithm="RS256", headers={"kid": "k1"})
+    token = tokens.token(key, algorithm="RS256", kid="k1", **rs_claims())
     assert verifier.verify(token).org_id == "org-rs"
 
 
@@ -183,7 +183,7 @@ def test_rs256_refuses_another_applications_tokens(rsa_setup):
     key, url = rsa_setup
     verifier = JwtVerifier(rs256_settings(url))
     for claims in (rs_claims(aud="another-app"), rs_claims(iss="https://other.example"), rs_claims(aud=None)):
-        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+        token = tokens.token(key, algorithm="RS256", kid="k1", **claims)
         with pytest.raises(AuthenticationError):
             verifier.verify(token)
 
@@ -252,14 +252,14 @@ def test_no_rs_hs_confusion(rsa_setup):
     with pytest.raises(AuthenticationError):
         rs_verifier.verify(forged)
     # ...and an RS256 token must not pass the HS256 verifier.
-    rs_token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+    rs_token = tokens.token(key, algorithm="RS256", kid="k1", **claims)
     with pytest.raises(AuthenticationError):
         JwtVerifier(settings()).verify(rs_token)
 
 
 def test_jwks_unreachable_is_a_dependency_failure():
     verifier = JwtVerifier(rs256_settings("http://127.0.0.1:9/jwks.json"))
-    token = jwt.encode(rs_claims(), "k" * 32, algorithm="HS256", headers={"kid": "k1"})
+    token = tokens.token("k" * 32, kid="k1", **rs_claims())
     with pytest.raises(DependencyUnavailableError):
         verifier.verify(token)
 
