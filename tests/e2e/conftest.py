@@ -224,7 +224,7 @@ def stack_token_endpoint() -> fake.FakeEndpoint:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, ledger: "SecretLedger") -> Iterator[RunningStack]:
-    """The session's stack; stopped with SIGINT at the end, which must exit 0 within 15 s; then
+    """The session's stack; stopped with SIGINT at the end, which must exit 0 in time; then
     no secret any test sent it may be in its table or its logs (tests/e2e/no_plaintext.py).
 
     It logs at DEBUG (the most verbose LogLevel the template allows, exported as the template's

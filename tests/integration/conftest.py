@@ -213,7 +213,7 @@ class Api:
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
             "PATH_INFO": path,
-            "QUERY_STRING": urlencode(query or {}),
+            "QUERY_STRING": urlencode(query or {}, errors="surrogatepass"),
             "REMOTE_ADDR": example["requestContext"]["http"]["sourceIp"],
             **{"HTTP_" + name.upper().replace("-", "_"): value for name, value in {**kept, **sent}.items()},
         }
@@ -222,7 +222,11 @@ class Api:
             payload = (raw_body if raw_body is not None else json.dumps(body)).encode()
             if content_type:
                 environ["CONTENT_TYPE"] = content_type
-        return api_gateway_event(environ, route_key, parameters, payload)
+        event = api_gateway_event(environ, route_key, parameters, payload)
+        if query:
+            # The values exactly as sent, even those no URL could carry (a lone surrogate).
+            event["queryStringParameters"] = dict(query)
+        return event
 
     def call(self, function: str, *, timeout_seconds: float | None = None, **request: Any) -> Reply:
         """One request to `function`'s route (`request`: `event`'s arguments), as Lambda runs it."""
