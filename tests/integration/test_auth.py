@@ -94,10 +94,36 @@ def test_a_revoked_key_is_401_on_every_route(api, stack, org_id, function):
     assert call_route(api, function, {"X-API-Key": key}).status == 401
 
 
-def test_a_valid_jwt_alone_works(api, org_id):
-    created = api.create(bearer(org_id), SEED_BODIES["hubspot"])
-    assert created.status == 201
-    assert created.json["org_id"] == org_id
+CRUD_FUNCTIONS = [
+    "create_credentials",
+    "list_credentials",
+    "get_credentials_by_provider",
+    "get_credentials",
+    "update_credentials",
+    "delete_credentials",
+]
+
+
+@pytest.mark.parametrize("function", CRUD_FUNCTIONS)
+def test_a_valid_jwt_alone_works_on_every_route(api, org_id, function):
+    # Given an org that only has JWTs (no API key) and stored Salesforce credentials
+    stored = api.create(bearer(org_id), SEED_BODIES["salesforce"]).json
+    # When the route is called with a bearer token only
+    body = {
+        "create_credentials": SEED_BODIES["pipedrive"],
+        "update_credentials": {"access_token": "jwt-token"},
+    }
+    reply = call_route(api, function, bearer(org_id), stored["id"], body=body.get(function))
+    # Then it succeeds, for that org
+    assert reply.status == (201 if function == "create_credentials" else 200), reply.raw
+    if function in {"get_credentials", "get_credentials_by_provider"}:
+        assert reply.json == stored
+    if function == "list_credentials":
+        assert reply.json == [stored]
+    if function == "update_credentials":
+        assert reply.json["access_token"] == "jwt-token"
+    if function == "create_credentials":
+        assert reply.json["org_id"] == org_id
 
 
 def test_api_key_and_jwt_of_the_same_org_work_together(api, stack, org_id):
