@@ -72,11 +72,17 @@ _SCRUBBED_NAMES = {
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
 
 
+# The environment as the session began: tiers run in one process (xdist mixes them), and the
+# integration suite's stack sets the functions' settings in os.environ for its whole session.
+ENVIRONMENT_AT_START = dict(os.environ)
+
+
 def clean_environment(**overrides: str) -> dict[str, str]:
-    """The current environment minus AWS/app settings, plus fake AWS credentials and overrides."""
+    """The session's starting environment minus AWS/app settings, plus fake AWS credentials and
+    overrides."""
     env = {
         name: value
-        for name, value in os.environ.items()
+        for name, value in ENVIRONMENT_AT_START.items()
         if not name.startswith(_SCRUBBED_PREFIXES) and name not in _SCRUBBED_NAMES
     }
     env.update(FAKE_AWS)
@@ -495,17 +501,6 @@ def make_org(stack: RunningStack) -> Callable[..., Org]:
         return Org(org_id, mint_api_key(stack, org_id) if with_key else None)
 
     return factory
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist, every e2e test runs on one worker: it starts the session's stack (and the
-    connect flow's) once, and the stacks of their own start one at a time, not on every worker
-    at once. (No order is imposed: the checks that need every test's effects run at teardown.)"""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 # --------------------------------------------------------------------------------------------

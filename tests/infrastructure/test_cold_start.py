@@ -3,13 +3,9 @@ loads it, imports what every one of its requests needs (at init, where Lambda's 
 concurrency or SnapStart pay for it ahead of any request) and nothing else (the figures are in
 `make bench`)."""
 
-import pytest
 from local_stack.template import ROOT, function_directories, queue_triggers, schedule_triggers
 
 from tests.infrastructure.fresh_interpreter import ESDK, JWT, OAUTH, XRAY, loaded
-
-# One worker runs both modules, so each function's interpreter starts once for both.
-pytestmark = pytest.mark.xdist_group("fresh_interpreters")
 
 # Every request of these encrypts or decrypts; delete never does, nor does the scheduler.
 ENCRYPTING = {

@@ -3,14 +3,10 @@
 every API function registers them, the before-snapshot hook makes no AWS client, credentials or
 call; and the runtime's module never ships in the layer."""
 
-import pytest
 from local_stack.template import function_directories
 
 from tests.infrastructure.fresh_interpreter import loaded
 from tests.infrastructure.test_layer_requirements import canonical, layer_packages
-
-# One worker runs both modules, so each function's interpreter starts once for both.
-pytestmark = pytest.mark.xdist_group("fresh_interpreters")
 
 API_FUNCTIONS = function_directories()
 
