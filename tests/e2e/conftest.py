@@ -174,6 +174,9 @@ class RunningStack:
 def start_stack(log_path: Path, port: int, aws_port: int, **env: str) -> RunningStack:
     """Start `python -m local_stack.devserver` and wait for its "Ctrl-C to stop." line."""
     iam_records = iam_proof.new_stack_directory(f"stack-{port}")
+    # The stack appends its audit records to .local/audit-<PORT>.jsonl: what a stack that once had
+    # this port left there (a last line cut short, if it was killed) is not this one's.
+    (ROOT / ".local" / f"audit-{port}.jsonl").unlink(missing_ok=True)
     environment = clean_environment(
         IAM_CALLS_DIR=str(iam_records),
         PORT=str(port),
