@@ -5,8 +5,9 @@ PORT ?= 3000
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
 
-.PHONY: help setup run test lint typecheck cfn-lint sam-validate requirements check-requirements \
-        openapi configuration client unit integration e2e build deploy smoke bench clean invoke sam-env
+.PHONY: help setup run test checks lint typecheck cfn-lint sam-validate requirements check-requirements \
+        openapi configuration client unit infrastructure integration e2e build deploy smoke bench clean \
+        invoke sam-env
 
 help:
 	@echo "make run    serve the API on http://127.0.0.1:$(PORT) over embedded AWS (moto)"
@@ -77,7 +78,7 @@ check-requirements: setup
 	@diff <($(EXPORT)) layers/common/requirements.txt \
 	  || (echo "layers/common/requirements.txt is stale: run make requirements" && exit 1)
 
-# openapi.json is generated from the functions' routes; tests/unit/test_openapi.py fails while the
+# openapi.json is generated from the functions' routes; tests/infrastructure/test_openapi.py fails while the
 # committed copy differs from what the code generates.
 openapi: setup
 	$(UV) run python -m generators.openapi
@@ -90,14 +91,25 @@ configuration: setup
 unit: setup
 	$(UV) run pytest tests/unit
 
+infrastructure: setup
+	$(UV) run pytest tests/infrastructure
+
 integration: setup
 	$(UV) run pytest tests/integration
 
 e2e: setup
 	$(UV) run pytest tests/e2e
 
-test: lint typecheck cfn-lint sam-validate check-requirements client
-	$(UV) run pytest
+# The static checks and the client's build run side by side (each one's output kept together), then
+# the whole suite, in parallel over the machine's cores (pytest-xdist); PYTEST_ARGS adds options
+# (`-n 0`: serially).
+CHECKS := lint typecheck cfn-lint sam-validate check-requirements client
+
+checks: setup
+	@$(MAKE) --no-print-directory -j$(words $(CHECKS)) --output-sync=target $(CHECKS)
+
+test: checks
+	$(UV) run pytest -n auto $(PYTEST_ARGS)
 
 # Needs python3.13 on PATH (pyenv: PYENV_VERSION=3.11.7:3.13.0) and no Docker.
 build: requirements

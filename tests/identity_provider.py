@@ -3,7 +3,6 @@ operator adds and removes, and which can be down or hold its answers."""
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +10,8 @@ from typing import Any
 import fake_crms as fake
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests import tokens
 
 ISSUER, AUDIENCE = "https://idp.example", "integration-credentials"
 
@@ -46,18 +47,11 @@ class IdentityProvider:
     def token(self, kid: str, **claims: Any) -> str:
         """A token signed with `kid` (published or not); `claims` add or (None) remove claims."""
         key = self._keys.get(kid) or rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        base = {
-            "org_id": "org-rs",
-            "sub": "svc",
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "exp": int(time.time()) + 300,
-        }
-        payload = {name: value for name, value in {**base, **claims}.items() if value is not None}
-        return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
+        base = {"org_id": "org-rs", "sub": "svc", "iss": ISSUER, "aud": AUDIENCE}
+        return tokens.token(key, algorithm="RS256", kid=kid, **{**base, **claims})
 
     def bearer(self, kid: str, **claims: Any) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(kid, **claims)}"}
+        return tokens.bearer(self.token(kid, **claims))
 
     def _jwks(self) -> dict[str, Any]:
         keys = []

@@ -2,18 +2,16 @@
 subprocess, driven over HTTP, plus the admin CLI as a subprocess.
 
 Every secret a test sends (access tokens, DSNs, metadata strings, API keys, JWTs) is recorded in a
-session-wide ledger by the `Api` client, so the final module (test_zz_*.py) can check that none of
-them reached the table in plaintext or the stack's logs.
+session-wide ledger by the `Api` client; when the session's stack stops, none of them may be in its
+table or its logs, in any encoding (tests/e2e/no_plaintext.py). Every stack stopped checks its own
+recorded AWS accesses against template.yaml's policies (tests/iam_proof.py).
 """
 
-import base64
-import json
 import os
 import re
 import secrets
 import signal
 import socket
-import string
 import subprocess
 import sys
 import threading
@@ -26,11 +24,12 @@ from typing import Any
 
 import boto3
 import fake_crms as fake
-import jwt
 import pytest
 from smoke import Http, Reply
 
-from tests.conftest import SEED_BODIES, iam_calls_dir
+from tests import iam_proof, tokens
+from tests.conftest import SEED_BODIES
+from tests.e2e import no_plaintext
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-jwt-secret-" + secrets.token_hex(16)
@@ -38,9 +37,10 @@ JWT_SECRET = "e2e-jwt-secret-" + secrets.token_hex(16)
 JWT_ISSUER, JWT_AUDIENCE = "integration-credentials-local", "integration-credentials"
 TABLE_NAME = "integration-credentials-local"
 REGION = "us-east-1"
-STARTUP_TIMEOUT_SECONDS = 90
-STOP_TIMEOUT_SECONDS = 15
-HTTP_TIMEOUT_SECONDS = 30
+# Generous: the suite runs in parallel on small shared machines (a stack starts in seconds).
+STARTUP_TIMEOUT_SECONDS = 180
+STOP_TIMEOUT_SECONDS = 30
+HTTP_TIMEOUT_SECONDS = 60
 BANNER_END = "Ctrl-C to stop."
 API_KEY_RE = re.compile(r"^sk_live_[A-Za-z0-9]{40}$")
 
@@ -72,11 +72,17 @@ _SCRUBBED_NAMES = {
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
 
 
+# The environment as the session began: tiers run in one process (xdist mixes them), and the
+# integration suite's stack sets the functions' settings in os.environ for its whole session.
+ENVIRONMENT_AT_START = dict(os.environ)
+
+
 def clean_environment(**overrides: str) -> dict[str, str]:
-    """The current environment minus AWS/app settings, plus fake AWS credentials and overrides."""
+    """The session's starting environment minus AWS/app settings, plus fake AWS credentials and
+    overrides."""
     env = {
         name: value
-        for name, value in os.environ.items()
+        for name, value in ENVIRONMENT_AT_START.items()
         if not name.startswith(_SCRUBBED_PREFIXES) and name not in _SCRUBBED_NAMES
     }
     env.update(FAKE_AWS)
@@ -125,6 +131,7 @@ class RunningStack:
     log_path: Path
     banner: str
     banner_end_offset: int
+    iam_records: Path
 
     @property
     def base_url(self) -> str:
@@ -147,23 +154,31 @@ class RunningStack:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> int:
-        """Ctrl-C (SIGINT) and wait; kills it and fails if it does not exit in time."""
+        """Ctrl-C (SIGINT) and wait; kills it and fails if it does not exit in time, or if its
+        functions made an AWS access template.yaml's policies do not allow (the IAM proof)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            return self.process.wait(timeout=timeout)
+            code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
             pytest.fail(
                 f"stack on port {self.port} did not exit within {timeout}s of SIGINT\n{self.log_tail()}"
             )
+        problems = iam_proof.stack_problems(self.iam_records)
+        assert not problems, "\n".join(problems)
+        return code
 
 
 def start_stack(log_path: Path, port: int, aws_port: int, **env: str) -> RunningStack:
     """Start `python -m local_stack.devserver` and wait for its "Ctrl-C to stop." line."""
+    iam_records = iam_proof.new_stack_directory(f"stack-{port}")
+    # The stack appends its audit records to .local/audit-<PORT>.jsonl: what a stack that once had
+    # this port left there (a last line cut short, if it was killed) is not this one's.
+    (ROOT / ".local" / f"audit-{port}.jsonl").unlink(missing_ok=True)
     environment = clean_environment(
-        IAM_CALLS_DIR=str(iam_calls_dir()),
+        IAM_CALLS_DIR=str(iam_records),
         PORT=str(port),
         AWS_PORT=str(aws_port),
         JWT_SECRET=JWT_SECRET,
@@ -187,7 +202,7 @@ def start_stack(log_path: Path, port: int, aws_port: int, **env: str) -> Running
         if index >= 0:
             end = index + len(marker)
             banner = content[:end].decode("utf-8", errors="replace")
-            return RunningStack(process, port, aws_port, log_path, banner, end)
+            return RunningStack(process, port, aws_port, log_path, banner, end, iam_records)
         if process.poll() is not None:
             raise RuntimeError(
                 f"stack exited with {process.returncode} before serving:\n{content.decode(errors='replace')}"
@@ -217,11 +232,12 @@ def stack_token_endpoint() -> fake.FakeEndpoint:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """The session's stack; stopped with SIGINT at the end, which must exit 0 within 15 s.
+def stack(tmp_path_factory: pytest.TempPathFactory, ledger: "SecretLedger") -> Iterator[RunningStack]:
+    """The session's stack; stopped with SIGINT at the end, which must exit 0 in time; then
+    no secret any test sent it may be in its table or its logs (tests/e2e/no_plaintext.py).
 
     It logs at DEBUG (the most verbose LogLevel the template allows, exported as the template's
-    POWERTOOLS_LOG_LEVEL) so the final log check is as strict as it can be."""
+    POWERTOOLS_LOG_LEVEL) so the log check is as strict as it can be."""
     port = free_port_pair()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     # No scheduled token refresh here: it would change rows under the tests' feet (versions, ETags)
@@ -249,13 +265,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     )
     try:
         yield running
+        # Checked while it still serves its embedded AWS: the table, then the whole log.
+        no_plaintext.check_table(aws_client(running, "dynamodb"), TABLE_NAME, ledger.everything())
     finally:
         code = running.stop()
         # Stopped here, not by garbage collection at exit: by then its daemon thread is gone and
         # shutdown() would wait for it forever.
         while _TOKEN_ENDPOINTS:
             _TOKEN_ENDPOINTS.pop()[0].__exit__(None, None, None)
-        assert code == 0, f"stack exited with {code} after SIGINT\n{running.log_tail()}"
+    assert code == 0, f"stack exited with {code} after SIGINT\n{running.log_tail()}"
+    log = running.log_path.read_bytes()
+    if ledger.everything():
+        assert b'"service":"integration-credentials"' in log[running.banner_end_offset :], (
+            "expected the functions' logs"
+        )
+    no_plaintext.check_logs(
+        log, running.banner_end_offset, running.demo_api_key, JWT_SECRET, ledger.everything()
+    )
 
 
 # The connect flow's stack: `make run FAKE_CRMS=1` (the five fake CRMs beside it), an org allowed
@@ -336,14 +362,6 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)
-
-
-def encoded_forms(secret: str) -> set[bytes]:
-    """The byte forms a leaked secret could take: UTF-8, and JSON-escaped (ASCII or not)."""
-    forms = {secret.encode()}
-    forms.add(json.dumps(secret)[1:-1].encode())
-    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1].encode())
-    return {form for form in forms if form}
 
 
 @dataclass(frozen=True)
@@ -437,27 +455,8 @@ def make_jwt(
     None) `exp` claims; `extra` adds claims, or removes them with None."""
     claims: dict[str, Any] = {"org_id": org_id, "sub": "e2e-user", "iss": JWT_ISSUER, "aud": JWT_AUDIENCE}
     claims.update(extra or {})
-    if expires_in is not None:
-        claims["exp"] = int(time.time()) + expires_in
-    return jwt.encode(
-        {name: value for name, value in claims.items() if value is not None}, secret, algorithm="HS256"
-    )
-
-
-def unsigned_jwt(org_id: str) -> str:
-    """An `alg: none` token (no signature) that would otherwise be valid."""
-
-    def segment(obj: Mapping[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    header = segment({"alg": "none", "typ": "JWT"})
-    payload = segment({"org_id": org_id, "exp": int(time.time()) + 300})
-    return f"{header}.{payload}."
-
-
-def random_well_formed_key() -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "sk_live_" + "".join(secrets.choice(alphabet) for _ in range(40))
+    claims["exp"] = None if expires_in is None else int(time.time()) + expires_in
+    return tokens.token(secret, **claims)
 
 
 def _admin_command() -> list[str]:
@@ -481,7 +480,7 @@ def run_admin(target: RunningStack, *args: str, via: str = "port") -> subprocess
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
 
@@ -505,21 +504,6 @@ def make_org(stack: RunningStack) -> Callable[..., Org]:
         return Org(org_id, mint_api_key(stack, org_id) if with_key else None)
 
     return factory
-
-
-# --------------------------------------------------------------------------------------------
-# Ordering: the leak checks (test_zz_*.py) run after everything else has driven the routes.
-# --------------------------------------------------------------------------------------------
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-
-    def is_final(item: pytest.Item) -> bool:
-        path = Path(str(item.fspath))
-        return path.parent == here and path.name.startswith("test_zz_")
-
-    items[:] = [item for item in items if not is_final(item)] + [item for item in items if is_final(item)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ def records_for(stack: RunningStack, org_id: str, expected: int) -> list[dict]:
     while True:
         found = []
         if path.exists():
-            found = [r for r in map(json.loads, path.read_text().splitlines()) if r.get("org_id") == org_id]
+            # Complete lines only: a function of the stack may be writing the next one right now.
+            lines = path.read_text().split("\n")[:-1]
+            found = [r for r in map(json.loads, lines) if r.get("org_id") == org_id]
         if len(found) >= expected or time.monotonic() > deadline:
             return found
 

@@ -2,7 +2,7 @@
 the service: every method, the retry rules under faults the stack's embedded AWS injects, and
 CrmAuth keeping a sync job's CRM calls working through a refresh, with the least a sync job needs
 (`credentials:read` + `credentials:refresh`). The CRM is a small loopback server of this module;
-its token endpoint is the fake Salesforce of tests/unit/fake_token_endpoints."""
+its token endpoint is the fake Salesforce (tools/fake_crms)."""
 
 import asyncio
 import json
@@ -19,6 +19,15 @@ from typing import Any
 import httpx
 import pytest
 import requests
+from fake_crms import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    NEW_ACCESS_TOKEN,
+    REFRESH_TOKEN,
+    FakeEndpoint,
+    salesforce,
+    serve,
+)
 from integration_credentials_client import (
     AsyncClient,
     Client,
@@ -31,16 +40,6 @@ from integration_credentials_client import (
     Unauthorized,
 )
 from local_stack.aws_faults import ANY_FUNCTION, RemoteFaults
-
-from tests.unit.fake_token_endpoints import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    NEW_ACCESS_TOKEN,
-    REFRESH_TOKEN,
-    FakeEndpoint,
-    salesforce,
-    serve,
-)
 
 from .conftest import ROOT, RunningStack, free_port_pair, mint_api_key, run_admin, start_stack
 

@@ -25,6 +25,7 @@ import requests
 from integration_credentials.policy.connect_result import ConnectResultError, verify_connect_result
 
 from tests.e2e.conftest import RunningStack, connect_result_key, mint_api_key
+from tests.plaintext import leaks_in_bytes
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -201,8 +202,8 @@ def test_connect_and_reconnect_a_crm_in_headless_chromium(browser, fake_crm_stac
     assert second["access_token"] != first["access_token"]
     # The tokens never reached the stack's log
     log = fake_crm_stack.log_text()
-    for token in (first["access_token"], second["access_token"], second["metadata"]["refresh_token"]):
-        assert token not in log
+    tokens = (first["access_token"], second["access_token"], second["metadata"]["refresh_token"])
+    assert leaks_in_bytes(log, tokens) == []
 
 
 def test_a_link_finished_in_another_users_session_is_refused_by_the_return_page(

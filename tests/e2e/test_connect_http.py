@@ -2,9 +2,9 @@
 user's browser see it: each of the five CRMs connected through its fake (which insists on
 `response_type=code` and, but for Pipedrive, PKCE S256), the redirect's signed result verified
 with the deployment's key, return URLs a server could read out of their prefix and Salesforce
-hosts that are not host names refused, and an org's links in progress bounded under concurrency."""
+hosts that are not host names refused (an org's links bounded under concurrency:
+tests/integration/test_connect_links.py)."""
 
-import threading
 import urllib.parse
 import uuid
 from typing import Any
@@ -14,7 +14,7 @@ import requests
 from fake_crms import press_consent
 from integration_credentials.policy.connect_result import verify_connect_result
 
-from tests.e2e.conftest import CONNECT_LINKS_PER_ORG, RunningStack, connect_result_key, mint_api_key
+from tests.e2e.conftest import RunningStack, connect_result_key, mint_api_key
 
 CONNECT = "/integration-credentials/connect"
 HINTS: dict[str, dict[str, str]] = {
@@ -100,45 +100,3 @@ def test_what_a_server_could_misread_is_400(fake_crm_stack, body, field):
     reply = post_connect(fake_crm_stack, key, body)
     assert reply.status_code == 400, reply.text
     assert field in reply.json()["detail"]
-
-
-def test_concurrent_links_of_one_org_beyond_its_limit_are_429_exactly(fake_crm_stack, return_url):
-    # Given an org allowed CONNECT_LINKS_PER_ORG links in progress and 4 more requests at once
-    key = mint_api_key(fake_crm_stack, f"org-http-limit-{uuid.uuid4()}")
-    count = CONNECT_LINKS_PER_ORG + 4
-    barrier = threading.Barrier(count)
-    replies: list[requests.Response] = []
-    lock = threading.Lock()
-
-    def ask() -> None:
-        barrier.wait()
-        reply = post_connect(fake_crm_stack, key, {"provider": "hubspot", "return_url": return_url})
-        with lock:
-            replies.append(reply)
-
-    threads = [threading.Thread(target=ask) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # Then exactly the limit get a link; the others are told to come back later
-    statuses = sorted(reply.status_code for reply in replies)
-    assert statuses == [201] * CONNECT_LINKS_PER_ORG + [429] * 4, [reply.text for reply in replies]
-    for reply in replies:
-        if reply.status_code == 429:
-            assert 1 <= int(reply.headers["Retry-After"]) <= 600
-            assert reply.json() == {
-                "detail": (
-                    f"The organization already has the maximum of {CONNECT_LINKS_PER_ORG} connect links "
-                    "in progress; retry when one is used or expires"
-                )
-            }
-    # And once one link is used, the org may make another
-    link = next(reply for reply in replies if reply.status_code == 201)
-    assert (
-        requests.get(press_consent(link.json()["connect_url"]), allow_redirects=False, timeout=30).status_code
-        == 303
-    )
-    assert (
-        post_connect(fake_crm_stack, key, {"provider": "zoho", "return_url": return_url}).status_code == 201
-    )

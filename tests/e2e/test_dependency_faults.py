@@ -1,37 +1,23 @@
 """Over HTTP on the local stack, while its embedded AWS fails DynamoDB and KMS calls at random (the
 stack's own processes, its own retries and Timeouts): every answer is the truth about a completed
-write or a 503 with Retry-After and a `detail` after which the write is absent; a retried
-idempotent create ends in its original 201; the org's count ends where its rows do."""
+write or a 503 with Retry-After and a `detail` after which the write is absent; the org's count
+ends where its rows do (a create whose answer was lost: tests/integration/test_lost_answers.py)."""
 
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
-from local_stack.aws_faults import ANY_FUNCTION, RemoteFaults
+from local_stack.aws_faults import RemoteFaults
 
 from tests.fault_clients import ROUNDS, THREADS, Client, inject_random_faults, org_count, run_concurrently
+from tests.reply import Reply
 
 from .conftest import BASE, TABLE_NAME, Api, Org, RunningStack, aws_client
 
 
-@dataclass
-class Reply:
-    """An HTTP answer as the shared clients read it."""
-
-    status: int
-    headers: dict[str, str]
-    raw: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.raw)
-
-
 def reply(response: requests.Response) -> Reply:
-    return Reply(response.status_code, dict(response.headers), response.text)
+    return Reply.of_http(response)
 
 
 class HttpRoutes:
@@ -90,24 +76,3 @@ def test_every_answer_over_http_under_random_faults_tells_the_truth(
     assert org_count(dynamodb, TABLE_NAME, org.org_id) == 0
     assert sum(client.unavailable for client in clients) > 0
     assert sum(client.answers for client in clients) >= THREADS * ROUNDS * 9
-
-
-def test_a_create_whose_answer_was_lost_is_its_201_over_http(
-    api: Api, stack: RunningStack, make_org: Callable[..., Org], faults: RemoteFaults
-) -> None:
-    # Given a DynamoDB that commits the next credentials transaction and loses its answer
-    org = make_org()
-    routes = HttpRoutes(api)
-    assert routes.list(org.key).status == 200
-    faults.inject("dynamodb", "lost", operations=["TransactWriteItems"], times=1, callers=[ANY_FUNCTION])
-    body = {
-        "provider": "custom",
-        "dsn": "https://crm.example.com",
-        "access_token": "lost-answer-token",
-        "metadata": {},
-    }
-    # When a create runs (botocore retries it under the same client request token)
-    created = routes.create(org.key, body)
-    # Then it is the 201 of what it stored, not a 409 for its own row
-    assert created.status == 201, created.raw
-    assert routes.get_by_provider(org.key, "custom").json == created.json

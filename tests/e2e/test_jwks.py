@@ -1,7 +1,6 @@
 """RS256 on a local stack of its own, against an identity provider on loopback whose JWKS an operator
-edits: a key removed from the set is refused once the set is fetched again, a JWKS that is down
-costs one fetch per instance (not one per request), and a token without scopes gets
-JWT_DEFAULT_SCOPES.
+edits: a key removed from the set is refused once the set is fetched again (a JWKS that is down,
+and JWT_DEFAULT_SCOPES, are tests/integration/test_jwt_settings.py's).
 
 Each test uses routes of its own: every route is its own function, whose instances keep their own
 key set and cooldown (the stack serves sequential requests of a route from one warm instance).
@@ -17,7 +16,6 @@ from tests.identity_provider import AUDIENCE, ISSUER, IdentityProvider
 
 from .conftest import (
     BASE,
-    FORBIDDEN,
     SEED_EXAMPLES,
     UNAUTHORIZED,
     Api,
@@ -30,7 +28,6 @@ from .conftest import (
 JWKS_CACHE_SECONDS = 1
 # Past the set's lifetime (a sleep, not a measurement: what follows must see it expired).
 SET_EXPIRED = JWKS_CACHE_SECONDS + 0.5
-JWKS_UNAVAILABLE = {"detail": "Service temporarily unavailable (JWKS); retry later"}
 READ_WRITE = "credentials:read credentials:write"
 
 
@@ -105,36 +102,3 @@ def test_a_signing_key_removed_from_the_jwks_is_refused_once_the_set_is_fetched_
         assert idp.fetches > fetches
     finally:
         idp.published.append("k1")
-
-
-def test_a_down_jwks_is_fetched_once_not_by_every_request(rs_api: Api, idp: IdentityProvider) -> None:
-    # Given an instance whose key set has expired (GET /provider/{provider} is this test's route)
-    org_id = str(uuid.uuid4())
-    path = f"{BASE}/provider/salesforce"
-    assert rs_api.get(path, idp.bearer("k2", org_id=org_id)).status_code == 404
-    time.sleep(SET_EXPIRED)
-    # When the identity provider is down and tokens with made-up kids come, then a real one
-    idp.down = True
-    try:
-        fetches = idp.fetches
-        tokens = [idp.bearer(f"bogus-{index}", org_id=org_id) for index in range(4)]
-        replies = [rs_api.get(path, headers) for headers in [*tokens, idp.bearer("k2", org_id=org_id)]]
-    finally:
-        idp.down = False
-    # Then each is a 503 with Retry-After, and only the first fetched the set
-    for reply in replies:
-        assert (reply.status_code, reply.json()) == (503, JWKS_UNAVAILABLE)
-        assert 1 <= int(reply.headers["Retry-After"]) <= 30
-    assert idp.fetches - fetches == 1
-
-
-def test_a_token_without_a_scope_claim_gets_jwt_default_scopes(rs_api: Api, idp: IdentityProvider) -> None:
-    # Given a stack whose tokens without scopes may only read (JWT_DEFAULT_SCOPES=credentials:read)
-    headers = idp.bearer("k2", org_id=str(uuid.uuid4()))
-    # Then such a token reads, and may neither write nor refresh
-    assert rs_api.get(BASE, headers).status_code == 200
-    body = {**SEED_EXAMPLES["pipedrive"], "access_token": "default-scopes-post"}
-    created = rs_api.post(f"{BASE}/", headers, json=body)
-    assert (created.status_code, created.json()) == (403, FORBIDDEN)
-    refreshed = rs_api.post(f"{BASE}/{uuid.uuid4()}/refresh", headers)
-    assert (refreshed.status_code, refreshed.json()) == (403, FORBIDDEN)

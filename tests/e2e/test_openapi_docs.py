@@ -21,7 +21,7 @@ def test_openapi_json_is_the_generated_document(stack: RunningStack) -> None:
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"] == "application/json"
     committed = (ROOT / "openapi.json").read_text(encoding="utf-8")
-    # The same bytes as `make openapi` writes (tests/unit/test_openapi.py keeps the committed copy fresh).
+    # The same bytes as `make openapi` writes (tests/infrastructure/test_openapi.py keeps the committed copy fresh).
     assert response.text == committed
     document = response.json()
     assert document["info"]["title"] == "Integration credentials API"

@@ -23,6 +23,8 @@ from fake_crms import (
     serve,
 )
 
+from tests.plaintext import leaks_in_bytes
+
 from .conftest import (
     BASE,
     FAKE_AWS,
@@ -183,5 +185,6 @@ def test_a_credential_about_to_expire_is_refreshed_once_by_the_schedule(
 
     # And no token or client secret reached the stack's log
     log = stack.log_text()
-    for secret in (old_token, NEW_ACCESS_TOKEN, REFRESH_TOKEN, CLIENT_SECRET):
-        assert secret not in log, "a secret reached the stack's log"
+    assert leaks_in_bytes(log, (old_token, NEW_ACCESS_TOKEN, REFRESH_TOKEN, CLIENT_SECRET)) == [], (
+        "a secret reached the stack's log"
+    )

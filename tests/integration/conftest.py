@@ -1,7 +1,6 @@
 """Handlers invoked in-process with the events from events/, on embedded AWS (moto on loopback)
 provisioned from template.yaml."""
 
-import copy
 import io
 import json
 import logging
@@ -14,10 +13,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
 import fake_crms as fake
-import jwt
 import pytest
 from credentials_admin.cli import create_api_key
 from integration_credentials.adapters import auth, parameters
@@ -38,6 +37,7 @@ from integration_credentials.logic import connect, idempotency, refresh
 from integration_credentials.logic import credentials as service
 from local_stack import iam
 from local_stack.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
+from local_stack.events import api_gateway_event
 from local_stack.lambda_runtime import FakeLambdaContext, load_app
 from local_stack.provisioning import LocalResources, provision
 from local_stack.routing import select_route
@@ -50,7 +50,9 @@ from local_stack.template import (
     routes,
 )
 
-from tests.conftest import SEED_BODIES, iam_calls_dir
+from tests import iam_proof, tokens
+from tests.conftest import SEED_BODIES
+from tests.reply import Reply
 
 JWT_SECRET = "integration-test-secret-" + secrets.token_hex(16)
 # Deployed stacks must name both (template parameters without defaults); `bearer` carries them.
@@ -108,7 +110,8 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     saved = dict(os.environ)
-    embedded = EmbeddedAws(record_path=str(iam_calls_dir() / "integration.jsonl")).start()
+    records = iam_proof.new_stack_directory("integration")
+    embedded = EmbeddedAws(record_path=str(records / "integration.jsonl")).start()
     os.environ.update(FAKE_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = embedded.endpoint
     resources = provision(embedded.endpoint, JWT_SECRET, table_name=TABLE_NAME)
@@ -127,6 +130,9 @@ def stack() -> Iterator[Stack]:
     reset_process_state()
     os.environ.clear()
     os.environ.update(saved)
+    # The IAM proof of this stack: every access its functions made is one template.yaml allows.
+    problems = iam_proof.stack_problems(records)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture(autouse=True)
@@ -159,19 +165,10 @@ def load_function(name: str) -> Any:
     return module
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    raw: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.raw)
-
-
 class Api:
-    """Calls the six handlers with events/ payloads adjusted per request."""
+    """Calls the handlers with the events API Gateway would send them: built by the one builder
+    (`local_stack.events.api_gateway_event`, the dev server's) from each function's example request
+    in events/ (its route, path, host, user agent and source IP), adjusted per request."""
 
     def __init__(self) -> None:
         # Free instances of each function, as Lambda keeps them: an instance serves one invocation
@@ -180,11 +177,11 @@ class Api:
         self._instances: dict[str, queue.LifoQueue[Any]] = {name: queue.LifoQueue() for name in FUNCTIONS}
         for name in FUNCTIONS:
             self._instances[name].put(load_function(name))
-        self._events = {
+        self._examples = {
             name: json.loads((ROOT / "events" / f"{name}.json").read_text()) for name in FUNCTIONS
         }
 
-    def call(
+    def event(
         self,
         function: str,
         *,
@@ -196,36 +193,45 @@ class Api:
         content_type: str | None = "application/json",
         query: dict[str, str] | None = None,
         headers_extra: dict[str, str] | None = None,
-        timeout_seconds: float | None = None,
-    ) -> Reply:
-        event = copy.deepcopy(self._events[function])
-        event["headers"] = {
-            k: v for k, v in event["headers"].items() if k not in {"x-api-key", "content-type"}
-        }
-        event["headers"].update({k.lower(): v for k, v in {**headers, **(headers_extra or {})}.items()})
-        if query:
-            event["queryStringParameters"] = dict(query)
-            event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
+    ) -> dict[str, Any]:
+        """The event of one request to `function`'s route."""
+        example = self._examples[function]
+        route_key = example["routeKey"]
+        method, route = route_key.split(" ", 1)
+        path = example["rawPath"]
+        parameters = example.get("pathParameters") or {}
         if path_parameters is not None:
-            event["pathParameters"] = path_parameters
-            route = event["routeKey"].split(" ", 1)[1]
-            path = route
+            parameters, path = path_parameters, route
             for name, value in path_parameters.items():
                 path = path.replace("{" + name + "}", value)
-            event["rawPath"] = event["requestContext"]["http"]["path"] = path
         if raw_path is not None:
-            event["rawPath"] = event["requestContext"]["http"]["path"] = raw_path
             # The route and parameters API Gateway would select for that path, as make run does.
-            match = select_route(ROUTE_KEYS, event["requestContext"]["http"]["method"], raw_path)
+            match = select_route(ROUTE_KEYS, method, raw_path)
             assert match is not None, raw_path
-            event["routeKey"] = event["requestContext"]["routeKey"] = match.route_key
-            event["pathParameters"] = match.path_parameters
-        event.pop("body", None)
+            route_key, parameters, path = match.route_key, match.path_parameters, raw_path
+        sent = {name.lower(): value for name, value in {**headers, **(headers_extra or {})}.items()}
+        kept = {k: v for k, v in example["headers"].items() if k not in {"x-api-key", "content-type"}}
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": urlencode(query or {}, errors="surrogatepass"),
+            "REMOTE_ADDR": example["requestContext"]["http"]["sourceIp"],
+            **{"HTTP_" + name.upper().replace("-", "_"): value for name, value in {**kept, **sent}.items()},
+        }
+        payload = b""
         if body is not None or raw_body is not None:
-            event["body"] = raw_body if raw_body is not None else json.dumps(body)
+            payload = (raw_body if raw_body is not None else json.dumps(body)).encode()
             if content_type:
-                event["headers"]["content-type"] = content_type
-        event["requestContext"]["requestId"] = str(uuid.uuid4())
+                environ["CONTENT_TYPE"] = content_type
+        event = api_gateway_event(environ, route_key, parameters, payload)
+        if query:
+            # The values exactly as sent, even those no URL could carry (a lone surrogate).
+            event["queryStringParameters"] = dict(query)
+        return event
+
+    def call(self, function: str, *, timeout_seconds: float | None = None, **request: Any) -> Reply:
+        """One request to `function`'s route (`request`: `event`'s arguments), as Lambda runs it."""
+        event = self.event(function, **request)
         context = FakeLambdaContext(
             function_name=function,
             aws_request_id=str(uuid.uuid4()),
@@ -239,7 +245,7 @@ class Api:
             response = instance.lambda_handler(event, context)
         finally:
             self._instances[function].put(instance)
-        return Reply(response["statusCode"], response.get("headers") or {}, response.get("body") or "")
+        return Reply.of_lambda(response)
 
     # Shorthands for the six routes.
     def create(self, headers: dict[str, str], body: Any, **kw: Any) -> Reply:
@@ -338,16 +344,8 @@ def other_org_headers(stack: Stack) -> dict[str, str]:
 
 def bearer(org_id: str, secret: str = JWT_SECRET, algorithm: str = "HS256", **claims: Any) -> dict[str, str]:
     """Authorization headers with a token the stack accepts; `claims` add or (None) remove claims."""
-    payload = {
-        "org_id": org_id,
-        "sub": "user-1",
-        "exp": 4_102_444_800,
-        "iss": JWT_ISSUER,
-        "aud": JWT_AUDIENCE,
-        **claims,
-    }
-    payload = {k: v for k, v in payload.items() if v is not None}
-    return {"Authorization": "Bearer " + jwt.encode(payload, secret, algorithm=algorithm)}
+    claims = {"sub": "user-1", "exp": 4_102_444_800, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, **claims}
+    return tokens.bearer(tokens.token(secret, algorithm=algorithm, org_id=org_id, **claims))
 
 
 ROOT_PATH = Path(ROOT)

@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from integration_credentials.adapters.auth import (
@@ -25,6 +24,7 @@ from integration_credentials.core.errors import (
 )
 from integration_credentials.core.settings import Settings
 
+from tests import tokens
 from tests.conftest import SEED_BODIES
 from tests.identity_provider import AUDIENCE, ISSUER, IdentityProvider
 from tests.integration.conftest import (
@@ -56,7 +56,7 @@ def bad_credentials(org_id):
         "expired jwt": bearer(org_id, exp=now - 3600),
         "jwt without exp": bearer(org_id, exp=None),
         "jwt with another secret": bearer(org_id, secret="another-secret-of-sufficient-length-123"),
-        "jwt alg none": {"Authorization": "Bearer " + jwt.encode({"org_id": org_id, "exp": now + 60}, None, algorithm="none")},
+        "jwt alg none": tokens.bearer(tokens.unsigned(org_id=org_id)),
         "jwt without iss": bearer(org_id, iss=None),
         "jwt without aud": bearer(org_id, aud=None),
         "jwt of another issuer": bearer(org_id, iss="another-service"),
@@ -94,10 +94,36 @@ def test_a_revoked_key_is_401_on_every_route(api, stack, org_id, function):
     assert call_route(api, function, {"X-API-Key": key}).status == 401
 
 
-def test_a_valid_jwt_alone_works(api, org_id):
-    created = api.create(bearer(org_id), SEED_BODIES["hubspot"])
-    assert created.status == 201
-    assert created.json["org_id"] == org_id
+CRUD_FUNCTIONS = [
+    "create_credentials",
+    "list_credentials",
+    "get_credentials_by_provider",
+    "get_credentials",
+    "update_credentials",
+    "delete_credentials",
+]
+
+
+@pytest.mark.parametrize("function", CRUD_FUNCTIONS)
+def test_a_valid_jwt_alone_works_on_every_route(api, org_id, function):
+    # Given an org that only has JWTs (no API key) and stored Salesforce credentials
+    stored = api.create(bearer(org_id), SEED_BODIES["salesforce"]).json
+    # When the route is called with a bearer token only
+    body = {
+        "create_credentials": SEED_BODIES["pipedrive"],
+        "update_credentials": {"access_token": "jwt-token"},
+    }
+    reply = call_route(api, function, bearer(org_id), stored["id"], body=body.get(function))
+    # Then it succeeds, for that org
+    assert reply.status == (201 if function == "create_credentials" else 200), reply.raw
+    if function in {"get_credentials", "get_credentials_by_provider"}:
+        assert reply.json == stored
+    if function == "list_credentials":
+        assert reply.json == [stored]
+    if function == "update_credentials":
+        assert reply.json["access_token"] == "jwt-token"
+    if function == "create_credentials":
+        assert reply.json["org_id"] == org_id
 
 
 def test_api_key_and_jwt_of_the_same_org_work_together(api, stack, org_id):
@@ -174,7 +200,7 @@ def rs_claims(**claims):
 def test_rs256_through_jwks(rsa_setup):
     key, url = rsa_setup
     verifier = JwtVerifier(rs256_settings(url))
-    token = jwt.encode(rs_claims(), key, algorithm="RS256", headers={"kid": "k1"})
+    token = tokens.token(key, algorithm="RS256", kid="k1", **rs_claims())
     assert verifier.verify(token).org_id == "org-rs"
 
 
@@ -183,7 +209,7 @@ def test_rs256_refuses_another_applications_tokens(rsa_setup):
     key, url = rsa_setup
     verifier = JwtVerifier(rs256_settings(url))
     for claims in (rs_claims(aud="another-app"), rs_claims(iss="https://other.example"), rs_claims(aud=None)):
-        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+        token = tokens.token(key, algorithm="RS256", kid="k1", **claims)
         with pytest.raises(AuthenticationError):
             verifier.verify(token)
 
@@ -252,14 +278,14 @@ def test_no_rs_hs_confusion(rsa_setup):
     with pytest.raises(AuthenticationError):
         rs_verifier.verify(forged)
     # ...and an RS256 token must not pass the HS256 verifier.
-    rs_token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+    rs_token = tokens.token(key, algorithm="RS256", kid="k1", **claims)
     with pytest.raises(AuthenticationError):
         JwtVerifier(settings()).verify(rs_token)
 
 
 def test_jwks_unreachable_is_a_dependency_failure():
     verifier = JwtVerifier(rs256_settings("http://127.0.0.1:9/jwks.json"))
-    token = jwt.encode(rs_claims(), "k" * 32, algorithm="HS256", headers={"kid": "k1"})
+    token = tokens.token("k" * 32, kid="k1", **rs_claims())
     with pytest.raises(DependencyUnavailableError):
         verifier.verify(token)
 

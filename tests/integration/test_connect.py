@@ -2,7 +2,6 @@
 provider's consent (fake CRMs on 127.0.0.1 that check redirect_uri, client credentials and the
 PKCE verifier as each provider documents), then GET /integration-credentials/oauth/callback."""
 
-import json
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from tests.integration.connect_flow import (
     query_of,
     start,
 )
+from tests.plaintext import leaks_in_bytes, leaks_in_items
 
 PKCE = {"salesforce", "hubspot", "zoho", "dynamics"}  # every provider but Pipedrive
 
@@ -416,15 +416,10 @@ def test_no_token_or_verifier_in_any_url_log_or_table_item(api, stack, crms, org
     states = boto3.client("dynamodb", endpoint_url=stack.aws.endpoint).scan(
         TableName=stack.resources.refs["ConnectStatesTable"]
     )["Items"]
-    haystacks = {
-        "urls": " ".join(urls),
-        "logs": captured_logs.getvalue(),
-        "credentials table": json.dumps(stack.scan(), default=str),
-        "states table": json.dumps(states, default=str),
-    }
-    for where, text in haystacks.items():
-        for token in tokens:
-            assert token not in text, where
+    assert leaks_in_bytes(" ".join(urls), tokens) == []
+    assert leaks_in_bytes(captured_logs.getvalue(), tokens) == []
+    assert leaks_in_items(stack.scan(), tokens) == []
+    assert leaks_in_items(states, tokens) == []
 
 
 def test_the_callback_takes_no_api_key_and_ignores_one(api, crms, org_headers, other_org_headers):

@@ -14,7 +14,8 @@ from integration_credentials.policy.connect import allow_list, return_url_proble
 from tests.integration.conftest import CONNECT_RETURN_URLS, Stack
 
 EXAMPLES = settings(
-    max_examples=60,
+    # Derandomized: the same examples every run, beside the explicit hostile classics (@example).
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,

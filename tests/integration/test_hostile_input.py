@@ -32,7 +32,8 @@ MAX_DIGITS = 4300  # docs/api.md: integers of up to 4,300 digits round-trip exac
 BODY_LIMIT = 65_536
 
 EXAMPLES = settings(
-    max_examples=60,
+    # Derandomized: the same examples every run, beside the explicit hostile classics (@example).
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,

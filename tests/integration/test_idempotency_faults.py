@@ -110,7 +110,8 @@ def test_a_first_attempt_that_never_learnt_its_outcome_is_answered_by_the_retry(
     key = str(uuid.uuid4())
     stack.aws.inject("dynamodb", "lost", operations=["TransactWriteItems"], callers=[ANY_FUNCTION])
     # When a create with a key runs out of attempts: its 503 is the one answer it cannot make true
-    first = api.create(org_headers, CUSTOM_BODY, headers_extra={"Idempotency-Key": key}, timeout_seconds=3.0)
+    # (a budget that only the attempts end, not a slow machine before the first transaction)
+    first = api.create(org_headers, CUSTOM_BODY, headers_extra={"Idempotency-Key": key}, timeout_seconds=10.0)
     assert_unavailable(first, "DynamoDB")
     stack.aws.heal()
     stored = api.get_by_provider(org_headers, "custom").json

@@ -20,6 +20,8 @@ from integration_credentials.core import settings
 from integration_credentials.logic import refresh
 from integration_credentials.logic.refresh import token_refresher
 
+from tests.plaintext import leaks_in_bytes, leaks_in_items
+
 INSTANCE_URL = "https://acme.my.salesforce.com"
 
 
@@ -367,13 +369,9 @@ def test_refreshed_tokens_stay_encrypted_and_out_of_logs(
     created = api.create(org_headers, salesforce_body()).json
     refreshed = api.refresh(org_headers, created["id"]).json
     secrets = [refreshed["access_token"], chain.current, fake.REFRESH_TOKEN, fake.CLIENT_SECRET]
-    raw = repr(stack.scan()).encode()
-    for secret in secrets:
-        assert secret.encode() not in raw
+    assert leaks_in_items(stack.scan(), secrets) == []
     logged = capsys.readouterr()
-    text = logged.out + logged.err + caplog.text
-    for secret in secrets:
-        assert secret not in text
+    assert leaks_in_bytes(logged.out + logged.err + caplog.text, secrets) == []
 
 
 # ---- events ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The seed contract, route by route, on the real handlers and embedded AWS."""
 
+import json
 import uuid
 
 import pytest
@@ -8,6 +9,7 @@ from tests.conftest import SEED_BODIES
 
 UNAUTHORIZED = {"detail": "Invalid or missing authentication credentials"}
 FORBIDDEN = {"detail": "You do not have permission to access this resource"}
+MAX_BODY_BYTES = 64 * 1024  # the default MAX_BODY_BYTES
 
 
 def is_uuid4(value: str) -> bool:
@@ -154,6 +156,22 @@ def test_body_over_the_limit_is_413_and_writes_nothing(api, org_headers):
     assert reply.status == 413
     assert "limit" in reply.json["detail"]
     assert api.get_by_provider(org_headers, "hubspot").status == 404
+
+
+def test_a_body_just_under_the_limit_is_stored_and_an_update_over_it_is_413_and_changes_nothing(
+    api, org_headers
+):
+    # Given credentials stored with a body just under the 64 KiB cap
+    body = {**SEED_BODIES["hubspot"], "metadata": {"blob": "y" * (MAX_BODY_BYTES - 1024)}}
+    assert len(json.dumps(body).encode()) < MAX_BODY_BYTES
+    created = api.create(org_headers, body)
+    assert created.status == 201 and created.json["metadata"] == body["metadata"]
+    # When an update over the cap is sent
+    update = {"access_token": "oversized-update-token", "metadata": {"z": "z" * MAX_BODY_BYTES}}
+    reply = api.update(org_headers, created.json["id"], update)
+    # Then it is 413 with a detail, and the stored credentials are unchanged
+    assert reply.status == 413 and reply.json["detail"]
+    assert api.get(org_headers, created.json["id"]).json == created.json
 
 
 def test_get_by_provider_not_found_uses_the_seed_text(api, org_headers):

@@ -13,7 +13,7 @@ Deciding (`findings`): a recorded access no statement allows is *denied* (for th
 key, `key_allows`: its policy's denies first, then its allows, the account's through IAM); a write,
 decrypt or data-key action a statement grants and no recorded access used is *unused* (except the
 runtime's own, `RUNTIME_EXTRAS`, which no local test can exercise). `key_allows` also answers for
-principals that are no function (tests/unit/test_key_access.py: who can reach the plaintext).
+principals that are no function (tests/infrastructure/test_key_access.py: who can reach the plaintext).
 moto's own IAM enforcement cannot serve here: it checks actions against `Resource: "*"` only and
 knows `TransactWriteItems` as an action.
 

@@ -52,7 +52,7 @@ START_MARGIN_SECONDS = 1.0
 def refresh_budget_seconds(settings: Settings) -> float:
     """The time a refresh needs left before it may start: the provider call's total deadline,
     storing what the provider issued, and a margin. template.yaml's timeouts, batch size and
-    lease are chosen against it (tests/unit/test_budgets.py states the inequalities)."""
+    lease are chosen against it (tests/infrastructure/test_budgets.py states the inequalities)."""
     return (
         settings.refresh_http_timeout_seconds + settings.refresh_write_budget_seconds + START_MARGIN_SECONDS
     )

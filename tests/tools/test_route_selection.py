@@ -196,3 +196,23 @@ def test_routes_of_more_segments_are_not_captured_by_the_collection_routes():
     )
     assert select_target(targets, "POST", "/integration-credentials/a/b")[0] == "CreateCredentialsFunction"
     assert select_target(targets, "PATCH", SLASH) is None
+
+
+def test_local_routing_selects_the_most_specific_route_of_the_template():
+    targets = {route.route_key: route.function for route in routes()}
+
+    def match(method, path):
+        found = select_target(targets, method, path)
+        return None if found is None else (found[0], found[1].path_parameters)
+
+    assert match("GET", "/integration-credentials/provider/hubspot") == (
+        "GetCredentialsByProviderFunction",
+        {"provider": "hubspot"},
+    )
+    assert match("GET", "/integration-credentials/abc") == (
+        "GetCredentialsFunction",
+        {"credentials_id": "abc"},
+    )
+    assert match("GET", "/integration-credentials/") == ("ListCredentialsFunction", {"proxy": ""})
+    assert match("GET", "/integration-credentials") == ("ListCredentialsFunction", {})
+    assert match("PATCH", "/integration-credentials/abc") is None

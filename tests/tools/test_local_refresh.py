@@ -185,3 +185,32 @@ def test_local_oauth_clients_can_be_the_developers_own(monkeypatch):
         "client_id": "3MVG9-my-connected-app",
         "client_secret": "my-consumer-secret",
     }
+
+
+def test_function_environment_resolves_template_references():
+    refs = {
+        "CredentialsTable": "tbl",
+        "ApiKeysTable": "keys",
+        "JwtSecretParameterName": "/p",
+        "HmacKeyParameterName": "/h",
+        "IdempotencyTable": "idem",
+        "JwtAlgorithm": "HS256",
+        "JwtJwksUrl": "",
+        "JwtIssuer": "",
+        "JwtAudience": "",
+        "JwtMaxAgeSeconds": "",
+        "JwtJwksCacheSeconds": "60",
+        "JwtDefaultScopes": "credentials:read",
+        "LogLevel": "INFO",
+        "OAuthClientParameterPrefix": "/oauth/",
+        "EventBusName": "default",
+    }
+    env = function_environment(refs, {("CredentialsKey", "Arn"): "arn:key"})
+    assert env["TABLE_NAME"] == "tbl"
+    assert env["API_KEYS_TABLE_NAME"] == "keys"
+    assert env["KMS_KEY_ARN"] == "arn:key"
+    assert env["JWT_SECRET_PARAMETER"] == "/p"
+    assert (env["JWT_JWKS_CACHE_SECONDS"], env["JWT_DEFAULT_SCOPES"]) == ("60", "credentials:read")
+    assert env["HMAC_KEY_PARAMETER"] == "/h"
+    assert env["IDEMPOTENCY_TABLE_NAME"] == "idem"
+    assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
