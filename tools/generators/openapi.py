@@ -6,7 +6,10 @@ its OpenAPI schema, and merges the six into one document (Powertools' `OpenAPIMe
   - 422 responses go (and the schemas only they used): Powertools documents its own validation
     error, which the routes turn into the seed's 400 `{"detail": ...}`;
   - an optional parameter's `anyOf: [X, null]` becomes X (a parameter is absent, never null);
-  - the seed's request bodies become the request examples (from `integration_credentials.http.openapi`).
+  - the seed's request bodies become the request examples (from `integration_credentials.http.openapi`);
+  - every operation documents the answers API Gateway gives before any function runs: 414 and 431
+    (request line, or request line and header values together, over its 10,240 bytes), with
+    API Gateway's `{"message": ...}` body.
 The result is written with sorted keys and an indent of 2, so the same code gives the same bytes.
 
 `python -m generators.openapi` writes openapi.json; `--check` only compares (exit 1 if stale).
@@ -147,12 +150,40 @@ def _refs(value: Any) -> Iterator[str]:
             yield from _refs(item)
 
 
+# API Gateway's own answers (HTTP API quota: request line and header values at most 10,240 bytes in
+# all); the local stack gives the same (tools/local_stack/http_api.py).
+GATEWAY_RESPONSES = {
+    "414": "URI Too Long: the request line is over API Gateway's 10,240 bytes (no function ran)",
+    "431": "Request Header Fields Too Large: the request line and header values are over API "
+    "Gateway's 10,240 bytes in all (no function ran)",
+}
+GATEWAY_ERROR = "GatewayError"
+GATEWAY_ERROR_SCHEMA = {
+    "type": "object",
+    "title": GATEWAY_ERROR,
+    "description": "API Gateway's own answer, before any function ran (never the service's `detail`)",
+    "properties": {"message": {"type": "string"}},
+    "required": ["message"],
+}
+GATEWAY_EXAMPLES = {"414": "Request-URI Too Long", "431": "Request Header Fields Too Large"}
+
+
 def _finish(document: dict[str, Any]) -> dict[str, Any]:
     """Drop Powertools' 422 (never sent), add the request examples; check operation ids."""
     document = copy.deepcopy(document)
     operation_ids = []
     for operation in _operations(document):
         operation["responses"].pop("422", None)
+        for status, description in GATEWAY_RESPONSES.items():
+            operation["responses"][status] = {
+                "description": description,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": _SCHEMA_REF + GATEWAY_ERROR},
+                        "examples": {"gateway": {"value": {"message": GATEWAY_EXAMPLES[status]}}},
+                    }
+                },
+            }
         for status, response in operation["responses"].items():
             if status.startswith("3"):
                 # A redirect has no body (Powertools documents the handler's return type).
@@ -172,6 +203,9 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
     unknown = set(REQUEST_EXAMPLES) - set(operation_ids)
     if unknown:
         raise ValueError(f"request examples for unknown operations: {sorted(unknown)}")
+    document.setdefault("components", {}).setdefault("schemas", {})[GATEWAY_ERROR] = copy.deepcopy(
+        GATEWAY_ERROR_SCHEMA
+    )
     _prune_schemas(document)
     bounded: dict[str, Any] = _integral_bounds(document)
     return bounded

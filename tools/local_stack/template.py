@@ -156,9 +156,10 @@ def function_environment(
         if isinstance(value, dict) and "Fn::If" in value:  # on the template's parameters (defaults)
             condition, when_true, when_false = value["Fn::If"]
             conditions = load_template().get("Conditions", {})
-            chosen = (
-                when_true if template_condition({"Condition": condition}, conditions, refs) else when_false
-            )
+            # On the stack's parameters: the given ones, else the template's defaults.
+            parameters = {**parameter_defaults(), **refs}
+            holds = template_condition({"Condition": condition}, conditions, parameters)
+            chosen = when_true if holds else when_false
             if chosen == {"Ref": "AWS::NoValue"}:
                 continue
             value = chosen
