@@ -183,6 +183,8 @@ def start_stack(log_path: Path, port: int, aws_port: int, **env: str) -> Running
         AWS_PORT=str(aws_port),
         JWT_SECRET=JWT_SECRET,
         API_KEY_CACHE_SECONDS="1",
+        # A function's first instance starts when it is first invoked: a stack's tests use a few.
+        LOCAL_WARM_FUNCTIONS="0",
         **env,
     )
     with log_path.open("wb") as log:

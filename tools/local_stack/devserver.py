@@ -197,7 +197,10 @@ class LocalStack:
                 self.fake_crm_env,
                 self.fake_crms,
             )
-            list(executor.map(lambda pool: pool.warm(), self._pools.values()))
+            # LOCAL_WARM_FUNCTIONS=0: each function's first instance starts at its first invocation,
+            # as Lambda's do (a cold start), not before the stack serves (the tests' stacks).
+            if os.environ.get("LOCAL_WARM_FUNCTIONS", "1").strip() != "0":
+                list(executor.map(lambda pool: pool.warm(), self._pools.values()))
             self.demo_api_key = seeding.result()
         if self.refresh_interval > 0:
             self._refresh = self._scheduled_refresh(schedules, queues, resources)
