@@ -4,6 +4,7 @@ invocation runs past the function's `Timeout` (the caller gets a function error,
 answers one: 500 without our `detail`)."""
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import multiprocessing
@@ -62,6 +63,9 @@ def _worker_main(
     conn: Connection, code_dir: str, handler: str, function_name: str, env: dict[str, str], timeout: float
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    # The parent's environment when it made this instance, and the function's: as a spawned
+    # process would have it (a fork server's own environment is the one it started with).
+    os.environ.clear()
     os.environ.update(env)
     sys.path.insert(0, code_dir)
     module_name, _, attribute = handler.rpartition(".")
@@ -84,6 +88,21 @@ def _worker_main(
             conn.send(("error", type(error).__name__))
 
 
+# What every function imports at init and no module of ours runs code in: a fork server holds them
+# imported, so an instance pays its own init (the layer, app.py, its settings and clients) and not
+# these libraries' again. Each instance still has module globals of its own: nothing here holds
+# state made from the environment, and the layer is imported fresh in each.
+PRELOADED = ["boto3", "botocore.session", "aws_encryption_sdk", "pydantic", "jwt"]
+
+
+@functools.cache
+def instance_context() -> Any:
+    """Where instances come from: forked from a server that has the libraries imported."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOADED)
+    return context
+
+
 class FunctionTimedOutError(Exception):
     """An invocation ran past the function's Timeout: its instance was stopped."""
 
@@ -101,7 +120,7 @@ class _Instance:
         self.conn, child = multiprocessing.Pipe()
         self.process = ctx.Process(
             target=_worker_main,
-            args=(child, str(code_dir), handler, function_name, env, timeout),
+            args=(child, str(code_dir), handler, function_name, {**os.environ, **env}, timeout),
             name=f"lambda-{function_name}",
             daemon=True,
         )
@@ -154,7 +173,7 @@ class FunctionPool:
         """`timeout`: the function's Timeout in template.yaml unless given."""
         self.name = name
         self._args = (code_dir, handler, name, env, timeout or function_timeout(name))
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = instance_context()
         self._idle: queue.LifoQueue[_Instance] = queue.LifoQueue()
         self._all: list[_Instance] = []
         self._lock = threading.Lock()
