@@ -10,7 +10,6 @@ description. Then the variables the functions read that are not settings (`OTHER
 if stale).
 """
 
-import argparse
 import ast
 import sys
 import types
@@ -24,6 +23,8 @@ from integration_credentials.core.settings import CONDITIONS, ROLE_SETTINGS, Set
 from local_stack.template import ROOT, load_template, resources_of_type
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+
+from .output import generate
 
 OUTPUT = ROOT / "docs" / "configuration.md"
 # Variables the functions read, or template.yaml gives them, that are not settings: Powertools',
@@ -213,24 +214,8 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `make configuration`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is not up to date")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
-    args = parser.parse_args(argv)
-    text = render()
-    current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
-    if args.check:
-        if current != text:
-            print(f"{args.output} is stale: run make configuration", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
-    else:
-        print(f"{args.output} is up to date")
-    return 0
+    description = __doc__.splitlines()[0] if __doc__ else None
+    return generate(description, OUTPUT, "configuration", render, argv)
 
 
 if __name__ == "__main__":

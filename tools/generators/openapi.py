@@ -15,7 +15,6 @@ The result is written with sorted keys and an indent of 2, so the same code give
 `python -m generators.openapi` writes openapi.json; `--check` only compares (exit 1 if stale).
 """
 
-import argparse
 import contextlib
 import copy
 import importlib.util
@@ -35,6 +34,8 @@ from integration_credentials.core.constants import MAX_ACCESS_TOKEN_CHARS
 from integration_credentials.core.settings import ROLE_SETTINGS, env_name, get_settings
 from integration_credentials.http.openapi import REQUEST_EXAMPLES, SECURITY, TAG, security_schemes
 from local_stack.template import ROOT, routes
+
+from .output import generate
 
 OUTPUT = ROOT / "openapi.json"
 TITLE = "Integration credentials API"
@@ -284,23 +285,8 @@ def render(document: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `make openapi`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="exit 1 if openapi.json is not up to date")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
-    args = parser.parse_args(argv)
-    text = render(build_document())
-    current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
-    if args.check:
-        if current != text:
-            print(f"{args.output} is stale: run make openapi", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
-    else:
-        print(f"{args.output} is up to date")
-    return 0
+    description = __doc__.splitlines()[0] if __doc__ else None
+    return generate(description, OUTPUT, "openapi", lambda: render(build_document()), argv)
 
 
 if __name__ == "__main__":
