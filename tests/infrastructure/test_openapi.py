@@ -61,7 +61,7 @@ CREDENTIALS_FIELDS = {
     "updated_at",
 }
 SEED_CREDENTIALS_FIELDS = set(CREDENTIALS_FIELDS)
-CREDENTIALS_FIELDS |= {"status", "expires_at", "last_refreshed_at", "last_error"}
+CREDENTIALS_FIELDS |= {"status", "expires_at", "last_refreshed_at", "last_error", "account", "verified_at"}
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +157,7 @@ def test_no_powertools_422(document: dict[str, Any]) -> None:
         for op in item.values():
             assert "422" not in op["responses"]
     assert set(document["components"]["schemas"]) == {
+        "Account",
         "ConnectRequest",
         "ConnectStarted",
         "CredentialsCreate",

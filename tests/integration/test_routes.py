@@ -23,15 +23,17 @@ def test_seed_examples_are_stored_and_read_back(api, org_headers, org_id, provid
     # When it is stored
     created = api.create(org_headers, body)
     # Then it is 201 with a generated id, the seed's fields in the seed's order, then the token
-    # refresh fields (a backward-compatible extension)
+    # refresh and connection health fields (a backward-compatible extension)
     assert created.status == 201
     payload = created.json
     assert list(payload) == [
         "id", "org_id", "provider", "dsn", "access_token", "metadata", "created_at", "updated_at",
-        "status", "expires_at", "last_refreshed_at", "last_error",
+        "status", "expires_at", "last_refreshed_at", "last_error", "account", "verified_at",
     ]  # fmt: skip
     assert payload["status"] == "active"
     assert payload["last_refreshed_at"] is None and payload["last_error"] is None
+    # A create without ?verify has not asked the CRM: no account, no verification yet
+    assert payload["account"] is None and payload["verified_at"] is None
     assert is_uuid4(payload["id"])
     assert payload["org_id"] == org_id
     assert {k: payload[k] for k in ("provider", "dsn", "access_token", "metadata")} == body

@@ -60,6 +60,8 @@ BODY = {
     "expires_at": None,
     "last_refreshed_at": None,
     "last_error": None,
+    "account": {"id": "00D000000000001AAA", "user": "005000000000001AAA"},
+    "verified_at": "2024-01-01T00:00:00.000000Z",
 }
 
 
@@ -88,3 +90,10 @@ def test_secret_names() -> None:
     assert all(is_secret_key(name) for name in SECRET_NAMES)
     assert not any(is_secret_key(name) for name in PLAIN_NAMES)
     assert without_secrets([{"password": 1, "a": [{"token": 2, "b": 3}]}]) == [{"a": [{"b": 3}]}]
+
+
+def test_the_crm_account_and_verification_time_are_shown_to_every_caller() -> None:
+    # The account a token belongs to is no secret: a write-only key sees which CRM org it wrote to
+    view = restricted_view(BODY)
+    assert view["account"] == BODY["account"]
+    assert view["verified_at"] == BODY["verified_at"]

@@ -55,6 +55,8 @@ _CREDENTIALS_FIELDS = (
     "expires_at",
     "last_refreshed_at",
     "last_error",
+    "account",
+    "verified_at",
 )
 
 
@@ -76,6 +78,8 @@ class Credentials:
     expires_at: str | None = None
     last_refreshed_at: str | None = None
     last_error: Mapping[str, Any] | None = None
+    account: Mapping[str, Any] | None = None
+    verified_at: str | None = None
     etag: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 

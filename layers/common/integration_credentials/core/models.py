@@ -209,6 +209,22 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
+class Account:
+    """The CRM account a credential's token belongs to, as the CRM's identity call names it:
+    `id` the account (Salesforce org, HubSpot portal, Pipedrive company, Zoho CRM org, Dynamics
+    organization), `name` its name or domain and `user` the user the token acts as, where told."""
+
+    id: str
+    name: str | None = None
+    user: str | None = None
+
+    def as_json(self) -> dict[str, str]:
+        """The public `account` object: `id`, and `name` and `user` where known."""
+        shown = {"id": self.id, "name": self.name, "user": self.user}
+        return {key: value for key, value in shown.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
 class StoredCredentials:
     """A row as the table holds it: plaintext keys, timestamps and refresh state, encrypted secret."""
 
@@ -224,6 +240,9 @@ class StoredCredentials:
     # The HMAC of the Idempotency-Key request that created the row (`logic.idempotency`), by
     # which a retry of that request recognises the row as its own.
     idempotency_hmac: str | None = None
+    # The CRM account the token was last verified to belong to, and when (plaintext: no secret).
+    account: Account | None = None
+    verified_at: str | None = None
 
     @property
     def encryption_context(self) -> dict[str, str]:
@@ -247,6 +266,9 @@ def credentials_view(row: StoredCredentials, secret: CredentialsSecret) -> dict[
         "expires_at": row.state.expires_at,
         "last_refreshed_at": row.state.last_refreshed_at,
         "last_error": row.state.last_error,
+        # Added by connection health: the CRM account and the last successful verification.
+        "account": row.account.as_json() if row.account is not None else None,
+        "verified_at": row.verified_at,
     }
 
 

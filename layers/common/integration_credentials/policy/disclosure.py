@@ -24,6 +24,8 @@ NON_SECRET_FIELDS: Final = (
     "expires_at",
     "last_refreshed_at",
     "last_error",
+    "account",
+    "verified_at",
 )
 
 # A metadata key names a secret when any of these occurs in it (case-insensitive, separators

@@ -19,21 +19,36 @@ from ._connect import (
     supports_pkce,
 )
 from ._refresh import REFRESHABLE_PROVIDERS, refresh, token_url_env_name
-from .errors import PermanentRefreshError, RefreshError, TransientRefreshError
+from .errors import PermanentRefreshError, RefreshError, TokenRejectedError, TransientRefreshError
+from .identity import (
+    IDENTIFIABLE_PROVIDERS,
+    REVOCABLE_PROVIDERS,
+    crm_api_url_env_name,
+    identify,
+    revoke,
+    revoke_url_env_name,
+)
 from .models import OAuthClient, TokenRefresh
 
 __all__ = [
+    "IDENTIFIABLE_PROVIDERS",
     "REFRESHABLE_PROVIDERS",
+    "REVOCABLE_PROVIDERS",
     "OAuthClient",
     "PermanentRefreshError",
     "RefreshError",
     "TokenRefresh",
+    "TokenRejectedError",
     "TransientRefreshError",
     "authorize_url",
     "authorize_url_env_name",
+    "crm_api_url_env_name",
     "exchange_code",
+    "identify",
     "new_code_verifier",
     "refresh",
+    "revoke",
+    "revoke_url_env_name",
     "s256_challenge",
     "supports_pkce",
     "token_url_env_name",

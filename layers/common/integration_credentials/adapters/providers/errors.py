@@ -31,3 +31,9 @@ class TransientRefreshError(RefreshError):
     def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(code, message)
+
+
+class TokenRejectedError(RefreshError):
+    """The CRM refused the token itself (401 or 403 to its identity call, such as Salesforce's 403
+    `Bad_OAuth_Token`): the token is not valid now. Refresh once where the credential can; else, or
+    when the refreshed token is refused too, the grant needs a human (`reauth_required`)."""

@@ -2,7 +2,8 @@
 
 A row created with an Idempotency-Key carries that request's HMAC (`idempotency_hmac`, never
 removed). Token refresh adds plaintext bookkeeping to a row and its mirror (status, expires_at,
-last_refreshed_at, last_error_*, refresh_failures), and to the row only: the refresh lease
+last_refreshed_at, last_error_*, refresh_failures), connection health the CRM account (account_id,
+account_name, account_user) and verified_at; and to the row only: the refresh lease
 (lease_owner, lease_until in epoch ms) and, while the scheduler should refresh it, `refresh_shard`
 and `refresh_due` (epoch seconds). Updates name the attributes they change, so a user's PUT never
 drops a lease.
@@ -11,7 +12,7 @@ drops a lease.
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ...core.models import Lease, RefreshState, StoredCredentials
+from ...core.models import Account, Lease, RefreshState, StoredCredentials
 from .keys import Item, refresh_shard
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ def row_attributes(
         "last_refreshed_at": state.last_refreshed_at,
         "last_error_code": state.last_error_code,
         "last_error_message": state.last_error_message,
+        "account_id": row.account.id if row.account else None,
+        "account_name": row.account.name if row.account else None,
+        "account_user": row.account.user if row.account else None,
+        "verified_at": row.verified_at,
     }
     for name, value in optional.items():
         if value is None:
@@ -100,6 +105,7 @@ def row_from_item(item: Item) -> StoredCredentials:
 
     status = text("status") or "active"
     lease_owner, lease_until = text("lease_owner"), number("lease_until")
+    account_id = text("account_id")
     return StoredCredentials(
         id=str(item["id"]["S"]),
         org_id=str((owner_org or item["org_id"])["S"]),
@@ -119,4 +125,6 @@ def row_from_item(item: Item) -> StoredCredentials:
         ),
         lease=Lease(lease_owner, lease_until) if lease_owner and lease_until is not None else None,
         idempotency_hmac=text("idempotency_hmac"),
+        account=Account(account_id, text("account_name"), text("account_user")) if account_id else None,
+        verified_at=text("verified_at"),
     )

@@ -23,6 +23,8 @@ SALESFORCE_EXAMPLE: Final[dict[str, Any]] = {
     "expires_at": "2024-10-06T14:00:00.000000Z",
     "last_refreshed_at": None,
     "last_error": None,
+    "account": None,
+    "verified_at": None,
 }
 HUBSPOT_EXAMPLE: Final[dict[str, Any]] = {
     "id": "9f2a0833-0748-43ab-a16a-b30cf4d23de0",
@@ -37,6 +39,8 @@ HUBSPOT_EXAMPLE: Final[dict[str, Any]] = {
     "expires_at": "2024-10-05T10:30:00.000000Z",
     "last_refreshed_at": None,
     "last_error": None,
+    "account": None,
+    "verified_at": None,
 }
 
 # Request examples (the seed's bodies). Powertools builds request bodies from the handlers'

@@ -20,6 +20,21 @@ class LastError(BaseModel):
     message: str = Field(description="Short description (at most 200 characters)")
 
 
+class Account(BaseModel):
+    """The CRM account a credential's token belongs to, as the CRM's identity call names it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        description=(
+            "The account: Salesforce organization id, HubSpot hub id, Pipedrive company id, Zoho CRM "
+            "org id, Dynamics OrganizationId (always a string)"
+        )
+    )
+    name: str | None = Field(default=None, description="The account's name or domain, where the CRM says")
+    user: str | None = Field(default=None, description="The user the token acts as, where the CRM says")
+
+
 def _no_default(schema: JsonDict) -> None:
     # Optional in the response, never filled in with a default: absent means withheld.
     schema.pop("default", None)
@@ -67,6 +82,14 @@ class CredentialsOut(BaseModel):
     )
     last_refreshed_at: datetime | None = Field(default=None, description="Last successful token refresh")
     last_error: LastError | None = Field(default=None, description="Why the last refresh failed")
+    # Connection health (added after the seed; every response carries them).
+    account: Account | None = Field(
+        default=None,
+        description="The CRM account the token belongs to (read-only), once a connect or verification saw it",
+    )
+    verified_at: datetime | None = Field(
+        default=None, description="Last time the CRM accepted the token (verification); null until then"
+    )
 
 
 class ErrorDetail(BaseModel):
