@@ -50,6 +50,8 @@ def test_the_same_key_with_another_body_is_409(api, org_headers):
     other = create_with_key(api, org_headers, {**SEED_BODIES["salesforce"], "access_token": "different"}, key)
     assert other.status == 409
     assert other.json == {"detail": "Idempotency-Key was already used with a different request body"}
+    # Waiting cannot change this answer: no Retry-After invites a client to retry it
+    assert "Retry-After" not in other.headers
     assert (
         api.get_by_provider(org_headers, "salesforce").json["access_token"]
         == SEED_BODIES["salesforce"]["access_token"]

@@ -94,7 +94,13 @@ class PreconditionFailedError(CredentialsError):
 
 
 class IdempotencyConflictError(CredentialsError):
-    """An Idempotency-Key reused with another body, or whose first request is still running."""
+    """An Idempotency-Key reused with another body, or whose first request is still running.
+
+    `in_progress` is true only for the latter: waiting can help there, and nowhere else."""
+
+    def __init__(self, message: str, *, in_progress: bool = False) -> None:
+        self.in_progress = in_progress
+        super().__init__(message)
 
 
 class NotRefreshableError(CredentialsError):

@@ -94,7 +94,10 @@ ERROR_TABLE: Final[Mapping[type[CredentialsError], HttpError]] = {
     ConcurrentModificationError: HttpError(
         409, _fixed("Integration credentials were modified concurrently; retry the request"), _RETRY_SOON
     ),
-    IdempotencyConflictError: HttpError(409, headers=_RETRY_SOON),
+    # Only a first request still running is worth waiting for: a reused key's answer never changes.
+    IdempotencyConflictError: HttpError(
+        409, headers=lambda error: {"Retry-After": "1"} if error.in_progress else {}
+    ),
     PreconditionFailedError: HttpError(412, headers=_current_etag),
     InvalidRequestError: HttpError(400, lambda error: f"Validation error: {error}"),
     # No redirect: the state is what would say where to, and it cannot be trusted.

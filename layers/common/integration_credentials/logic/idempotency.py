@@ -226,7 +226,9 @@ def create_idempotently(
         own = own_creation()
         if own is not None:
             return own
-        raise IdempotencyConflictError("A request with this Idempotency-Key is still in progress") from None
+        raise IdempotencyConflictError(
+            "A request with this Idempotency-Key is still in progress", in_progress=True
+        ) from None
     except IdempotencyPersistenceLayerError as error:
         if fresh:
             # The credentials are stored: the failure is the record's, which a retry does not need.
