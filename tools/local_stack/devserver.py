@@ -65,10 +65,23 @@ __all__ = ["DEMO_ORG_ID", "LocalStack", "function_env", "main"]
 
 
 # Developer settings that reach the functions even though the template does not name them: OAuth
-# endpoint overrides (OAUTH_TOKEN_URL_SALESFORCE, OAUTH_AUTHORIZE_URL_SALESFORCE...), refresh tuning
-# (REFRESH_MARGIN_SECONDS...) and every other setting of the model (docs/configuration.md).
-PASSTHROUGH_PREFIXES = ("OAUTH_TOKEN_URL_", "OAUTH_AUTHORIZE_URL_", "REFRESH_", "LOCAL_REFRESH_")
-PASSTHROUGH_NAMES = frozenset(env_name(field) for field in Settings.model_fields)
+# and CRM endpoint overrides (OAUTH_TOKEN_URL_SALESFORCE, OAUTH_AUTHORIZE_URL_SALESFORCE,
+# CRM_API_URL_SALESFORCE, OAUTH_REVOKE_URL_SALESFORCE...), refresh tuning (REFRESH_MARGIN_SECONDS...),
+# the scheduled verification's period and every other setting of the model (docs/configuration.md).
+PASSTHROUGH_PREFIXES = (
+    "OAUTH_TOKEN_URL_",
+    "OAUTH_AUTHORIZE_URL_",
+    "CRM_API_URL_",
+    "OAUTH_REVOKE_URL_",
+    "REFRESH_",
+    "LOCAL_REFRESH_",
+)
+PASSTHROUGH_NAMES = frozenset(env_name(field) for field in Settings.model_fields) | {
+    "VERIFY_INTERVAL_SECONDS"
+}
+# The endpoint overrides of one provider that only work together: a real authorize step and a
+# fake token endpoint (or a fake identity call for a real token) never could.
+FAKE_CRM_ENDPOINT_PREFIXES = ("OAUTH_AUTHORIZE_URL_", "OAUTH_TOKEN_URL_", "CRM_API_URL_", "OAUTH_REVOKE_URL_")
 LOCAL_CONNECT_RETURN_URLS = "http://127.0.0.1:*,http://localhost:*"
 # What a bearer token for the local stack must carry, unless the developer exported others (a
 # deployed stack has no default: template.yaml requires JwtIssuer and JwtAudience).
@@ -122,15 +135,16 @@ def fake_crms_enabled() -> bool:
 
 
 def fake_crm_environment(fakes: FakeCrms) -> dict[str, str]:
-    """The fakes' OAUTH_AUTHORIZE_URL_* / OAUTH_TOKEN_URL_*, but none for a provider whose
-    endpoints the developer exported (either one: a real authorize step and a fake token endpoint
-    could never work together)."""
+    """The fakes' OAUTH_AUTHORIZE_URL_*, OAUTH_TOKEN_URL_*, CRM_API_URL_* and OAUTH_REVOKE_URL_*,
+    but none for a provider one of whose endpoints the developer exported (a real authorize step
+    and a fake token endpoint, or a real token and a fake identity call, could never work
+    together)."""
     env = fakes.env()
     for provider in FAKE_CRM_PROVIDERS:
-        names = [f"OAUTH_AUTHORIZE_URL_{provider.upper()}", f"OAUTH_TOKEN_URL_{provider.upper()}"]
+        names = [prefix + provider.upper() for prefix in FAKE_CRM_ENDPOINT_PREFIXES]
         if any(os.environ.get(name) for name in names):
             for name in names:
-                env.pop(name)
+                env.pop(name, None)
     return env
 
 
