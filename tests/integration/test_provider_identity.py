@@ -163,15 +163,14 @@ def test_crm_api_url_env_replaces_the_base_and_the_documented_path_is_appended(c
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
 def test_a_crm_that_is_down_or_throttling_is_transient(provider, status):
     reply = Reply(status, {"message": "down for maintenance"}, headers={"Retry-After": "7"})
-    with serve(fixed(reply)) as endpoint:
-        with pytest.raises(TransientRefreshError) as down:
-            identify(
-                provider,
-                {},
-                "tok-" + "a" * 30,
-                client=OAuthClient("id", "secret-" + "s" * 20),
-                api_url=endpoint.base_url,
-            )
+    with serve(fixed(reply)) as endpoint, pytest.raises(TransientRefreshError) as down:
+        identify(
+            provider,
+            {},
+            "tok-" + "a" * 30,
+            client=OAuthClient("id", "secret-" + "s" * 20),
+            api_url=endpoint.base_url,
+        )
     assert down.value.retry_after == 7
     assert "tok-" not in str(down.value)
 
@@ -203,9 +202,8 @@ def test_a_crm_that_does_not_answer_in_time_is_a_transient_timeout(provider):
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("body", [{}, {"data": None}, {"org": []}, [1, 2], b"<html>ok</html>"])
 def test_an_answer_that_names_no_account_is_permanent_without_reconnect(provider, body):
-    with serve(fixed(Reply(200, body))) as endpoint:
-        with pytest.raises(PermanentRefreshError) as unusable:
-            identify(provider, {}, "tok", client=OAuthClient("id", "secret"), api_url=endpoint.base_url)
+    with serve(fixed(Reply(200, body))) as endpoint, pytest.raises(PermanentRefreshError) as unusable:
+        identify(provider, {}, "tok", client=OAuthClient("id", "secret"), api_url=endpoint.base_url)
     assert (unusable.value.code, unusable.value.reconnect_required) == ("invalid_response", False)
 
 
@@ -213,9 +211,8 @@ def test_an_error_body_echoing_the_token_never_reaches_the_message():
     token = "00D5g000001234567!AQYAQechoedAccessToken0123456789"
     secret = "client-secret-0123456789abcdef"
     reply = Reply(403, {"error": "Bad_OAuth_Token", "error_description": f"bad token {token} for {secret}"})
-    with serve(fixed(reply)) as endpoint:
-        with pytest.raises(TokenRejectedError) as refused:
-            identify("salesforce", {}, token, client=OAuthClient("id", secret), api_url=endpoint.base_url)
+    with serve(fixed(reply)) as endpoint, pytest.raises(TokenRejectedError) as refused:
+        identify("salesforce", {}, token, client=OAuthClient("id", secret), api_url=endpoint.base_url)
     assert refused.value.code == "Bad_OAuth_Token"
     assert_no_secret(refused.value, token, secret)
 
@@ -227,9 +224,8 @@ def test_zoho_scope_mismatch_is_not_a_rejected_token():
         "message": "invalid oauth scope to access this URL",
         "status": "error",
     }
-    with serve(fixed(Reply(401, body))) as endpoint:
-        with pytest.raises(PermanentRefreshError) as refused:
-            identify("zoho", {}, "tok", api_url=endpoint.base_url)
+    with serve(fixed(Reply(401, body))) as endpoint, pytest.raises(PermanentRefreshError) as refused:
+        identify("zoho", {}, "tok", api_url=endpoint.base_url)
     assert (refused.value.code, refused.value.reconnect_required) == ("OAUTH_SCOPE_MISMATCH", False)
 
 
@@ -267,9 +263,8 @@ def test_salesforce_already_invalid_answer_counts_as_revoked():
     unsupported = Reply(
         400, {"error": "unsupported_token_type", "error_description": "Token type not supported"}
     )
-    with serve(fixed(unsupported)) as endpoint:
-        with pytest.raises(PermanentRefreshError) as refused:
-            revoke("salesforce", {}, "tok", token_kind="refresh_token", revoke_url=endpoint.url("/revoke"))
+    with serve(fixed(unsupported)) as endpoint, pytest.raises(PermanentRefreshError) as refused:
+        revoke("salesforce", {}, "tok", token_kind="refresh_token", revoke_url=endpoint.url("/revoke"))
     assert (refused.value.code, refused.value.reconnect_required) == ("unsupported_token_type", False)
 
 
@@ -305,16 +300,16 @@ def test_revocation_with_a_wrong_client_secret_is_permanent_and_quotes_no_secret
 @pytest.mark.parametrize("provider", REVOCABLE)
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_a_revocation_endpoint_that_is_down_is_transient(provider, status):
-    with serve(fixed(Reply(status, {"error": "server_error"}))) as endpoint:
-        with pytest.raises(TransientRefreshError):
-            revoke(
-                provider,
-                {"refresh_token": "r"},
-                "tok",
-                token_kind="refresh_token",
-                client=OAuthClient("id", "secret"),
-                revoke_url=endpoint.url("/revoke"),
-            )
+    down = Reply(status, {"error": "server_error"})
+    with serve(fixed(down)) as endpoint, pytest.raises(TransientRefreshError):
+        revoke(
+            provider,
+            {"refresh_token": "r"},
+            "tok",
+            token_kind="refresh_token",
+            client=OAuthClient("id", "secret"),
+            revoke_url=endpoint.url("/revoke"),
+        )
 
 
 def test_dynamics_has_no_revocation_and_api_tokens_are_not_revoked_through_oauth(crms):

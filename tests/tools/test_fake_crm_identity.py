@@ -33,11 +33,11 @@ def call(
     url: str, *, form: dict[str, str] | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
     data = urllib.parse.urlencode(form).encode() if form is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310 - loopback
+    request = urllib.request.Request(url, data=data, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as answer:
             raw = answer.read()
             return answer.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as refused:
@@ -112,7 +112,7 @@ def test_moving_a_grant_and_switching_the_account_over_http(crms):
     assert call(crms.control_url("zoho", "account"), form={"other": "1"})[0] == 200
     try:
         _, zoho_token = access_token(crms, "zoho")  # a grant seeded now, read at identity time
-        status, body = call(crms.api_url("zoho") + "/crm/v8/org", headers=auth("zoho", zoho_token))
+        _status, body = call(crms.api_url("zoho") + "/crm/v8/org", headers=auth("zoho", zoho_token))
         assert body["org"][0]["id"] == OTHER_ACCOUNTS["zoho"].id
     finally:
         crms.switch_account("zoho", ACCOUNTS["zoho"])
