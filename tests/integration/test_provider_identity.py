@@ -229,6 +229,18 @@ def test_zoho_scope_mismatch_is_not_a_rejected_token():
     assert (refused.value.code, refused.value.reconnect_required) == ("OAUTH_SCOPE_MISMATCH", False)
 
 
+def test_a_zoho_grant_without_the_org_scope_is_refused_for_the_scope_not_the_token(crms):
+    # Given a Zoho grant consented for the records only (no ZohoCRM.org.READ)
+    refresh_token = f"rt-zoho-{secrets.token_urlsafe(24)}"
+    crms.crms["zoho"].grant(refresh_token, scope="ZohoCRM.modules.ALL")
+    metadata = {"refresh_token": refresh_token}
+    tokens = refresh("zoho", metadata, client_of(crms, "zoho"), token_url=crms.token_url("zoho"))
+    # Then the org API refuses the call, which says nothing against the token
+    with pytest.raises(PermanentRefreshError) as refused:
+        who(crms, "zoho", metadata, tokens.access_token)
+    assert (refused.value.code, refused.value.reconnect_required) == ("OAUTH_SCOPE_MISMATCH", False)
+
+
 # ---- revocation ----------------------------------------------------------------------------------
 
 

@@ -56,7 +56,8 @@ def auth(provider: str, token: str) -> dict[str, str]:
 
 def access_token(crms: FakeCrms, provider: str) -> tuple[str, str]:
     refresh_token = f"rt-{secrets.token_urlsafe(16)}"
-    crms.crms[provider].grant(refresh_token, scope="https://o.crm.dynamics.com/.default offline_access")
+    scope = "https://o.crm.dynamics.com/.default offline_access" if provider == "dynamics" else None
+    crms.crms[provider].grant(refresh_token, scope=scope)
     client = crms.clients[provider]
     metadata = {
         "refresh_token": refresh_token,

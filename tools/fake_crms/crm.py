@@ -146,7 +146,9 @@ class Crm:
 
     def default_scope(self) -> str | None:
         """The scope of a grant the fake did not see created (adopted or seeded)."""
-        return {"salesforce": "refresh_token api", "zoho": "ZohoCRM.modules.ALL"}.get(self.provider)
+        return {"salesforce": "refresh_token api", "zoho": "ZohoCRM.modules.ALL,ZohoCRM.org.READ"}.get(
+            self.provider
+        )
 
     # ---- seeding (a grant or a code the provider issued before the test) -----------------------
 
@@ -188,6 +190,15 @@ class Crm:
         if not self.ledger.live(token):
             return None
         return self.ledger.account_of(token) or self.account
+
+    def scope_of(self, token: str) -> str | None:
+        """The scope of an access token's grant (None: no grant, or none recorded)."""
+        with self.ledger.lock:
+            session = self.ledger.sessions.get(token)
+            if session is None or session.chain is None:
+                return None
+            scopes = [g.scope for g in self.ledger.grants.values() if g.chain == session.chain and g.scope]
+            return scopes[0] if scopes else None
 
     def switch_account(self, account: FakeAccount) -> None:
         """The next consents land in `account` (the user connects another org or portal)."""

@@ -12,7 +12,8 @@ private-app tokens, Pipedrive's API tokens).
   token).
 - Pipedrive: `GET /api/v1/users/me`, Bearer or `x-api-token`: `data.company_id`...; 401
   otherwise. `POST /oauth/revoke`, HTTP Basic, form `token`, `token_type_hint`: 200 (RFC 7009).
-- Zoho: `GET /crm/v8/org`, `Authorization: Zoho-oauthtoken`: `org[0].id`...; 401 `INVALID_TOKEN`.
+- Zoho: `GET /crm/v8/org`, `Authorization: Zoho-oauthtoken`: `org[0].id`...; 401 `INVALID_TOKEN`,
+  or 401 `OAUTH_SCOPE_MISMATCH` for a token whose grant lacks `ZohoCRM.org.READ`.
   `POST /oauth/v2/token/revoke?token=`: `{"status": "success"}`, or 400 for an invalid token.
 - Dynamics: `GET /api/data/v9.2/WhoAmI` (Bearer): `OrganizationId`, `UserId`, `BusinessUnitId`;
   401 with an empty body. No revocation (Microsoft Entra ID has none per token).
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from .crm import Crm
 
 FORM = "application/x-www-form-urlencoded"
+_SCOPE_MISMATCH = {"code": "OAUTH_SCOPE_MISMATCH", "message": "invalid oauth scope to access this URL"}
 # provider -> documented identity paths (one per token kind where the provider has two)
 IDENTITY_PATHS = {
     "salesforce": ("/services/oauth2/userinfo",),
@@ -106,7 +108,18 @@ def _identity(crm: "Crm", received: Received) -> Reply:
     account = crm.account_of(token) if token else None
     if account is None:
         return _not_live(provider)
+    if provider == "zoho" and not _org_scope(crm.scope_of(token)):
+        return Reply(401, {**_SCOPE_MISMATCH, "details": {}, "status": "error"})
     return Reply(200, _identity_body(crm, account))
+
+
+def _org_scope(scope: str | None) -> bool:
+    """Whether a Zoho grant's scope lets its token read the org (a grant without a recorded scope
+    is taken as the service's default one)."""
+    if scope is None:
+        return True
+    granted = {part.strip() for part in scope.replace(" ", ",").split(",")}
+    return bool(granted & {"ZohoCRM.org.READ", "ZohoCRM.org.ALL", "ZohoCRM.org.*"})
 
 
 def _not_live(provider: str) -> Reply:

@@ -2,7 +2,8 @@
 
 Connect: `{accounts server}/oauth/v2/auth` (accounts.zoho.com serves every data centre's users when
 the client has Multi DC enabled) with a comma-separated `scope` (`DEFAULT_SCOPES`:
-`ZohoCRM.modules.ALL`), `access_type=offline` (else no refresh token) and `prompt=consent` (else a
+`ZohoCRM.modules.ALL` for the records, `ZohoCRM.org.READ` for the identity call below),
+`access_type=offline` (else no refresh token) and `prompt=consent` (else a
 refresh token only at the first consent), and PKCE S256 (required for mobile and desktop clients,
 optional and recommended for server-based ones). The callback names the user's `accounts-server`,
 where the code (valid 2 minutes) is exchanged; it must be one of `ACCOUNTS_HOSTS`.
@@ -41,7 +42,7 @@ AUTHORIZE_PATH = "/oauth/v2/auth"
 REVOKE_PATH = "/oauth/v2/token/revoke"
 CRM_API_VERSION = "v8"
 ORG_PATH = f"/crm/{CRM_API_VERSION}/org"
-DEFAULT_SCOPES = ("ZohoCRM.modules.ALL",)
+DEFAULT_SCOPES = ("ZohoCRM.modules.ALL", "ZohoCRM.org.READ")
 # Data centre (domain suffix) -> accounts server host.
 ACCOUNTS_HOSTS = {
     "com": "accounts.zoho.com",
