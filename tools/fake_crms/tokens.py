@@ -1,5 +1,8 @@
 """One CRM's token endpoint: the authorization_code and refresh_token grants, with client
-authentication, answers and errors in the provider's documented shape."""
+authentication, answers and errors in the provider's documented shape.
+
+Longer than 300 lines: both grants share the client authentication, the form checks and the
+answer, in five providers' shapes."""
 
 import base64
 import hashlib
