@@ -8,8 +8,8 @@ private-app tokens, Pipedrive's API tokens).
 - HubSpot: `POST /oauth/2026-03/token/introspect`, form `client_id`, `client_secret`, `token`
   (`token_type_hint`): `active`, `hub_id`, `hub_domain`, `user`, `user_id`..., `{"active": false}`
   for a token that is not live; `GET /account-info/2026-03/details` (Bearer private-app token):
-  `portalId`. `POST /oauth/2026-03/token/revoke`, same form: 200 (RFC 7009: also for an unknown
-  token).
+  `portalId`. `POST /oauth/2026-03/token/revoke`, same form: 200 (also for an unknown token, as
+  RFC 7009 says: HubSpot documents no answer for one).
 - Pipedrive: `GET /api/v1/users/me`, Bearer or `x-api-token`: `data.company_id`...; 401
   otherwise. `POST /oauth/revoke`, HTTP Basic, form `token`, `token_type_hint`: 200 (RFC 7009).
 - Zoho: `GET /crm/v8/org`, `Authorization: Zoho-oauthtoken`: `org[0].id`...; 401 `INVALID_TOKEN`,
@@ -270,7 +270,7 @@ def revoke_reply(crm: "Crm", received: Received) -> Reply:
     revoked = crm.revoke(form["token"])
     if provider == "salesforce" and not revoked:
         return Reply(400, {"error": "invalid_token", "error_description": "Token was invalid"})
-    # HubSpot and Pipedrive follow RFC 7009: 200 also for a token they do not hold.
+    # Pipedrive follows RFC 7009: 200 also for a token it does not hold (HubSpot is taken to).
     return Reply(200, b"", content_type="text/plain")
 
 
