@@ -181,3 +181,14 @@ def test_make_run_points_crm_api_and_revoke_urls_at_the_fakes_and_passes_overrid
     assert env["CRM_API_URL_HUBSPOT"] == "http://127.0.0.1:9/hubspot"
     assert "OAUTH_REVOKE_URL_HUBSPOT" not in env and "OAUTH_TOKEN_URL_HUBSPOT" not in env
     assert env["VERIFY_INTERVAL_SECONDS"] == "3600"
+
+
+def test_an_api_token_minted_over_http_belongs_to_the_account_named(crms):
+    # Given a Pipedrive API token minted through the control endpoint for company 31337
+    status, minted = call(crms.control_url("pipedrive", "api-token"), form={"account_id": "31337"})
+    assert status == 200
+    # Then users/me names that company (a number, as Pipedrive's is) for it, and nothing else works
+    url = crms.api_url("pipedrive") + IDENTITY_PATH["pipedrive"]
+    assert call(url, headers=auth("pipedrive", minted["token"]))[1]["data"]["company_id"] == 31337
+    assert call(url, headers=auth("pipedrive", "not-" + minted["token"]))[0] == 401
+    assert call(crms.control_url("pipedrive", "nonsense"), form={})[0] == 404
