@@ -96,7 +96,7 @@ EXCHANGED = {
         3600,
         {"api_domain": "https://www.zohoapis.eu"},
         "Bearer",
-        "ZohoCRM.modules.ALL",
+        "ZohoCRM.modules.ALL,ZohoCRM.org.READ",
     ),
     "dynamics": TokenRefresh(
         NEW_ACCESS_TOKEN,

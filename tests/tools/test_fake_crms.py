@@ -361,7 +361,10 @@ def test_env_names_every_endpoint(crms):
     env = crms.env()
     assert env["OAUTH_AUTHORIZE_URL_ZOHO"] == crms.base_url + "/zoho/authorize"
     assert env["OAUTH_TOKEN_URL_DYNAMICS"] == crms.base_url + "/dynamics/token"
-    assert len(env) == 2 * len(PROVIDERS)
+    assert env["CRM_API_URL_SALESFORCE"] == crms.base_url + "/salesforce"
+    assert env["OAUTH_REVOKE_URL_ZOHO"] == crms.base_url + "/zoho/revoke"
+    # authorize, token and identity for every provider; revocation for all but Dynamics
+    assert len(env) == 4 * len(PROVIDERS) - 1
 
 
 def test_consent_refuses_other_urls_and_reports_refusals(crms):

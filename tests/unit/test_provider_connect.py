@@ -79,7 +79,7 @@ EXPECTED = {
         {
             **COMMON,
             "response_type": "code",
-            "scope": "ZohoCRM.modules.ALL",
+            "scope": "ZohoCRM.modules.ALL,ZohoCRM.org.READ",
             "access_type": "offline",
             "prompt": "consent",
             **PKCE,

@@ -1,7 +1,7 @@
-"""Fake CRMs on 127.0.0.1: the OAuth authorize (consent) and token endpoints of Salesforce,
-HubSpot, Pipedrive, Zoho and Dynamics 365 as their documentation describes them, with state
-(codes, grants, rotation) and fault modes (dead, revoked or throttled grants, slow, held,
-dripping or scripted answers).
+"""Fake CRMs on 127.0.0.1: the OAuth authorize (consent), token, identity and revocation endpoints
+of Salesforce, HubSpot, Pipedrive, Zoho and Dynamics 365 as their documentation describes them,
+with state (codes, grants, rotation, the account each token belongs to) and fault modes (dead,
+revoked or throttled grants, rejected or moved tokens, slow, held, dripping or scripted answers).
 
 - `Crm` (crm): one provider's fake, a behaviour that `serve` hosts; `FakeCrms` (crms): the five
   on one server, for `make run FAKE_CRMS=1`, the connect tests and the bench.
@@ -9,14 +9,16 @@ dripping or scripted answers).
 - `seeded`, `salesforce()`... `RotatingChain` (seeded): fakes that know the tests' constants.
 - modules: specs (what each provider documents), refusals (its error shapes), grants (state),
   salesforce_api (the fake Salesforce's query resource, for the tokens it issued),
-  tokens (the token endpoint), consent (authorize, consent page, `press_consent`).
+  tokens (the token endpoint), consent (authorize, consent page, `press_consent`), identity
+  (the identity and revocation endpoints, `ACCOUNTS`), control (their fault modes over HTTP).
 """
 
 from .consent import FakeCrmError, press_consent
 from .crm import Crm
 from .crms import FakeCrms
-from .grants import Exchange, Minter
+from .grants import Exchange, FakeAccount, Minter
 from .http import Behaviour, FakeEndpoint, FakeServer, Received, Reply, fixed, serve
+from .identity import ACCOUNTS, OTHER_ACCOUNTS
 from .seeded import (
     AUTH_CODE,
     CLIENT_ID,
@@ -36,10 +38,11 @@ from .seeded import (
     seeded,
     zoho,
 )
-from .specs import DYNAMICS_TENANT_ID, PROVIDERS, SPECS
+from .specs import DYNAMICS_TENANT_ID, PROVIDERS, REVOCABLE, SPECS
 from .tokens import s256
 
 __all__ = [
+    "ACCOUNTS",
     "AUTH_CODE",
     "CLIENT_ID",
     "CLIENT_SECRET",
@@ -47,13 +50,16 @@ __all__ = [
     "DYNAMICS_TENANT_ID",
     "NEW_ACCESS_TOKEN",
     "NEW_REFRESH_TOKEN",
+    "OTHER_ACCOUNTS",
     "PROVIDERS",
     "REDIRECT_URI",
     "REFRESH_TOKEN",
+    "REVOCABLE",
     "SPECS",
     "Behaviour",
     "Crm",
     "Exchange",
+    "FakeAccount",
     "FakeCrmError",
     "FakeCrms",
     "FakeEndpoint",

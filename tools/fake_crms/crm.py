@@ -1,10 +1,13 @@
-"""One CRM's fake: its authorize (consent) and token endpoints over its own state, as a behaviour
-(`Received -> Reply`) that `http.serve` hosts alone or `FakeCrms` hosts beside the others; the
-fake Salesforce also answers its REST API's query (`salesforce_api`) for the tokens it issued.
+"""One CRM's fake: its authorize (consent), token, identity and revocation endpoints over its own
+state, as a behaviour (`Received -> Reply`) that `http.serve` hosts alone or `FakeCrms` hosts
+beside the others; the fake Salesforce also answers its REST API's query (`salesforce_api`) for
+the tokens it issued.
 
 Alone, it answers at its documented paths (`/services/oauth2/token`, `/oauth/v3/token`,
-`/oauth/token`, `/oauth/v2/token`, `/{tenant}/oauth2/v2.0/token` and the authorize pages) as
-well as at `/<provider>/authorize|consent|token`, which is where `FakeCrms` routes.
+`/oauth/token`, `/oauth/v2/token`, `/{tenant}/oauth2/v2.0/token`, the authorize pages, and the
+identity and revocation paths of `identity`) as well as under `/<provider>/`
+(`authorize|consent|token|revoke`, the documented identity paths, the `control` endpoints),
+which is where `FakeCrms` routes.
 """
 
 import secrets
@@ -13,8 +16,10 @@ import time
 from collections.abc import Mapping
 
 from .consent import Pending, authorize_reply, consent_reply, not_found
-from .grants import ACTIVE, INACTIVE, REVOKED, Code, Exchange, Ledger, Minter
+from .control import control_reply, is_control_path
+from .grants import ACTIVE, INACTIVE, REVOKED, Code, Exchange, FakeAccount, Ledger, Minter
 from .http import Received, Reply
+from .identity import ACCOUNTS, OTHER_ACCOUNTS, action_of, identity_reply, revoke_reply, revoke_token
 from .salesforce_api import api_reply, is_api_path
 from .specs import (
     DYNAMICS_TENANT_ID,
@@ -50,6 +55,11 @@ class Crm:
 
     `instance_url` (an attribute): the Salesforce org the token answers name; `FakeCrms(...,
     salesforce_org=True)` sets it to its own `/salesforce`, so that a sync job's query reaches it.
+
+    Identity: `account` (an attribute, `switch_account`) is the account the next consents land
+    in; `move` gives a token another account, `reject` makes it invalid, `api_token` mints a
+    Pipedrive API token or HubSpot private-app token the fake accepts, `revoked` lists the tokens
+    revoked at the revocation endpoint (`control` is the same over HTTP).
     """
 
     def __init__(
@@ -89,6 +99,7 @@ class Crm:
         self.hold = hold
         self.minter = minter or Minter()
         self.instance_url = SALESFORCE_INSTANCE_URL
+        self.account: FakeAccount = ACCOUNTS[provider]
         self.ledger = Ledger()
         self.pending = Pending()
 
@@ -97,7 +108,13 @@ class Crm:
     def __call__(self, received: Received) -> Reply:
         if self.provider == "salesforce" and is_api_path(received.path):
             return api_reply(self, received)
-        action = self.route(received.path)
+        if is_control_path(self.provider, received.path):
+            return control_reply(self, received)
+        action = action_of(self.provider, received.path) or self.route(received.path)
+        if action == "identity":
+            return identity_reply(self, received)
+        if action == "revoke" and self.provider != "dynamics":
+            return revoke_reply(self, received)
         if action == "token":
             return token_reply(self, received)
         if action == "authorize" and received.method == "GET":
@@ -107,7 +124,7 @@ class Crm:
         return not_found()
 
     def route(self, path: str) -> str | None:
-        """ "authorize", "consent" or "token" for a path this fake serves, else None."""
+        """ "authorize", "consent", "token" or "revoke" for a path this fake serves, else None."""
         segments = path.strip("/").split("/")
         if len(segments) == 2 and segments[0] == self.provider:
             return segments[1]
@@ -129,7 +146,9 @@ class Crm:
 
     def default_scope(self) -> str | None:
         """The scope of a grant the fake did not see created (adopted or seeded)."""
-        return {"salesforce": "refresh_token api", "zoho": "ZohoCRM.modules.ALL"}.get(self.provider)
+        return {"salesforce": "refresh_token api", "zoho": "ZohoCRM.modules.ALL,ZohoCRM.org.READ"}.get(
+            self.provider
+        )
 
     # ---- seeding (a grant or a code the provider issued before the test) -----------------------
 
@@ -163,6 +182,83 @@ class Crm:
         """Hold `code` as issued to this client at an authorize step with these parameters."""
         issued = time.monotonic() - (self.code_lifetime + 1 if expired else 0)
         self.ledger.add_code(code, Code(self.client["client_id"], redirect_uri, challenge, scope, issued))
+
+    # ---- identity and revocation ---------------------------------------------------------------
+
+    def account_of(self, token: str) -> FakeAccount | None:
+        """The account of a live access token (or registered API token), None when not live."""
+        if not self.ledger.live(token):
+            return None
+        return self.ledger.account_of(token) or self.account
+
+    def scope_of(self, token: str) -> str | None:
+        """The scope of an access token's grant (None: no grant, or none recorded)."""
+        with self.ledger.lock:
+            session = self.ledger.sessions.get(token)
+            if session is None or session.chain is None:
+                return None
+            scopes = [g.scope for g in self.ledger.grants.values() if g.chain == session.chain and g.scope]
+            return scopes[0] if scopes else None
+
+    def switch_account(self, account: FakeAccount) -> None:
+        """The next consents land in `account` (the user connects another org or portal)."""
+        self.account = account
+
+    def other_account(self) -> FakeAccount:
+        """An account other than the default one."""
+        return OTHER_ACCOUNTS[self.provider]
+
+    def move(self, token: str, account: FakeAccount) -> bool:
+        """`token` belongs to `account` from now on (a refresh token: its whole grant, its access
+        tokens included). False for a token the fake does not hold."""
+        with self.ledger.lock:
+            grant = self.ledger.grants.get(token)
+            if grant is not None:
+                for other in self.ledger.grants.values():
+                    if other.chain == grant.chain:
+                        other.account = account
+                for session in self.ledger.sessions.values():
+                    if session.chain == grant.chain:
+                        session.account = None
+                return True
+            held = self.ledger.sessions.get(token)
+            if held is None:
+                return False
+            held.account = account
+            return True
+
+    def reject(self, token: str) -> bool:
+        """`token` stops working (the CRM's user revoked the app): an access token's session ends,
+        a refresh token's grant is revoked with its access tokens. False when not held."""
+        with self.ledger.lock:
+            grant = self.ledger.grants.get(token)
+            if grant is not None:
+                self.ledger.revoke_chain(grant.chain)
+                return True
+            session = self.ledger.sessions.get(token)
+            if session is None:
+                return False
+            session.expired = True
+            return True
+
+    def api_token(self, account: FakeAccount | None = None) -> str:
+        """A new token without a grant that the identity call accepts until rejected: a
+        Pipedrive API token, a HubSpot private-app token (`pat-na1-...`), else an access token."""
+        prefix = "pat-na1-" if self.provider == "hubspot" else ""
+        token = prefix + secrets.token_urlsafe(32)
+        # Neither expires on its own (only a regeneration in the CRM's settings ends it).
+        self.ledger.add_session(token, None, 10 * 365 * 86_400, account or self.account)
+        self.ledger.record(token)
+        return token
+
+    def revoke(self, token: str) -> bool:
+        """Revoke `token` as the revocation endpoint does; False when the fake holds no live one."""
+        return revoke_token(self, token)
+
+    def revoked(self) -> list[str]:
+        """The tokens revoked at the revocation endpoint, in order."""
+        with self.ledger.lock:
+            return list(self.ledger.revoked)
 
     # ---- what tests inspect --------------------------------------------------------------------
 

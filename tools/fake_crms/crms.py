@@ -1,13 +1,17 @@
 """The five CRMs' fakes on one local HTTP server, under `/<provider>/` for salesforce, hubspot,
 pipedrive, zoho and dynamics: `GET /<provider>/authorize` (the consent page), `POST
-/<provider>/consent`, `POST /<provider>/token`, and `GET /` (an index of the endpoints), and the
-fake Salesforce's query resource, `GET /salesforce/services/data/vXX.X/query?q=<SOQL>`, for its
-tokens (`salesforce_org=True` makes its token answers name `<base>/salesforce` as the org's
-`instance_url`, so that a sync job's query reaches it).
+/<provider>/consent`, `POST /<provider>/token`, `POST /<provider>/revoke` (not dynamics), the
+identity call at `/<provider>` + its documented path (`/salesforce/services/oauth2/userinfo`...),
+the control endpoints under `/<provider>/fake/` (`control`), and `GET /` (an index of the
+endpoints), and the fake Salesforce's query resource, `GET
+/salesforce/services/data/vXX.X/query?q=<SOQL>`, for its tokens (`salesforce_org=True` makes its
+token answers name `<base>/salesforce` as the org's `instance_url`, so that a sync job's query
+reaches it).
 
 `make run FAKE_CRMS=1` (LOCAL_FAKE_CRMS=1) serves them beside the local stack and points the
-functions' OAUTH_AUTHORIZE_URL_<PROVIDER> / OAUTH_TOKEN_URL_<PROVIDER> at them; tests start one
-with `FakeCrms(...).start()` (a free port) and drive the consent with `.consent(url)`.
+functions' OAUTH_AUTHORIZE_URL_<PROVIDER>, OAUTH_TOKEN_URL_<PROVIDER>, CRM_API_URL_<PROVIDER> and
+OAUTH_REVOKE_URL_<PROVIDER> at them; tests start one with `FakeCrms(...).start()` (a free port) and
+drive the consent with `.consent(url)`.
 
 Every code and token is `secrets.token_urlsafe` randomness; the request log names the method and
 the path only, never a query string (codes, states) or a body.
@@ -21,9 +25,17 @@ from collections.abc import Mapping
 
 from .consent import FakeCrmError, not_found, page, press_consent
 from .crm import Crm
-from .grants import Exchange
+from .grants import Exchange, FakeAccount
 from .http import FakeServer, Received, Reply
-from .specs import AUTHORIZE_ENV_PREFIX, PROVIDERS, TOKEN_ENV_PREFIX, known
+from .specs import (
+    AUTHORIZE_ENV_PREFIX,
+    CRM_API_ENV_PREFIX,
+    PROVIDERS,
+    REVOCABLE,
+    REVOKE_ENV_PREFIX,
+    TOKEN_ENV_PREFIX,
+    known,
+)
 
 
 class FakeCrms:
@@ -123,17 +135,36 @@ class FakeCrms:
         """The provider's fake token endpoint (OAUTH_TOKEN_URL_<PROVIDER>)."""
         return f"{self.base_url}/{known(provider)}/token"
 
+    def api_url(self, provider: str) -> str:
+        """The base URL of the provider's fake identity call (CRM_API_URL_<PROVIDER>)."""
+        return f"{self.base_url}/{known(provider)}"
+
+    def revoke_url(self, provider: str) -> str:
+        """The provider's fake revocation endpoint (OAUTH_REVOKE_URL_<PROVIDER>)."""
+        if known(provider) not in REVOCABLE:
+            raise FakeCrmError(f"{provider} has no revocation endpoint")
+        return f"{self.base_url}/{provider}/revoke"
+
+    def control_url(self, provider: str, verb: str) -> str:
+        """One of the provider's control endpoints (`control`): reject, move, account, api-token,
+        revoked."""
+        return f"{self.base_url}/{known(provider)}/fake/{verb}"
+
     @property
     def instance_url(self) -> str:
         """Where the fake Salesforce's query resource is (`<base>/salesforce`)."""
         return f"{self.base_url}/salesforce"
 
     def env(self) -> dict[str, str]:
-        """OAUTH_AUTHORIZE_URL_<PROVIDER> and OAUTH_TOKEN_URL_<PROVIDER> of every provider."""
+        """OAUTH_AUTHORIZE_URL_<PROVIDER>, OAUTH_TOKEN_URL_<PROVIDER>, CRM_API_URL_<PROVIDER> and
+        (but for Dynamics) OAUTH_REVOKE_URL_<PROVIDER> of every provider."""
         env: dict[str, str] = {}
         for provider in PROVIDERS:
             env[AUTHORIZE_ENV_PREFIX + provider.upper()] = self.authorize_url(provider)
             env[TOKEN_ENV_PREFIX + provider.upper()] = self.token_url(provider)
+            env[CRM_API_ENV_PREFIX + provider.upper()] = self.api_url(provider)
+            if provider in REVOCABLE:
+                env[REVOKE_ENV_PREFIX + provider.upper()] = self.revoke_url(provider)
         return env
 
     # ---- what tests inspect --------------------------------------------------------------------
@@ -153,6 +184,30 @@ class FakeCrms:
     def api_calls(self, provider: str) -> list[int]:
         """The status of every API request the provider answered, in order."""
         return self.crms[known(provider)].api_calls()
+
+    def account_of(self, provider: str, token: str) -> FakeAccount | None:
+        """The account the provider's identity call names for `token` (None: not live)."""
+        return self.crms[known(provider)].account_of(token)
+
+    def reject(self, provider: str, token: str) -> bool:
+        """The provider stops accepting `token` (see `Crm.reject`)."""
+        return self.crms[known(provider)].reject(token)
+
+    def move(self, provider: str, token: str, account: FakeAccount) -> bool:
+        """`token` belongs to `account` from now on (see `Crm.move`)."""
+        return self.crms[known(provider)].move(token, account)
+
+    def switch_account(self, provider: str, account: FakeAccount) -> None:
+        """The provider's next consents land in `account`."""
+        self.crms[known(provider)].switch_account(account)
+
+    def api_token(self, provider: str, account: FakeAccount | None = None) -> str:
+        """A Pipedrive API token or HubSpot private-app token the provider accepts."""
+        return self.crms[known(provider)].api_token(account)
+
+    def revoked(self, provider: str) -> list[str]:
+        """The tokens revoked at the provider's revocation endpoint, in order."""
+        return self.crms[known(provider)].revoked()
 
     def consent(self, authorize_url: str, allow: bool = True) -> str:
         """Open `authorize_url` (on this fake), press Allow or Deny, return the redirect's Location.

@@ -1,7 +1,7 @@
 """One CRM's memory: the codes it issued, the grants (refresh tokens) it holds, the access tokens
-(sessions) it minted and whether they still work, every secret it minted and every token request
-it answered. Each fake has its own; a lock guards it, since the
-server answers requests on threads of their own."""
+(sessions) it minted and whether they still work, the account each belongs to, the tokens revoked
+at its revocation endpoint, every secret it minted and every token request it answered. Each fake
+has its own; a lock guards it, since the server answers requests on threads of their own."""
 
 import secrets
 import threading
@@ -9,6 +9,16 @@ import time
 from dataclasses import dataclass, field
 
 ACTIVE, USED, REVOKED, INACTIVE = "active", "used", "revoked", "inactive"
+
+
+@dataclass(frozen=True)
+class FakeAccount:
+    """The CRM account a token belongs to, as the fake's identity endpoints name it: `id` (an int
+    where the provider's is a number: HubSpot's portal, Pipedrive's company), `name`, `user`."""
+
+    id: str | int
+    name: str | None = None
+    user: str | int | None = None
 
 
 @dataclass
@@ -30,6 +40,7 @@ class Grant:
     chain: int  # the grants minted from one consent share a chain (rotation revokes it whole)
     state: str = ACTIVE  # USED: rotated away; REVOKED; INACTIVE: unused for too long
     minted: list[float] = field(default_factory=list)  # Zoho's per-window access-token count
+    account: FakeAccount | None = None  # None: the CRM's current account when asked
 
 
 @dataclass
@@ -40,6 +51,7 @@ class Session:
     chain: int | None  # None: issued without a refresh token
     expires: float  # time.monotonic()
     expired: bool = False
+    account: FakeAccount | None = None  # None: its grant's account (or the CRM's current one)
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,7 @@ class Ledger:
         self.replayed: list[str] = []  # rotated-away refresh tokens presented again
         self.sessions: dict[str, Session] = {}
         self.api_calls: list[int] = []  # the statuses of the API requests answered, in order
+        self.revoked: list[str] = []  # the tokens revoked at the revocation endpoint, in order
         self._chains = 0
 
     def add_code(self, code: str, grant: Code) -> None:
@@ -135,9 +148,23 @@ class Ledger:
         grant.minted.append(now)
         return True
 
-    def add_session(self, token: str, chain: int | None, lifetime: float) -> None:
+    def add_session(
+        self, token: str, chain: int | None, lifetime: float, account: FakeAccount | None = None
+    ) -> None:
         with self.lock:
-            self.sessions[token] = Session(chain, time.monotonic() + lifetime)
+            self.sessions[token] = Session(chain, time.monotonic() + lifetime, account=account)
+
+    def account_of(self, token: str) -> FakeAccount | None:
+        """The account of a live access token (its own, else its grant's); None when the token is
+        not live or names no account of its own (then the CRM's current account applies)."""
+        with self.lock:
+            session = self.sessions.get(token)
+            if session is None:
+                return None
+            if session.account is not None:
+                return session.account
+            grants = [grant for grant in self.grants.values() if grant.chain == session.chain]
+            return next((grant.account for grant in grants if grant.account is not None), None)
 
     def live(self, token: str) -> bool:
         """Whether `token` is an access token this provider issued that still works."""

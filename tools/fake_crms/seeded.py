@@ -30,7 +30,7 @@ def code_scope(provider: str, org: str = DYNAMICS_ORG) -> str | None:
     return {
         "salesforce": "refresh_token api",
         "hubspot": "oauth crm.objects.contacts.read",
-        "zoho": "ZohoCRM.modules.ALL",
+        "zoho": "ZohoCRM.modules.ALL,ZohoCRM.org.READ",
         "dynamics": f"https://{org}/user_impersonation offline_access openid",
     }.get(provider)
 

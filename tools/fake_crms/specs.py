@@ -6,6 +6,10 @@ from dataclasses import dataclass
 PROVIDERS = ("salesforce", "hubspot", "pipedrive", "zoho", "dynamics")
 AUTHORIZE_ENV_PREFIX = "OAUTH_AUTHORIZE_URL_"
 TOKEN_ENV_PREFIX = "OAUTH_TOKEN_URL_"
+CRM_API_ENV_PREFIX = "CRM_API_URL_"
+REVOKE_ENV_PREFIX = "OAUTH_REVOKE_URL_"
+# Microsoft Entra ID has no per-token revocation: the fake Dynamics has no revocation endpoint.
+REVOCABLE = ("salesforce", "hubspot", "pipedrive", "zoho")
 # The Dynamics tenant the fake's users belong to (the ID token's `tid`, the token path's tenant).
 DYNAMICS_TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 # The company the fake's users work for: Salesforce's instance, Pipedrive's api_domain.

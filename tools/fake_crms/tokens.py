@@ -1,5 +1,8 @@
 """One CRM's token endpoint: the authorization_code and refresh_token grants, with client
-authentication, answers and errors in the provider's documented shape."""
+authentication, answers and errors in the provider's documented shape.
+
+Longer than 300 lines: both grants share the client authentication, the form checks and the
+answer, in five providers' shapes."""
 
 import base64
 import hashlib
@@ -227,10 +230,16 @@ def _answer(
     if offers_refresh_token(provider, scope) if first else (spec.rotates or crm.rotation):
         new_refresh = crm.minter.refresh()
     issued = [access_token]
+    # A consent's tokens belong to the account the user consented in (the CRM's current one); a
+    # refresh's to its grant's.
+    account = crm.account if first else None
     if new_refresh is not None and new_refresh != refresh_token:
-        chain = crm.ledger.add_grant(new_refresh, client_id, scope, chain).chain
+        grant = crm.ledger.add_grant(new_refresh, client_id, scope, chain)
+        if first:
+            grant.account = account
+        chain = grant.chain
         issued.append(new_refresh)
-    crm.ledger.add_session(access_token, chain, spec.access_lifetime or SALESFORCE_SESSION_SECONDS)
+    crm.ledger.add_session(access_token, chain, spec.access_lifetime or SALESFORCE_SESSION_SECONDS, account)
     body: dict[str, Any] = {"access_token": access_token}
     # Salesforce (without rotation) and Zoho send no refresh token on refresh; HubSpot and
     # Pipedrive repeat it; Microsoft and a rotating Salesforce send a new one.

@@ -42,6 +42,10 @@ OTHER_VARIABLES: dict[str, str] = {
     "AUDIT_LOG_FILE": "Where audit records are appended instead of the log stream (the local stack only).",
     "OAUTH_TOKEN_URL_<PROVIDER>": "Replaces a provider's token endpoint (the fake CRMs, staging).",
     "OAUTH_AUTHORIZE_URL_<PROVIDER>": "Replaces a provider's authorize endpoint (the fake CRMs, staging).",
+    "CRM_API_URL_<PROVIDER>": "Replaces the base URL of a CRM's identity call, its documented path "
+    "appended (the fake CRMs, staging; [health.md](health.md)).",
+    "OAUTH_REVOKE_URL_<PROVIDER>": "Replaces a provider's revocation endpoint, the whole URL "
+    "(the fake CRMs, staging; [health.md](health.md)).",
 }
 _HEADER = """\
 # Configuration

@@ -17,6 +17,9 @@ in `batchItemFailures` are deleted (none when it fails).
 
 The HTTP API is `http_api`, the events `events`, the schedule and queue sources `sources`; this
 module wires them to the embedded AWS and the function pools.
+
+Longer than 300 lines: the functions' environment, the fake CRMs and the stack's start-up and
+banner are one sequence that `make run` and the end-to-end tests share.
 """
 
 import os
@@ -64,11 +67,15 @@ from .template import (
 __all__ = ["DEMO_ORG_ID", "LocalStack", "function_env", "main"]
 
 
-# Developer settings that reach the functions even though the template does not name them: OAuth
-# endpoint overrides (OAUTH_TOKEN_URL_SALESFORCE, OAUTH_AUTHORIZE_URL_SALESFORCE...), refresh tuning
-# (REFRESH_MARGIN_SECONDS...) and every other setting of the model (docs/configuration.md).
-PASSTHROUGH_PREFIXES = ("OAUTH_TOKEN_URL_", "OAUTH_AUTHORIZE_URL_", "REFRESH_", "LOCAL_REFRESH_")
-PASSTHROUGH_NAMES = frozenset(env_name(field) for field in Settings.model_fields)
+# A provider's endpoint overrides, which only work together: a real authorize step and a fake
+# token endpoint (or a fake identity call for a real token) never could.
+FAKE_CRM_ENDPOINT_PREFIXES = ("OAUTH_AUTHORIZE_URL_", "OAUTH_TOKEN_URL_", "CRM_API_URL_", "OAUTH_REVOKE_URL_")
+# Developer settings that reach the functions even though the template does not name them: those
+# endpoint overrides (OAUTH_TOKEN_URL_SALESFORCE...), refresh tuning (REFRESH_MARGIN_SECONDS...),
+# the verification period and every other setting of the model (docs/configuration.md).
+PASSTHROUGH_PREFIXES = (*FAKE_CRM_ENDPOINT_PREFIXES, "REFRESH_", "LOCAL_REFRESH_")
+_SETTINGS = frozenset(env_name(field) for field in Settings.model_fields)
+PASSTHROUGH_NAMES = _SETTINGS | {"VERIFY_INTERVAL_SECONDS"}
 LOCAL_CONNECT_RETURN_URLS = "http://127.0.0.1:*,http://localhost:*"
 # What a bearer token for the local stack must carry, unless the developer exported others (a
 # deployed stack has no default: template.yaml requires JwtIssuer and JwtAudience).
@@ -122,15 +129,16 @@ def fake_crms_enabled() -> bool:
 
 
 def fake_crm_environment(fakes: FakeCrms) -> dict[str, str]:
-    """The fakes' OAUTH_AUTHORIZE_URL_* / OAUTH_TOKEN_URL_*, but none for a provider whose
-    endpoints the developer exported (either one: a real authorize step and a fake token endpoint
-    could never work together)."""
+    """The fakes' OAUTH_AUTHORIZE_URL_*, OAUTH_TOKEN_URL_*, CRM_API_URL_* and OAUTH_REVOKE_URL_*,
+    but none for a provider one of whose endpoints the developer exported (a real authorize step
+    and a fake token endpoint, or a real token and a fake identity call, could never work
+    together)."""
     env = fakes.env()
     for provider in FAKE_CRM_PROVIDERS:
-        names = [f"OAUTH_AUTHORIZE_URL_{provider.upper()}", f"OAUTH_TOKEN_URL_{provider.upper()}"]
+        names = [prefix + provider.upper() for prefix in FAKE_CRM_ENDPOINT_PREFIXES]
         if any(os.environ.get(name) for name in names):
             for name in names:
-                env.pop(name)
+                env.pop(name, None)
     return env
 
 

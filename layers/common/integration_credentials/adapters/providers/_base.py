@@ -1,11 +1,12 @@
-"""What each provider module supplies to the shared token flow (refresh and code exchange) and to
-the authorization (connect) step."""
+"""What each provider module supplies to the shared token flow (refresh and code exchange), to
+the authorization (connect) step, and to the identity and revocation calls (`identity`)."""
 
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ...core.models import Account
 from ._http import TokenRequest
 from .errors import PermanentRefreshError
 from .models import OAuthClient
@@ -59,6 +60,88 @@ class Provider:
     classify: Callable[[int, str, str], tuple[Outcome, str] | None]
     authorization: Authorization
     exchange_token_url: Callable[[Mapping[str, Any], str | None], str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityCall:
+    """One provider's identity call ("which account does this token belong to").
+
+    `default_base(metadata, dsn)` is the base URL the documented path is appended to
+    (`CRM_API_URL_<PROVIDER>` replaces it); `build(base, metadata, token, client)` the request;
+    `account(body)` reads a 2xx JSON answer: the Account, or None when it names none (it raises
+    TokenRejectedError where a 200 says the token is not active). `not_a_rejection(status, body)`
+    is true for a 401/403 that refuses the call for another reason than the token (a missing
+    scope), which a reconnect with the same scopes would not cure.
+    """
+
+    default_base: Callable[[Mapping[str, Any], str | None], str]
+    build: Callable[[str, Mapping[str, Any], str, OAuthClient | None], TokenRequest]
+    account: Callable[[Mapping[str, Any]], Account | None]
+    not_a_rejection: Callable[[int, Mapping[str, Any] | None], bool] = lambda status, body: False
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One provider's revocation endpoint.
+
+    `default_url(metadata, dsn)` is the endpoint (`OAUTH_REVOKE_URL_<PROVIDER>` replaces it);
+    `build(url, metadata, token, token_kind, client)` the request; `already_invalid(status, code)`
+    is true for the answer the provider gives a token that is already invalid (revoked, expired or
+    never issued), which counts as revoked: the grant no longer works, which is what revoking wants.
+    """
+
+    default_url: Callable[[Mapping[str, Any], str | None], str]
+    build: Callable[[str, Mapping[str, Any], str, str, OAuthClient | None], TokenRequest]
+    already_invalid: Callable[[int, str], bool]
+
+
+def bearer(url: str, token: str, **headers: str) -> TokenRequest:
+    """An identity call: GET `url` with the token as a bearer token."""
+    return TokenRequest(
+        url=url,
+        method="GET",
+        headers={"Authorization": f"Bearer {token}", **headers},
+        endpoint="identity endpoint",
+    )
+
+
+def needs_client(client: OAuthClient | None, flow: str) -> OAuthClient:
+    """`client`, or a PermanentRefreshError (an operator's to fix) when the call needs one."""
+    if client is None:
+        raise PermanentRefreshError(
+            "missing_client", f"the {flow} needs the OAuth client", reconnect_required=False
+        )
+    return client
+
+
+def not_identifiable(code: str, message: str) -> PermanentRefreshError:
+    """The stored metadata cannot name where the identity call goes: no reconnect implied."""
+    return PermanentRefreshError(code, message, reconnect_required=False)
+
+
+# An account id, name or user as stored and shown: a short single-line UTF-8 string.
+MAX_ACCOUNT_FIELD_CHARS = 255
+
+
+def account_field(value: object) -> str | None:
+    """A number (HubSpot's hub_id, Pipedrive's company_id) as its decimal string, a non-blank
+    string stripped; None for anything else, a boolean, or a string too long or not storable."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > MAX_ACCOUNT_FIELD_CHARS or not is_utf8(text) or not text.isprintable():
+        return None
+    return text
+
+
+def account_of(account_id: object, name: object = None, user: object = None) -> Account | None:
+    """The Account, or None when `account_id` is not a usable id."""
+    identifier = account_field(account_id)
+    if identifier is None:
+        return None
+    return Account(identifier, name=account_field(name), user=account_field(user))
 
 
 def fixed_token_url(url: str) -> Callable[[Mapping[str, Any], str | None], str]:

@@ -1,9 +1,12 @@
-"""One POST to a token endpoint with the standard library, and the parsing every provider shares.
+"""One request to a provider (a token endpoint's POST, an identity call's GET or POST, a
+revocation) with the standard library, and the parsing every provider shares.
 
 `post`'s `timeout` is a total deadline for the whole exchange (DNS, connect, TLS, request, status
 line, headers and body), not urllib's per-socket-operation timeout: a token endpoint that drips
 its answer a byte at a time must not hold a refresh past it, because once the provider has
 answered there must still be time to store the rotated refresh token before Lambda stops us.
+Every other call to a provider goes through the same exchange (`TokenRequest.method`, `headers`),
+with the same deadline, the same cap on the answer and the same error messages without secrets.
 
 Longer than 300 lines: the deadline-bound connection, the response parsing and the error
 classification are one exchange, shared by every provider.
@@ -23,7 +26,7 @@ import time
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .errors import TransientRefreshError
 
@@ -39,12 +42,17 @@ _USER_AGENT = "Python-urllib/{}.{}".format(*sys.version_info[:2])  # what urllib
 
 @dataclass(frozen=True, slots=True)
 class TokenRequest:
-    """What one provider sends: form body or query parameters, optional HTTP Basic."""
+    """What one provider sends: form body or query parameters, optional HTTP Basic, further
+    headers (a bearer token: never in a repr), by POST or GET (no body). `endpoint` names the
+    endpoint in error messages ("token endpoint", "identity endpoint"...)."""
 
     url: str
     form: dict[str, str] | None = field(default=None, repr=False)
     query: dict[str, str] | None = field(default=None, repr=False)
     basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    headers: dict[str, str] | None = field(default=None, repr=False)
+    method: Literal["POST", "GET"] = "POST"
+    endpoint: str = "token endpoint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +107,17 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def post(request: TokenRequest, timeout: float) -> TokenResponse:
-    """POST the request; HTTP error statuses are returned, transport failures raised as transient.
+    """Send the request (a POST unless `request.method` says GET); HTTP error statuses are
+    returned, transport failures raised as transient.
 
     `timeout` is a total deadline in seconds for the whole exchange, DNS to the last body byte,
     so that the caller keeps the rest of its time budget for storing a rotated refresh token.
-    Redirects are never followed (a token request carries secrets): a 3xx is returned as is.
+    Redirects are never followed (every request carries a secret): a 3xx is returned as is.
     """
     parts = urllib.parse.urlsplit(request.url)
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
-        raise ValueError("token URL must be http or https")
+        raise ValueError(f"{request.endpoint} URL must be http or https")
     query = parts.query
     if request.query:
         query = f"{query}&" if query else ""
@@ -116,18 +125,24 @@ def post(request: TokenRequest, timeout: float) -> TokenResponse:
     target = (parts.path or "/") + (f"?{query}" if query else "")
     headers = {
         "Accept": "application/json",
-        # As urllib did: the body of a POST, even an empty one (Zoho), is declared as a form.
-        "Content-Type": "application/x-www-form-urlencoded",
         "User-Agent": _USER_AGENT,
         "Connection": "close",
     }
-    data = b""
-    if request.form is not None:
-        data = urllib.parse.urlencode(request.form).encode("ascii")
+    data: bytes | None = None
+    if request.method == "POST":
+        # As urllib did: the body of a POST, even an empty one (Zoho), is declared as a form.
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        data = b""
+        if request.form is not None:
+            data = urllib.parse.urlencode(request.form).encode("ascii")
+    elif request.form is not None:
+        raise ValueError("a GET has no form body")
     if request.basic_auth is not None:
         user, password = request.basic_auth
         pair = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    headers.update(request.headers or {})
+    endpoint = request.endpoint
 
     watchdog = _Watchdog(timeout)
     sent = False
@@ -141,7 +156,7 @@ def post(request: TokenRequest, timeout: float) -> TokenResponse:
         try:
             watchdog.start()
             # http.client adds Host (with the port when it is not the scheme's) and Content-Length.
-            connection.request("POST", target, body=data, headers=headers)
+            connection.request(request.method, target, body=data, headers=headers)
             sent = True
             response = connection.getresponse()
             status = response.status
@@ -158,18 +173,18 @@ def post(request: TokenRequest, timeout: float) -> TokenResponse:
                 response.close()
             connection.close()
     except (_DeadlineExceededError, TimeoutError):
-        raise TransientRefreshError("timeout", "token endpoint timed out") from None
+        raise TransientRefreshError("timeout", f"{endpoint} timed out") from None
     except (OSError, http.client.HTTPException):
         # After a shutdown by the watchdog a blocked call fails as a reset, an EOF or a bad
         # status line: the deadline is what happened.
         if watchdog.expired():
-            raise TransientRefreshError("timeout", "token endpoint timed out") from None
+            raise TransientRefreshError("timeout", f"{endpoint} timed out") from None
         if not sent:
-            raise TransientRefreshError("connection_error", "could not reach the token endpoint") from None
-        raise TransientRefreshError("connection_error", "token endpoint connection failed") from None
+            raise TransientRefreshError("connection_error", f"could not reach the {endpoint}") from None
+        raise TransientRefreshError("connection_error", f"{endpoint} connection failed") from None
     if watchdog.expired():
         # The watchdog may have cut the body short (an EOF that is not the server's).
-        raise TransientRefreshError("timeout", "token endpoint timed out")
+        raise TransientRefreshError("timeout", f"{endpoint} timed out")
     return TokenResponse(status=status, body=_json_object(raw), retry_after=retry_after)
 
 

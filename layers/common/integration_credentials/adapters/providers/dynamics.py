@@ -6,6 +6,11 @@ the scopes `https://{org}/user_impersonation offline_access openid` (`DEFAULT_PE
 org from `instance_url`, a refresh token, and an ID token whose `tid` claim names the tenant, which
 refresh needs when the user signed in through `organizations`). The code exchange goes to the same
 tenant's token endpoint and repeats the scope.
+
+Identity: the Dataverse Web API's `WhoAmI` function, `GET {instance_url}/api/data/v9.2/WhoAmI`
+(Bearer, OData 4.0): the organization is `OrganizationId`, the user `UserId`. No revocation:
+Microsoft Entra ID has no per-token revocation endpoint (only revoking all of a user's sessions
+through Microsoft Graph, which is not this service's to do).
 """
 
 import base64
@@ -15,7 +20,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ._base import Authorization, Outcome, Provider, https_host, missing, string_field, with_client
+from ...core.models import Account
+from ._base import (
+    Authorization,
+    IdentityCall,
+    Outcome,
+    Provider,
+    account_of,
+    bearer,
+    https_host,
+    missing,
+    not_identifiable,
+    string_field,
+    with_client,
+)
 from ._http import TokenRequest
 from .models import OAuthClient
 
@@ -26,6 +44,9 @@ DEFAULT_PERMISSION = "user_impersonation"
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$")
 _AADSTS = re.compile(r"\bAADSTS(\d{4,8})\b")
 RECONNECT_CODES = frozenset({"AADSTS700082", "AADSTS50173", "AADSTS70043"})
+WHOAMI_PATH = "/api/data/v9.2/WhoAmI"
+# Dataverse environments' hosts (commercial, China, US government clouds); the token goes there.
+_ORG_HOST_SUFFIXES = (".dynamics.com", ".dynamics.cn", ".microsoftdynamics.us", ".appsplatform.us")
 
 
 def _tenant(metadata: Mapping[str, Any], default: str | None) -> str:
@@ -105,6 +126,30 @@ def classify(status: int, code: str, description: str) -> tuple[Outcome, str] | 
     return None
 
 
+def identity_base(metadata: Mapping[str, Any], dsn: str | None) -> str:
+    """The org (`instance_url`, `resource` or the dsn), a Dataverse host."""
+    for candidate in (string_field(metadata, "instance_url"), string_field(metadata, "resource"), dsn):
+        host = https_host(candidate)
+        if host is not None:
+            if not host.endswith(_ORG_HOST_SUFFIXES):
+                raise not_identifiable("invalid_org_url", "metadata instance_url is not a Dynamics 365 host")
+            return f"https://{host}"
+    raise not_identifiable("missing_org_url", "metadata has no https instance_url or resource for the org")
+
+
+def identity_request(
+    base: str, metadata: Mapping[str, Any], token: str, client: OAuthClient | None
+) -> TokenRequest:
+    """`GET {base}/api/data/v9.2/WhoAmI`, Bearer, OData 4.0."""
+    return bearer(base + WHOAMI_PATH, token, **{"OData-MaxVersion": "4.0", "OData-Version": "4.0"})
+
+
+def identity_account(body: Mapping[str, Any]) -> Account | None:
+    """`OrganizationId`, `UserId`."""
+    return account_of(body.get("OrganizationId"), user=body.get("UserId"))
+
+
+IDENTITY = IdentityCall(identity_base, identity_request, identity_account)
 AUTHORIZATION = Authorization(
     authorize_endpoint,
     default_scopes,
