@@ -73,7 +73,7 @@ from ..policy.schedule import (
     verified_by_schedule,
 )
 from .credentials import CredentialsService, credentials_service
-from .oauth_clients import oauth_client
+from .oauth_clients import oauth_client, own_client
 from .refresh import Clock, TimeLeft, TokenRefresher, token_refresher
 
 # `adapters.providers.identify`'s signature: (provider, metadata, access_token, *, client, dsn,
@@ -128,6 +128,8 @@ class CredentialsVerifier:
         row = self._service.owned_row(org_id, credentials_id, audit=audit)
         if row.provider not in IDENTIFIABLE_PROVIDERS:
             raise NotVerifiableError(row.id, f"provider '{row.provider}' has no identity call")
+        # The row itself (the id mirror read above may predate the due time it now carries).
+        row = self._reread(row)
         answers: dict[str, Answer] = {}
         refreshed = False
         for _attempt in range(_STORE_ATTEMPTS):
@@ -328,12 +330,17 @@ class CredentialsVerifier:
             logger.warning("lease not released", extra={"credentials_id": row.id})
 
 
-def identity_client(provider: str, metadata: Mapping[str, Any], settings: Settings) -> OAuthClient | None:
+def identity_client(
+    provider: str, metadata: Mapping[str, Any], settings: Settings | None
+) -> OAuthClient | None:
     """The OAuth app an identity call may need (HubSpot's token introspection takes the app's
-    client id and secret): the credential's own or the provider's, for an OAuth grant (one with a
-    refresh token); None for an API key or token, or where no client is configured."""
+    client id and secret), for an OAuth grant (one with a refresh token): the credential's own,
+    else (given `settings`) the provider's from the secret store; None for an API key or token,
+    or where no client is configured."""
     if not_refreshable_reason(provider, metadata) is not None:
         return None
+    if settings is None:
+        return own_client(metadata)
     try:
         return oauth_client(provider, metadata, settings)
     except PermanentRefreshError:
@@ -359,7 +366,8 @@ def verify_new(
             provider,
             secret.metadata,
             secret.access_token,
-            client=identity_client(provider, secret.metadata, settings),
+            # The credential's own OAuth app only: a create never reads the apps' client secrets.
+            client=identity_client(provider, secret.metadata, None),
             dsn=secret.dsn,
             timeout=settings.refresh_http_timeout_seconds,
         )
