@@ -177,3 +177,21 @@ def test_a_put_removing_the_refresh_token_schedules_a_verification(api, stack, o
     verify_due = due_of(stack, org_id, provider)
     assert verify_due is not None and verify_due != refresh_due
     assert time.time() < verify_due <= time.time() + DAY
+
+
+def test_a_verification_keeps_the_refresh_due_time_of_a_mirror_written_before_it_carried_one(
+    api, stack, org_headers, org_id, crm
+):
+    from integration_credentials.adapters.storage.keys import id_mirror_key
+
+    # Given refreshable credentials whose id mirror has no due time (as rows written before)
+    stored = created(api, org_headers, salesforce_body())
+    refresh_due = due_of(stack, org_id, "salesforce")
+    stack.dynamodb.update_item(
+        TableName=stack.resources.table_name,
+        Key=id_mirror_key(stored["id"]),
+        UpdateExpression="REMOVE refresh_due",
+    )
+    # When they are verified, then the row keeps its refresh schedule
+    assert api.verify(org_headers, stored["id"]).status == 200
+    assert due_of(stack, org_id, "salesforce") == refresh_due
