@@ -32,6 +32,7 @@ FUNCTIONS = {
     "UpdateCredentialsFunction",
     "DeleteCredentialsFunction",
     "RefreshCredentialsFunction",
+    "VerifyCredentialsFunction",
     "RefreshSchedulerFunction",
     "RefreshWorkerFunction",
     "ConnectCredentialsFunction",

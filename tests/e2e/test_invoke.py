@@ -37,6 +37,7 @@ DOCUMENTED_STATUS = {
     "oauth_callback": 400,  # its state was never issued: a real one comes from a connect URL
     "refresh_credentials": 200,  # the fake HubSpot's grant (503 on make run without FAKE_CRMS, offline)
     "update_credentials": 200,
+    "verify_credentials": 200,  # a check that was made answers 200, whatever the CRM said
 }
 DOCUMENTED_ANSWER: dict[str, Any] = {
     "refresh_scheduler": {"enqueued": 0, "by_provider": {}, "deferred": 0},  # the demo credential is not due

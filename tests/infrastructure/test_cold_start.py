@@ -15,13 +15,20 @@ ENCRYPTING = {
     "get_credentials",
     "update_credentials",
     "refresh_credentials",
+    "verify_credentials",
     "refresh_worker",
     "connect_credentials",
     "oauth_callback",
 }
 # These speak OAuth to the providers (refresh tokens, build an authorize URL, exchange a code):
 # they need the provider clients (create and update only compute a schedule, which needs none).
-REFRESHING = {"refresh_credentials", "refresh_worker", "connect_credentials", "oauth_callback"}
+REFRESHING = {
+    "refresh_credentials",
+    "verify_credentials",
+    "refresh_worker",
+    "connect_credentials",
+    "oauth_callback",
+}
 # The callback signs the result it sends back to the return URL (a JWS): pyjwt. Step 1 never
 # signs, and API keys are the default authentication (JWT verification loads pyjwt on demand).
 SIGNING = {"oauth_callback"}
@@ -35,7 +42,7 @@ def all_functions() -> list[str]:
 
 def test_each_function_imports_at_init_what_its_requests_need_and_nothing_more() -> None:
     functions = all_functions()
-    assert len(functions) == 11
+    assert len(functions) == 12
     found = loaded(functions)
     for name in functions:
         expected = (

@@ -47,6 +47,7 @@ WRITERS = {
     "UpdateCredentialsFunction",
     "RefreshCredentialsFunction",
     "RefreshWorkerFunction",
+    "VerifyCredentialsFunction",
     "ConnectCredentialsFunction",
     "OAuthCallbackFunction",
 }

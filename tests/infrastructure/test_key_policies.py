@@ -23,6 +23,7 @@ WRITERS = {
     "UpdateCredentialsFunction",
     "RefreshCredentialsFunction",
     "RefreshWorkerFunction",
+    "VerifyCredentialsFunction",
     # The connect flow: its state is encrypted like credentials (and a reconnect reads hints).
     "ConnectCredentialsFunction",
     "OAuthCallbackFunction",

@@ -15,7 +15,12 @@ REGION = "us-east-1"
 PREFIX = parameter_defaults()["OAuthClientParameterPrefix"]
 # Every SSM action that returns a parameter's value (or an older value of it).
 READ_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory")
-SECRET_READERS = ("OAuthCallbackFunction", "RefreshCredentialsFunction", "RefreshWorkerFunction")
+SECRET_READERS = (
+    "OAuthCallbackFunction",
+    "RefreshCredentialsFunction",
+    "RefreshWorkerFunction",
+    "VerifyCredentialsFunction",
+)
 
 
 def policies_of(template: dict[str, Any]) -> iam.Policies:

@@ -16,18 +16,22 @@ BASE = "/integration-credentials/"
 BY_PROVIDER = "/integration-credentials/provider/{provider}"
 BY_ID = "/integration-credentials/{credentials_id}"
 REFRESH = "/integration-credentials/{credentials_id}/refresh"
+VERIFY = "/integration-credentials/{credentials_id}/verify"
 CONNECT = "/integration-credentials/connect"
 CALLBACK = "/integration-credentials/oauth/callback"
 
 # Every status each route can answer (the service's behaviour, documented; nothing else).
 STATUSES = {
-    ("post", BASE): {201, 400, 401, 403, 409, 413, 415, 500, 503},
+    # 502 and 503 of the CRM too, with ?verify=true.
+    ("post", BASE): {201, 400, 401, 403, 409, 413, 415, 500, 502, 503},
     ("get", BASE): {200, 400, 401, 403, 500, 503},
     ("get", BY_PROVIDER): {200, 400, 401, 403, 404, 500, 503},
     ("get", BY_ID): {200, 401, 403, 404, 500, 503},
     ("put", BY_ID): {200, 400, 401, 403, 404, 409, 412, 413, 415, 500, 503},
     ("delete", BY_ID): {200, 400, 401, 403, 404, 412, 500, 503},
     ("post", REFRESH): {200, 401, 403, 404, 409, 500, 502, 503},
+    # 502: a refresh on the way whose OAuth client the provider rejects.
+    ("post", VERIFY): {200, 401, 403, 404, 409, 500, 502, 503},
     ("post", CONNECT): {201, 400, 401, 403, 404, 409, 413, 415, 429, 500, 503},
     # No API key: a redirect, or 400 for a state that cannot be used.
     ("get", CALLBACK): {303, 400, 500, 503},
@@ -219,8 +223,11 @@ def test_parameters(document: dict[str, Any]) -> None:
         }
 
     create = parameters("post", BASE)
-    assert set(create) == {("header", "idempotency-key")}
+    assert set(create) == {("header", "idempotency-key"), ("query", "verify")}
     assert create[("header", "idempotency-key")]["required"] is False
+    assert create[("query", "verify")]["required"] is False
+    assert create[("query", "verify")]["schema"]["pattern"] == "^(true|false)$"
+    assert set(parameters("post", VERIFY)) == {("path", "credentials_id")}
     listing = parameters("get", BASE)
     assert set(listing) == {("query", "limit"), ("query", "cursor")}
     limit = listing[("query", "limit")]["schema"]

@@ -12,7 +12,7 @@ API_FUNCTIONS = function_directories()
 
 
 def test_every_api_function_registers_the_hooks_and_makes_nothing_aws_before_the_snapshot():
-    assert len(API_FUNCTIONS) == 9
+    assert len(API_FUNCTIONS) == 10
     for function, found in loaded(API_FUNCTIONS).items():
         assert found["before"] == ["integration_credentials.adapters.snapstart.before_snapshot"], function
         assert found["after"] == ["integration_credentials.adapters.snapstart.after_restore"], function

@@ -31,7 +31,7 @@ def _versions(resources: dict[str, Any], function: str) -> list[str]:
 
 
 def test_the_api_functions_and_only_they_take_the_snapstart_parameter():
-    assert len(API_FUNCTIONS) == 9
+    assert len(API_FUNCTIONS) == 10
     for name, resource in resources_of_type("AWS::Serverless::Function").items():
         props = resource["Properties"]
         if name in API_FUNCTIONS:

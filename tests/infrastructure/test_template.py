@@ -4,7 +4,7 @@ from integration_credentials.adapters.audit import MARKER
 from local_stack.template import load_template, resources_of_type, routes, table_resource
 
 
-def test_template_declares_nine_endpoints_and_the_table_key():
+def test_template_declares_ten_endpoints_and_the_table_key():
     declared = {(r.method, r.path) for r in routes()}
     assert declared == {
         ("POST", "/integration-credentials"),
@@ -17,10 +17,11 @@ def test_template_declares_nine_endpoints_and_the_table_key():
         ("PUT", "/integration-credentials/{credentials_id}"),
         ("DELETE", "/integration-credentials/{credentials_id}"),
         ("POST", "/integration-credentials/{credentials_id}/refresh"),
+        ("POST", "/integration-credentials/{credentials_id}/verify"),
         ("POST", "/integration-credentials/connect"),
         ("GET", "/integration-credentials/oauth/callback"),
     }
-    assert len({r.function for r in routes()}) == 9
+    assert len({r.function for r in routes()}) == 10
     _, table = table_resource()
     assert table["KeySchema"] == [
         {"AttributeName": "org_id", "KeyType": "HASH"},

@@ -19,7 +19,7 @@ import boto3
 import fake_crms as fake
 import pytest
 from credentials_admin.cli import create_api_key
-from integration_credentials.adapters import auth, parameters
+from integration_credentials.adapters import auth, parameters, providers
 from integration_credentials.adapters.aws import botocore_session, reset_clients
 from integration_credentials.adapters.crypto import cipher
 from integration_credentials.adapters.observability import logger as service_logger
@@ -33,7 +33,8 @@ from integration_credentials.adapters.storage import (
 from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 from integration_credentials.core import settings
 from integration_credentials.core.constants import ALL_SCOPES
-from integration_credentials.logic import connect, idempotency, refresh
+from integration_credentials.core.models import Account
+from integration_credentials.logic import connect, health, idempotency, refresh
 from integration_credentials.logic import credentials as service
 from local_stack import iam
 from local_stack.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
@@ -84,6 +85,7 @@ def reset_process_state() -> None:
         idempotency._config,
         service.credentials_service,
         refresh.token_refresher,
+        health.credentials_verifier,
         connect_states.connect_states,
         connect.connector,
     ):
@@ -283,6 +285,11 @@ class Api:
             "refresh_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}, **kw
         )
 
+    def verify(self, headers: dict[str, str], credentials_id: str, **kw: Any) -> Reply:
+        return self.call(
+            "verify_credentials", headers=headers, path_parameters={"credentials_id": credentials_id}, **kw
+        )
+
 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Api:
@@ -360,11 +367,13 @@ def tuned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             monkeypatch.setenv(name, value)
         settings.get_settings.cache_clear()
         refresh.token_refresher.cache_clear()
+        health.credentials_verifier.cache_clear()
 
     yield tune
     monkeypatch.undo()
     settings.get_settings.cache_clear()
     refresh.token_refresher.cache_clear()
+    health.credentials_verifier.cache_clear()
 
 
 @pytest.fixture
@@ -382,3 +391,71 @@ def salesforce_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield start
     for context in servers:
         context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def event_queue(stack: Any) -> Iterator[Any]:
+    """Route this service's events on the default bus to a fresh SQS queue; returns a reader."""
+    sqs = boto3.client("sqs", endpoint_url=stack.aws.endpoint)
+    events = boto3.client("events", endpoint_url=stack.aws.endpoint)
+    name = f"events-{uuid.uuid4().hex[:12]}"
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name=name, EventPattern=json.dumps({"source": ["integration-credentials"]}), EventBusName="default"
+    )
+    events.put_targets(Rule=name, EventBusName="default", Targets=[{"Id": "q", "Arn": arn}])
+
+    def read() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    yield read
+    events.remove_targets(Rule=name, EventBusName="default", Ids=["q"])
+    events.delete_rule(Name=name, EventBusName="default")
+    sqs.delete_queue(QueueUrl=queue_url)
+
+
+class FakeIdentity:
+    """The CRMs' identity calls (`adapters.providers.identify`, which the service looks up at each
+    call): per access token, the account it belongs to or the error the CRM answers (`default`
+    for any other token). Records every call; `before_answer(token)`, when set, runs first."""
+
+    def __init__(self, default: Account | Exception) -> None:
+        self.answers: dict[str, Account | Exception] = {}
+        self.default = default
+        self.calls: list[dict[str, Any]] = []
+        self.before_answer: Any = None
+
+    def __call__(
+        self,
+        provider: str,
+        metadata: Any,
+        access_token: str,
+        *,
+        client: Any = None,
+        dsn: str | None = None,
+        api_url: str | None = None,
+        timeout: float = 10,
+    ) -> Account:
+        self.calls.append({"provider": provider, "access_token": access_token, "client": client})
+        if self.before_answer is not None:
+            self.before_answer(access_token)
+        answer = self.answers.get(access_token, self.default)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def crm(monkeypatch: pytest.MonkeyPatch) -> FakeIdentity:
+    """The identity calls answered by a `FakeIdentity` (by default: account 1234567)."""
+    fake_identity = FakeIdentity(Account("1234567", "acme.pipedrive.com", "42"))
+    monkeypatch.setattr(providers, "identify", fake_identity)
+    return fake_identity

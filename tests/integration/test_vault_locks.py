@@ -31,6 +31,7 @@ ROUTE_SCOPES = {
     "get_credentials": SCOPE_READ,
     "get_credentials_by_provider": SCOPE_READ,
     "refresh_credentials": SCOPE_REFRESH,
+    "verify_credentials": SCOPE_READ,
     "connect_credentials": SCOPE_WRITE,
 }
 NOT_NEEDED = [

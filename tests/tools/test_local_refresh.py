@@ -204,6 +204,7 @@ def test_function_environment_resolves_template_references():
         "LogLevel": "INFO",
         "OAuthClientParameterPrefix": "/oauth/",
         "EventBusName": "default",
+        "VerifyIntervalSeconds": "86400",
     }
     env = function_environment(refs, {("CredentialsKey", "Arn"): "arn:key"})
     assert env["TABLE_NAME"] == "tbl"

@@ -49,6 +49,10 @@ SEED_ROUTES = {
         "POST /integration-credentials/{credentials_id}/refresh",
         "RefreshCredentialsFunction",
     ),
+    ("POST", f"/integration-credentials/{ID}/verify"): (
+        "POST /integration-credentials/{credentials_id}/verify",
+        "VerifyCredentialsFunction",
+    ),
 }
 SLASH = "/integration-credentials/"
 ALL_RULES = [PathRules(*flags) for flags in itertools.product((False, True), repeat=3)]

@@ -26,8 +26,10 @@ from integration_credentials_client import (
 from integration_credentials_client.models import is_secret_key
 
 from tests.unit.test_client_fakes import (
+    ACCOUNT,
     API_KEY,
     BASE,
+    REFUSED_TOKEN,
     FakeService,
     Sleeps,
     async_client_of,
@@ -302,6 +304,9 @@ def test_the_async_client_has_the_same_surface() -> None:
             assert (await client.get_by_provider("zoho")).id == created.id
             assert (await client.update(created.id, dsn="d2", if_match='"1"')).dsn == "d2"
             assert (await client.refresh(created.id)).access_token == service.new_token
+            assert (await client.verify(created.id)).account == ACCOUNT
+            assert (await client.create("hubspot", "dsn", TOKEN, verify=True)).account == ACCOUNT
+            assert service.received[-1].url.params["verify"] == "true"
             assert (await client.connect("zoho", "https://app.example/done")).state_hash == "h"
             await client.delete(created.id)
             with pytest.raises(NotFound):
@@ -319,3 +324,26 @@ def test_a_client_takes_one_of_api_key_and_token() -> None:
     with pytest.raises(Unauthorized):
         client.get("c-1")
     assert service.received[-1].headers["Authorization"] == "Bearer jwt-value-123456"
+
+
+def test_verify_and_a_verified_create() -> None:
+    service = FakeService()
+    client = client_of(service)
+    created = client.create("pipedrive", "https://acme.pipedrive.com", TOKEN)
+    # A create without verify sends no parameter: the seed's create
+    assert "verify" not in service.received[-1].url.params
+    assert created.account is None and created.verified_at is None
+    # verify: POST .../verify, the non-secret fields after the check
+    verified = client.verify(created.id)
+    request = service.received[-1]
+    assert (request.method, request.url.path) == ("POST", f"{BASE}/{created.id}/verify")
+    assert verified.account == ACCOUNT and verified.verified_at == "2030-01-01T00:00:00.000000Z"
+    assert verified.access_token is None and verified.etag == '"2"'
+    # create(verify=True): ?verify=true; a token the CRM refuses is BadRequest, nothing stored
+    client.delete(created.id)
+    with pytest.raises(BadRequest) as refused:
+        client.create("pipedrive", "https://acme.pipedrive.com", REFUSED_TOKEN, verify=True)
+    assert service.received[-1].url.params["verify"] == "true"
+    assert "The CRM rejected these credentials" in str(refused.value)
+    assert service.rows == {}
+    assert client.create("pipedrive", "dsn", TOKEN, verify=True).account == ACCOUNT

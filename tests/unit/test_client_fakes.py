@@ -18,6 +18,11 @@ def body_of(request: httpx.Request) -> Any:
     return json.loads(request.content) if request.content else None
 
 
+# `?verify=true` refuses this token, and verifications name this account.
+REFUSED_TOKEN = "refused-by-the-crm"
+ACCOUNT = {"id": "1234567", "name": "acme.pipedrive.com"}
+
+
 @dataclass
 class FakeService:
     """The routes over an in-memory dict; `script` answers chosen requests first (a function of
@@ -59,6 +64,12 @@ class FakeService:
             if key in self.idempotency:
                 return self.answer(self.idempotency[key], 201)
             body = body_of(request)
+            if request.url.params.get("verify") == "true":
+                if body["access_token"] == REFUSED_TOKEN:
+                    return httpx.Response(
+                        400, json={"detail": "The CRM rejected these credentials: http_401: refused"}
+                    )
+                body = {**body, "account": ACCOUNT, "verified_at": "2030-01-01T00:00:00.000000Z"}
             credentials_id = str(uuid.uuid4())
             self.rows[credentials_id] = {"id": credentials_id, "org_id": "org-1", "status": "active", **body}
             self.versions[credentials_id] = 1
@@ -93,6 +104,18 @@ class FakeService:
             self.rows[credentials_id]["access_token"] = self.new_token
             self.versions[credentials_id] += 1
             return self.answer(credentials_id)
+        if parts[1:] == ["verify"]:
+            row = {
+                **self.rows[credentials_id],
+                "account": ACCOUNT,
+                "verified_at": "2030-01-01T00:00:00.000000Z",
+            }
+            self.rows[credentials_id] = row
+            self.versions[credentials_id] += 1
+            visible = {name: value for name, value in row.items() if name != "access_token"}
+            return httpx.Response(
+                200, json={**visible, "metadata": {}}, headers={"ETag": f'"{self.versions[credentials_id]}"'}
+            )
         if method == "GET":
             return self.answer(credentials_id)
         if_match = request.headers.get("If-Match")

@@ -42,6 +42,10 @@ def test_the_refresh_schedule_and_the_provider_clients_name_the_same_crms() -> N
     assert constants.REFRESHABLE_PROVIDERS == providers.REFRESHABLE_PROVIDERS
 
 
+def test_the_verification_schedule_and_the_identity_calls_name_the_same_crms() -> None:
+    assert constants.IDENTIFIABLE_PROVIDERS == providers.IDENTIFIABLE_PROVIDERS
+
+
 def _docstring(path: str) -> str:
     return ast.get_docstring(ast.parse((PACKAGE / path).read_text())) or ""
 

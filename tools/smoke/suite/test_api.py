@@ -33,6 +33,7 @@ from smoke.seed import (
 from smoke.state import BASE, MIN_SECRET_CHARS, SmokeRun
 
 CUSTOM_PROVIDER = "custom"
+NO_IDENTITY_CALL = "provider '{}' has no identity call"
 UNKNOWN_CONNECT_STATE = {
     "detail": (
         "Unknown, expired or already used OAuth state: start the connection again "
@@ -226,6 +227,42 @@ def test_credentials_that_cannot_be_refreshed_are_409(run: SmokeRun) -> None:
         )
         expect_reply(run.owner.get(f"{BASE}/{credentials_id}"), 200, run.current[provider])
     run.audit_expected.append(AuditExpectation("refresh", run.ids["pipedrive"], 409))
+
+
+def test_verify_refuses_what_no_crm_can_check_and_another_orgs_credentials(run: SmokeRun) -> None:
+    # Checks that ask no CRM: a provider without an identity call, another org, an unknown id.
+    (custom_id,) = run.need(CUSTOM_PROVIDER)
+    reply = run.owner.post(f"{BASE}/{custom_id}/verify")
+    no_identity_call = NO_IDENTITY_CALL.format(CUSTOM_PROVIDER)
+    expect_reply(
+        reply,
+        409,
+        {"detail": f"Integration credentials {custom_id} cannot be verified: {no_identity_call}"},
+    )
+    run.audit_expected.append(AuditExpectation("verify", custom_id, 409))
+    (salesforce_id,) = run.need("salesforce")
+    expect_reply(run.other.post(f"{BASE}/{salesforce_id}/verify"), 403, FORBIDDEN)
+    unknown = "00000000-0000-4000-8000-000000000000"
+    expect_reply(run.owner.post(f"{BASE}/{unknown}/verify"), 404, not_found(unknown))
+    expect_reply(run.owner.get(f"{BASE}/{salesforce_id}"), 200, run.current["salesforce"])
+
+
+def test_a_create_with_a_verify_no_crm_can_do_is_400_and_stores_nothing(run: SmokeRun) -> None:
+    body = custom_body(f"verify-{run.suffix}")
+    body["provider"] = f"smoke-verify-{secrets.token_hex(4)}"
+    run.record_sent(body, "verify create")
+    provider = body["provider"]
+    expect_reply(
+        run.owner.post(f"{BASE}/?verify=maybe", body),
+        400,
+        {"detail": "Validation error: verify must be true or false"},
+    )
+    expect_reply(
+        run.owner.post(f"{BASE}/?verify=true", body),
+        400,
+        {"detail": f"Validation error: verify: {NO_IDENTITY_CALL.format(provider)} to verify against"},
+    )
+    expect_reply(run.owner.get(f"{BASE}/provider/{provider}"), 404, provider_not_found(provider))
 
 
 def test_delete_answers_the_seed_message_then_every_route_is_404(run: SmokeRun) -> None:

@@ -56,13 +56,17 @@ def create_call(
     access_token: str,
     metadata: Mapping[str, Any] | None,
     idempotency_key: str | None,
+    verify: bool = False,
 ) -> Call:
     body: dict[str, Any] = {"provider": provider, "dsn": dsn, "access_token": access_token}
     if metadata is not None:
         body["metadata"] = dict(metadata)
     # Always a key: a retry after a lost answer then replays the first create, never a second one.
     key = idempotency_key or str(uuid.uuid4())
-    return Call("create", "POST", f"{BASE}/", Safety.REPEATABLE, body, headers={"Idempotency-Key": key})
+    params = {"verify": "true"} if verify else None
+    return Call(
+        "create", "POST", f"{BASE}/", Safety.REPEATABLE, body, params=params, headers={"Idempotency-Key": key}
+    )
 
 
 def get_call(credentials_id: str) -> Call:
@@ -106,6 +110,11 @@ def delete_call(credentials_id: str, if_match: str | None) -> Call:
 def refresh_call(credentials_id: str) -> Call:
     # The service runs one refresh per credential at a time and answers a repeat with its result.
     return Call("refresh", "POST", f"{BASE}/{_segment(credentials_id)}/refresh", Safety.REPEATABLE, {})
+
+
+def verify_call(credentials_id: str) -> Call:
+    # A verification repeated asks the CRM again and records the same answer.
+    return Call("verify", "POST", f"{BASE}/{_segment(credentials_id)}/verify", Safety.REPEATABLE, {})
 
 
 def connect_call(body: Mapping[str, Any]) -> Call:

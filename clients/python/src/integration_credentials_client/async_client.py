@@ -54,9 +54,10 @@ class AsyncClient:
         access_token: str,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        verify: bool = False,
     ) -> Credentials:
         """As `Client.create`."""
-        call = protocol.create_call(provider, dsn, access_token, metadata, idempotency_key)
+        call = protocol.create_call(provider, dsn, access_token, metadata, idempotency_key, verify)
         return await self._credentials(call)
 
     async def get(self, credentials_id: str) -> Credentials:
@@ -97,6 +98,10 @@ class AsyncClient:
     async def refresh(self, credentials_id: str) -> Credentials:
         """As `Client.refresh`."""
         return await self._credentials(protocol.refresh_call(credentials_id))
+
+    async def verify(self, credentials_id: str) -> Credentials:
+        """As `Client.verify`."""
+        return await self._credentials(protocol.verify_call(credentials_id))
 
     async def connect(
         self,

@@ -70,10 +70,13 @@ class Client:
         access_token: str,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        verify: bool = False,
     ) -> Credentials:
         """Store credentials for a provider (Conflict if the org has them already). Retried with
-        an Idempotency-Key (made here when not given): a retry never stores a second set."""
-        call = protocol.create_call(provider, dsn, access_token, metadata, idempotency_key)
+        an Idempotency-Key (made here when not given): a retry never stores a second set. With
+        `verify`, the service first checks them with the CRM: BadRequest when the CRM refuses the
+        token (nothing stored), and the result carries `account` and `verified_at`."""
+        call = protocol.create_call(provider, dsn, access_token, metadata, idempotency_key, verify)
         return self._credentials(call)
 
     def get(self, credentials_id: str) -> Credentials:
@@ -115,6 +118,13 @@ class Client:
     def refresh(self, credentials_id: str) -> Credentials:
         """Refresh the access token now (ReauthorizationRequired when the grant is dead)."""
         return self._credentials(protocol.refresh_call(credentials_id))
+
+    def verify(self, credentials_id: str) -> Credentials:
+        """Check the credentials with their CRM now: their non-secret fields after the check
+        (`status`, `account`, `verified_at`, `last_error`; no access token). A dead grant is
+        `status == "reauth_required"`, not an exception; Conflict for a provider without an
+        identity call."""
+        return self._credentials(protocol.verify_call(credentials_id))
 
     def connect(
         self,

@@ -1,5 +1,5 @@
 """EventBridge events about credentials: connected (OAuth connect flow), re-authorization needed,
-and recovered.
+recovered, and the CRM account of a credential changed (a verification found another one).
 
 Events carry ids, the status and the error code: never a token. Publishing happens after the
 state is stored; a failed publish is logged and counted, not retried (the table is the truth,
@@ -8,6 +8,7 @@ and `status` says the same thing to anyone who reads it).
 
 import json
 import time
+from collections.abc import Mapping
 
 import botocore.exceptions
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,10 +22,12 @@ SOURCE = "integration-credentials"
 REAUTH_REQUIRED = "Integration Credentials Reauthorization Required"
 RECOVERED = "Integration Credentials Recovered"
 CONNECTED = "Integration Credentials Connected"
+ACCOUNT_CHANGED = "Integration Credentials Account Changed"
 
 
-def event_detail(row: StoredCredentials) -> dict[str, object]:
-    """The `detail` of an event about `row` (no secret: the state is plaintext bookkeeping)."""
+def event_detail(row: StoredCredentials, extra: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The `detail` of an event about `row` (no secret: the state is plaintext bookkeeping), with
+    `extra` fields after the usual ones."""
     state = row.state
     return {
         "id": row.id,
@@ -33,15 +36,17 @@ def event_detail(row: StoredCredentials) -> dict[str, object]:
         "status": state.status,
         "last_error": state.last_error,
         "time": format_timestamp(time.time()),
+        **(extra or {}),
     }
 
 
-def publish(detail_type: str, row: StoredCredentials) -> bool:
-    """Put one event on the configured bus; False (logged, counted) when EventBridge fails."""
+def publish(detail_type: str, row: StoredCredentials, extra: Mapping[str, object] | None = None) -> bool:
+    """Put one event on the configured bus; False (logged, counted) when EventBridge fails.
+    `extra`: fields of this detail type (never a secret)."""
     entry = {
         "Source": SOURCE,
         "DetailType": detail_type,
-        "Detail": json.dumps(event_detail(row), separators=(",", ":")),
+        "Detail": json.dumps(event_detail(row, extra), separators=(",", ":")),
         "EventBusName": get_settings().event_bus_name,
         "Resources": [],
     }

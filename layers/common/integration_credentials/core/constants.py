@@ -50,6 +50,9 @@ DEFAULT_PROVIDER_LIMIT: Final = 1000
 # The CRMs with an OAuth refresh client (one module each in adapters/providers; a unit test
 # holds the two lists equal). Here so that the refresh schedule needs no provider client loaded.
 REFRESHABLE_PROVIDERS: Final = frozenset({"salesforce", "hubspot", "pipedrive", "zoho", "dynamics"})
+# The CRMs with an identity call (`adapters.providers.IDENTIFIABLE_PROVIDERS`; a unit test holds the
+# two equal): their credentials can be verified, and the scheduler verifies those no refresh touches.
+IDENTIFIABLE_PROVIDERS: Final = frozenset({"salesforce", "hubspot", "pipedrive", "zoho", "dynamics"})
 
 # The OAuth apps' client credentials in SSM: `<OAUTH_CLIENT_PARAMETER_PREFIX><provider>`, a
 # SecureString {"client_id", "client_secret"} (refresh and the OAuth callback read it), and the

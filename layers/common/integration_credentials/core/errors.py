@@ -104,11 +104,13 @@ class IdempotencyConflictError(CredentialsError):
 
 
 class NotRefreshableError(CredentialsError):
-    """The credentials' provider has no refresh client, or their metadata has no refresh_token."""
+    """The credentials' provider has no refresh client, or their metadata has no refresh_token.
+    `verified_by_schedule`: the scheduler verifies them instead (`policy.schedule`)."""
 
-    def __init__(self, credentials_id: str, reason: str) -> None:
+    def __init__(self, credentials_id: str, reason: str, *, verified_by_schedule: bool = False) -> None:
         self.credentials_id = credentials_id
         self.reason = reason
+        self.verified_by_schedule = verified_by_schedule
         super().__init__(f"Integration credentials {credentials_id} cannot be refreshed: {reason}")
 
 
@@ -195,4 +197,49 @@ class TooManyConnectStatesError(CredentialsError):
         super().__init__(
             f"The organization already has the maximum of {limit} connect links in progress; "
             "retry when one is used or expires"
+        )
+
+
+class NotVerifiableError(CredentialsError):
+    """The credentials' provider has no identity call to verify them against."""
+
+    def __init__(self, credentials_id: str, reason: str) -> None:
+        self.credentials_id = credentials_id
+        self.reason = reason
+        super().__init__(f"Integration credentials {credentials_id} cannot be verified: {reason}")
+
+
+class CrmRejectedCredentialsError(CredentialsError):
+    """A create with `?verify=true`: the CRM refused the token (401/403 to its identity call).
+    `code` and `message` are the provider error's, which never carry a token."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(f"The CRM rejected these credentials: {code}" + (f": {message}" if message else ""))
+
+
+class CrmUnavailableError(CredentialsError):
+    """A create with `?verify=true`: the CRM's identity call failed transiently (5xx, 429, a
+    timeout); nothing was stored, retry after `retry_after` seconds."""
+
+    def __init__(self, provider: str, code: str, retry_after: int) -> None:
+        self.provider = provider
+        self.code = code
+        self.retry_after = retry_after
+        super().__init__(
+            f"The {provider} API is unavailable ({code}): the credentials were not verified "
+            "nor stored; retry later"
+        )
+
+
+class CrmIdentityError(CredentialsError):
+    """A create with `?verify=true`: the CRM answered its identity call with something that names
+    no account (or the identity call cannot be made, for example without an OAuth client)."""
+
+    def __init__(self, provider: str, code: str) -> None:
+        self.provider = provider
+        self.code = code
+        super().__init__(
+            f"The {provider} API did not say which account these credentials belong to ({code}); "
+            "nothing was stored"
         )

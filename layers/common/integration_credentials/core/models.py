@@ -174,6 +174,11 @@ class CredentialsSecret:
     metadata: dict[str, Any]
 
 
+def body_secret(request: CredentialsCreate) -> CredentialsSecret:
+    """The secret of a create request."""
+    return CredentialsSecret(dsn=request.dsn, access_token=request.access_token, metadata=request.metadata)
+
+
 CredentialsStatus = Literal["active", "refresh_failed", "reauth_required"]
 STATUS_ACTIVE: Final = "active"
 STATUS_REFRESH_FAILED: Final = "refresh_failed"

@@ -201,6 +201,15 @@ class Settings(BaseModel):
             "JSON, per provider: most credentials of that provider one scheduler run enqueues (1000 each)."
         ),
     )
+    verify_interval_seconds: int = Field(
+        default=86400,
+        ge=60,
+        description=(
+            "How often the scheduler verifies, against the CRM's identity call, the credentials no "
+            "refresh touches (API keys, HubSpot private-app tokens, credentials without a "
+            "refresh token); each at its own time in the period (a hash of its id), not all at once."
+        ),
+    )
     # ---- the OAuth connect flow
     connect_states_table_name: str | None = Field(
         default=None, description="The connect flow's single-use states (DynamoDB)."
@@ -325,6 +334,8 @@ ROLE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "update": _AUTHENTICATED,
         "delete": _AUTHENTICATED,
         "refresh": (*_AUTHENTICATED, *_OAUTH),
+        # Verifying may refresh once (a CRM 401 to an OAuth token).
+        "verify": (*_AUTHENTICATED, *_OAUTH),
         "connect": (*_AUTHENTICATED, "connect_states_table_name", *_OAUTH),
         "connect_callback": (
             "hmac_key_parameter",

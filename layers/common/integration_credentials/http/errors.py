@@ -17,6 +17,9 @@ from ..core.errors import (
     CredentialsError,
     CredentialsIntegrityError,
     CredentialsNotFoundError,
+    CrmIdentityError,
+    CrmRejectedCredentialsError,
+    CrmUnavailableError,
     DependencyError,
     DependencyMisconfiguredError,
     DependencyUnavailableError,
@@ -24,6 +27,7 @@ from ..core.errors import (
     InvalidConnectStateError,
     InvalidRequestError,
     NotRefreshableError,
+    NotVerifiableError,
     PayloadTooLargeError,
     PermissionDeniedError,
     PreconditionFailedError,
@@ -110,6 +114,12 @@ ERROR_TABLE: Final[Mapping[type[CredentialsError], HttpError]] = {
     TooManyConnectStatesError: HttpError(429, headers=lambda error: {"Retry-After": str(error.retry_after)}),
     # The credentials' current state (no refresh token, no refresh client) conflicts with it.
     NotRefreshableError: HttpError(409),
+    # A provider without an identity call: nothing about these credentials could change that.
+    NotVerifiableError: HttpError(409),
+    # A create with ?verify=true: nothing is stored in any of these cases.
+    CrmRejectedCredentialsError: HttpError(400),
+    CrmUnavailableError: HttpError(503, headers=lambda error: {"Retry-After": str(error.retry_after)}),
+    CrmIdentityError: HttpError(502),
     ProviderRejectedError: HttpError(502),
     ProviderUnavailableError: HttpError(503, headers=lambda error: {"Retry-After": str(error.retry_after)}),
     PayloadTooLargeError: HttpError(413),

@@ -65,6 +65,14 @@ def credentials_response(
     return json_response(status, body, {"ETag": result.etag})
 
 
+def non_secret_response(status: int, result: CredentialsResult, audit: AuditRecord | None) -> Response[str]:
+    """The credentials' non-secret fields (`policy.disclosure.NON_SECRET_FIELDS`) with their ETag,
+    whatever the caller may read: what a check of the credentials answers."""
+    if audit is not None:
+        audit.extra["disclosed"] = DISCLOSED_NONE
+    return json_response(status, restricted_view(result.body), {"ETag": result.etag})
+
+
 def to_event_response(response: Response[str]) -> dict[str, Any]:
     """A response as the API Gateway proxy result a handler returns (answers made before routing)."""
     headers = {"Content-Type": JSON, **{k: str(v) for k, v in response.headers.items()}}

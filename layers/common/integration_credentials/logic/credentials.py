@@ -25,12 +25,14 @@ from ..core.errors import (
 )
 from ..core.models import (
     STATUS_ACTIVE,
+    Account,
     CredentialsCreate,
     CredentialsResult,
     CredentialsSecret,
     CredentialsUpdate,
     RefreshState,
     StoredCredentials,
+    body_secret,
     credentials_view,
     etag_of,
     if_match_allows,
@@ -83,10 +85,12 @@ class CredentialsService:
         audit: Audit = None,
         event: str | None = None,
         idempotency_hmac: str | None = None,
+        verified: tuple[Account, str] | None = None,
     ) -> CredentialsResult:
         """Store new credentials; the provider must be free in this org. `event` (a detail type of
         `events`) is published once they are stored. `idempotency_hmac` marks the row as the one
-        this Idempotency-Key request created (`created_by`)."""
+        this Idempotency-Key request created (`created_by`). `verified`: the CRM account and the
+        time a check before the create found (`?verify=true`)."""
         now = utc_timestamp()
         row = StoredCredentials(
             id=str(uuid.uuid4()),
@@ -97,14 +101,16 @@ class CredentialsService:
             updated_at=now,
             ciphertext=b"",
             idempotency_hmac=idempotency_hmac,
+            account=verified[0] if verified else None,
+            verified_at=verified[1] if verified else None,
         )
-        secret = CredentialsSecret(
-            dsn=request.dsn, access_token=request.access_token, metadata=request.metadata
-        )
+        secret = body_secret(request)
         row = replace(
             row,
             ciphertext=self._cipher.encrypt(secret, row.encryption_context),
-            state=scheduled_state(row.provider, secret, now=time.time(), settings=get_settings()),
+            state=scheduled_state(
+                row.provider, secret, now=time.time(), settings=get_settings(), credentials_id=row.id
+            ),
         )
         self._repository.create(row, limit=get_settings().max_credentials_per_org)
         _acted_on(audit, row)

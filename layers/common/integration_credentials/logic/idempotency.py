@@ -47,7 +47,7 @@ from ..core.errors import (
     DependencyUnavailableError,
     IdempotencyConflictError,
 )
-from ..core.models import CredentialsCreate, CredentialsResult, format_timestamp
+from ..core.models import CredentialsCreate, CredentialsResult, body_secret, format_timestamp
 from ..core.settings import get_settings
 from .credentials import credentials_service
 
@@ -182,13 +182,30 @@ def create_idempotently(
     lambda_context: LambdaContext | None = None,
     *,
     audit: Audit = None,
+    verify: bool = False,
 ) -> CredentialsResult:
-    """Create credentials; with a key, at most once per org and key (24 h)."""
+    """Create credentials; with a key, at most once per org and key (24 h). With `verify`, only
+    once the CRM accepted them (`logic.health.verify_new`): a retry replays the first 201 without
+    asking the CRM again, and the same key with another `verify` is another request (409)."""
     service = credentials_service()
+
+    def create(idempotency_hmac: str | None = None) -> CredentialsResult:
+        verified = None
+        if verify:
+            # Imported here: a create without ?verify never loads the providers' HTTP clients.
+            from .health import verify_new
+
+            verified = verify_new(body.provider, body_secret(body))
+        return service.create(org_id, body, audit=audit, idempotency_hmac=idempotency_hmac, verified=verified)
+
     if idempotency_key is None:
-        return service.create(org_id, body, audit=audit)
+        return create()
     fresh: list[CredentialsResult] = []
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+    request_fields = body.model_dump(mode="json")
+    if verify:
+        # Only when set: a request without it keeps the fingerprint it always had.
+        request_fields["?verify"] = True
+    canonical = json.dumps(request_fields, sort_keys=True, separators=(",", ":")).encode()
     body_hmac = service_hmac(canonical)
     request = {"org_id": org_id, "idempotency_key": idempotency_key, "request_hmac": body_hmac}
     # Names this request (org, key and body) on the row it creates.
@@ -200,7 +217,7 @@ def create_idempotently(
 
     def run() -> dict[str, Any]:
         try:
-            result = service.create(org_id, body, audit=audit, idempotency_hmac=request_hmac)
+            result = create(request_hmac)
         except CredentialsAlreadyExistError:
             # An earlier attempt of this request created them (its record expired in progress,
             # or it never learnt its own outcome): its 201, now recorded.

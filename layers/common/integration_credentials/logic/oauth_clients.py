@@ -19,6 +19,11 @@ def _own_client(metadata: Mapping[str, Any]) -> OAuthClient | None:
     return None
 
 
+def own_client(metadata: Mapping[str, Any]) -> OAuthClient | None:
+    """The credential's own OAuth app (`client_id` + `client_secret` in its metadata), if any."""
+    return _own_client(metadata)
+
+
 def _not_configured(provider: str) -> PermanentRefreshError:
     return PermanentRefreshError(
         "oauth_client_not_configured",

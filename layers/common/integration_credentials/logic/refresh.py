@@ -63,6 +63,7 @@ from ..policy.schedule import (
     refresh_budget_seconds,
     refreshed_secret,
     scheduled_state,
+    verified_by_schedule,
 )
 from .credentials import CredentialsService, credentials_service
 from .oauth_clients import oauth_client
@@ -122,7 +123,8 @@ class TokenRefresher:
         self, org_id: str, provider: str, credentials_id: str, time_left: TimeLeft | None = None
     ) -> tuple[str, CredentialsError | None]:
         """Refresh a credential the scheduler found due: an outcome word (refreshed, failed,
-        skipped: not due any more or leased, gone, not_refreshable, superseded) and the error.
+        skipped: not due any more or leased, gone, not_refreshable, superseded; verify: one the
+        scheduler verifies instead, left due and unleased) and the error.
         Refresh failures are recorded on the credential, not raised: only DynamoDB/KMS/SSM
         outages raise, so the queue retries the message, and `RefreshDeferredError` when
         `time_left` does not cover a whole refresh (the message comes back; nothing was started)."""
@@ -137,7 +139,9 @@ class TokenRefresher:
             return "skipped", None
         try:
             self._refresh_leased(leased, owner, on_demand=False, time_left=time_left)
-        except (NotRefreshableError, CredentialsNotFoundError) as error:
+        except NotRefreshableError as error:
+            return ("verify" if error.verified_by_schedule else "not_refreshable"), error
+        except CredentialsNotFoundError as error:
             return "not_refreshable", error
         except (ReauthorizationRequiredError, ProviderRejectedError, ProviderUnavailableError) as error:
             return "failed", error
@@ -209,10 +213,12 @@ class TokenRefresher:
             secret = self._service.decrypt(row)
             reason = not_refreshable_reason(row.provider, secret.metadata)
             if reason is not None:
-                if row.state.refresh_due is not None:
+                # A credential verified by schedule keeps its due time: a verification's.
+                verified = verified_by_schedule(row.provider, secret.metadata)
+                if row.state.refresh_due is not None and not verified:
                     released = True
                     self._write(row, replace(row.state, refresh_due=None), owner)
-                raise NotRefreshableError(row.id, reason)
+                raise NotRefreshableError(row.id, reason, verified_by_schedule=verified)
             used_refresh_token = str(secret.metadata["refresh_token"])
             try:
                 client = oauth_client(row.provider, secret.metadata, self._settings)

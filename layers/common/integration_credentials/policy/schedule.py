@@ -4,8 +4,14 @@ A credential is refreshable when its provider has a refresh client and its metad
 `refresh_token`. Its access token expires at `expires_at`: from the provider's `expires_in`,
 else the `expires_at` the client stored in metadata, else a default lifetime per provider. The
 scheduler refreshes it `REFRESH_MARGIN_SECONDS` ahead of that (`refresh_due`).
+
+Credentials no refresh touches (API keys, private-app tokens, credentials without a refresh token)
+of a provider with an identity call are verified instead, every VERIFY_INTERVAL_SECONDS: their
+`refresh_due` is the next time in the period that a hash of their id picks, so a day's
+verifications are spread over the day, and the same queue, worker and provider limits serve both.
 """
 
+import hashlib
 import math
 import random
 import re
@@ -14,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..core.constants import REFRESHABLE_PROVIDERS
+from ..core.constants import IDENTIFIABLE_PROVIDERS, REFRESHABLE_PROVIDERS
 from ..core.models import (
     STATUS_ACTIVE,
     CredentialsSecret,
@@ -112,6 +118,20 @@ def not_refreshable_reason(provider: str, metadata: Mapping[str, Any]) -> str | 
     return None
 
 
+def verified_by_schedule(provider: str, metadata: Mapping[str, Any]) -> bool:
+    """Whether the scheduler verifies these credentials instead of refreshing them: no refresh
+    touches them, and their provider has an identity call."""
+    return provider in IDENTIFIABLE_PROVIDERS and not_refreshable_reason(provider, metadata) is not None
+
+
+def next_verification(credentials_id: str, *, now: float, interval: int) -> int:
+    """The first time strictly after `now` in the credential's slot of the period: slots are
+    `interval` apart, offset by a hash of the id (stable across processes, unlike `hash()`)."""
+    offset = int.from_bytes(hashlib.sha256(credentials_id.encode()).digest()[:8], "big") % interval
+    current = math.floor(now)
+    return current + interval - (current - offset) % interval
+
+
 def lifetime(provider: str, settings: Settings) -> int:
     """Assumed access token lifetime (seconds) when neither provider nor client states one."""
     configured = settings.access_token_lifetime_seconds.get(provider)
@@ -126,8 +146,10 @@ def scheduled_state(
     settings: Settings,
     expires_in: int | None = None,
     last_refreshed_at: str | None = None,
+    credentials_id: str | None = None,
 ) -> RefreshState:
-    """An active credential's state: when its access token expires and when to refresh it.
+    """An active credential's state: when its access token expires and when to refresh it (or,
+    with `credentials_id`, when to verify one `verified_by_schedule`).
     Right after a refresh (`last_refreshed_at` given), the next one is at least
     MIN_REFRESH_SPACING_SECONDS away, so a token the provider says is short-lived is no loop."""
     stored = parse_time(secret.metadata.get("expires_at"))
@@ -145,6 +167,8 @@ def scheduled_state(
             due_at = min(due_at, now + idle - IDLE_MARGIN_SECONDS)
         earliest = now + MIN_REFRESH_SPACING_SECONDS if last_refreshed_at is not None else now
         due = math.floor(max(due_at, earliest))
+    elif credentials_id is not None and verified_by_schedule(provider, secret.metadata):
+        due = next_verification(credentials_id, now=now, interval=settings.verify_interval_seconds)
     return RefreshState(
         status=STATUS_ACTIVE,
         expires_at=format_timestamp(expires),
@@ -186,15 +210,21 @@ def state_after_update(
 ) -> RefreshState:
     """A credential's state after a user's update: new tokens (access token, refresh token or
     the client's expires_at) make it active and rescheduled; other changes keep its state,
-    unless they made it unrefreshable."""
+    unless they made it unrefreshable (then it is verified by schedule where it can be, else not
+    scheduled at all)."""
     tokens_changed = secret.access_token != previous.access_token or any(
         secret.metadata.get(key) != previous.metadata.get(key) for key in ("refresh_token", "expires_at")
     )
     if tokens_changed:
-        fresh = scheduled_state(row.provider, secret, now=now, settings=settings)
+        fresh = scheduled_state(row.provider, secret, now=now, settings=settings, credentials_id=row.id)
         return replace(fresh, last_refreshed_at=row.state.last_refreshed_at)
     if row.state.refresh_due is not None and not_refreshable_reason(row.provider, secret.metadata):
-        return replace(row.state, refresh_due=None)
+        if not verified_by_schedule(row.provider, secret.metadata):
+            return replace(row.state, refresh_due=None)
+        if not_refreshable_reason(row.provider, previous.metadata) is None:
+            # Its due time was a refresh's: from now on it is a verification's.
+            interval = settings.verify_interval_seconds
+            return replace(row.state, refresh_due=next_verification(row.id, now=now, interval=interval))
     return row.state
 
 

@@ -4,9 +4,9 @@ A row created with an Idempotency-Key carries that request's HMAC (`idempotency_
 removed). Token refresh adds plaintext bookkeeping to a row and its mirror (status, expires_at,
 last_refreshed_at, last_error_*, refresh_failures), connection health the CRM account (account_id,
 account_name, account_user) and verified_at; and to the row only: the refresh lease
-(lease_owner, lease_until in epoch ms) and, while the scheduler should refresh it, `refresh_shard`
-and `refresh_due` (epoch seconds). Updates name the attributes they change, so a user's PUT never
-drops a lease.
+(lease_owner, lease_until in epoch ms) and, while the scheduler should refresh or verify it,
+`refresh_shard` and `refresh_due` (epoch seconds; the mirror carries `refresh_due` alone).
+Updates name the attributes they change, so a user's PUT never drops a lease.
 """
 
 from collections.abc import Mapping
@@ -54,6 +54,12 @@ def row_attributes(
     if mirror:
         values["owner_org_id"] = {"S": row.org_id}
         values["owner_provider"] = {"S": row.provider}
+        # The due time too, without a shard (so never in the index): a read by id, as a PUT
+        # makes, knows it and keeps it.
+        if state.refresh_due is not None:
+            values["refresh_due"] = {"N": str(state.refresh_due)}
+        else:
+            removed.append("refresh_due")
     elif state.refresh_due is not None:
         values["refresh_shard"] = {"S": refresh_shard(row.id)}
         values["refresh_due"] = {"N": str(state.refresh_due)}

@@ -20,6 +20,7 @@ from .examples import (
     HUBSPOT_EXAMPLE,
     REQUEST_EXAMPLES,
     SALESFORCE_EXAMPLE,
+    VERIFIED_EXAMPLE,
 )
 from .models import ConnectStarted, CredentialsOut, DeleteResult, ErrorDetail, LastError
 from .responses import (
@@ -33,6 +34,7 @@ from .responses import (
     deleted_ok,
     error_response,
     responses,
+    verified_ok,
 )
 from .security import API_KEY_SCHEME, BEARER_SCHEME, SECURITY, security, security_schemes
 
@@ -52,6 +54,7 @@ __all__ = [
     "SALESFORCE_EXAMPLE",
     "SECURITY",
     "TAG",
+    "VERIFIED_EXAMPLE",
     "ConnectStarted",
     "CredentialsOut",
     "DeleteResult",
@@ -66,4 +69,5 @@ __all__ = [
     "responses",
     "security",
     "security_schemes",
+    "verified_ok",
 ]

@@ -26,6 +26,14 @@ SALESFORCE_EXAMPLE: Final[dict[str, Any]] = {
     "account": None,
     "verified_at": None,
 }
+# What a verification answers: the non-secret fields (no access token, no metadata).
+VERIFIED_EXAMPLE: Final[dict[str, Any]] = {
+    **{k: v for k, v in SALESFORCE_EXAMPLE.items() if k != "access_token"},
+    "metadata": {},
+    "updated_at": "2024-10-06T13:00:00.000000Z",
+    "account": {"id": "00D5g000001234567EAA", "name": "mycompany", "user": "0055g00000AbCdEAAV"},
+    "verified_at": "2024-10-06T13:00:00.000000Z",
+}
 HUBSPOT_EXAMPLE: Final[dict[str, Any]] = {
     "id": "9f2a0833-0748-43ab-a16a-b30cf4d23de0",
     "org_id": EXAMPLE_ORG_ID,

@@ -7,7 +7,7 @@ from typing import Any, Final, cast
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 
 from ...core.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
-from .examples import CONNECT_EXAMPLE, EXAMPLE_ID, HUBSPOT_EXAMPLE, SALESFORCE_EXAMPLE
+from .examples import CONNECT_EXAMPLE, EXAMPLE_ID, HUBSPOT_EXAMPLE, SALESFORCE_EXAMPLE, VERIFIED_EXAMPLE
 from .models import ConnectStarted, CredentialsOut, DeleteResult, ErrorDetail
 
 JSON: Final = "application/json"
@@ -97,6 +97,16 @@ def credentials_ok(description: str) -> OpenAPIResponse:
         "content": {
             JSON: {"model": CredentialsOut, "examples": _examples({"salesforce": SALESFORCE_EXAMPLE})}
         },
+    }
+
+
+def verified_ok(description: str) -> OpenAPIResponse:
+    """The non-secret fields of a credentials object (no access token, `metadata` empty), with
+    its ETag."""
+    return {
+        "description": description,
+        "headers": {"ETag": ETAG_HEADER, **NO_STORE_RESPONSE_HEADERS},
+        "content": {JSON: {"model": CredentialsOut, "examples": _examples({"verified": VERIFIED_EXAMPLE})}},
     }
 
 
