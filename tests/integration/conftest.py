@@ -382,3 +382,32 @@ def salesforce_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield start
     for context in servers:
         context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def event_queue(stack: Any) -> Iterator[Any]:
+    """Route this service's events on the default bus to a fresh SQS queue; returns a reader."""
+    sqs = boto3.client("sqs", endpoint_url=stack.aws.endpoint)
+    events = boto3.client("events", endpoint_url=stack.aws.endpoint)
+    name = f"events-{uuid.uuid4().hex[:12]}"
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name=name, EventPattern=json.dumps({"source": ["integration-credentials"]}), EventBusName="default"
+    )
+    events.put_targets(Rule=name, EventBusName="default", Targets=[{"Id": "q", "Arn": arn}])
+
+    def read() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    yield read
+    events.remove_targets(Rule=name, EventBusName="default", Ids=["q"])
+    events.delete_rule(Name=name, EventBusName="default")
+    sqs.delete_queue(QueueUrl=queue_url)

@@ -1,5 +1,5 @@
 """EventBridge events about credentials: connected (OAuth connect flow), re-authorization needed,
-and recovered.
+recovered, and moved to another CRM account.
 
 Events carry ids, the status and the error code: never a token. Publishing happens after the
 state is stored; a failed publish is logged and counted, not retried (the table is the truth,
@@ -21,6 +21,8 @@ SOURCE = "integration-credentials"
 REAUTH_REQUIRED = "Integration Credentials Reauthorization Required"
 RECOVERED = "Integration Credentials Recovered"
 CONNECTED = "Integration Credentials Connected"
+# The credentials now belong to another CRM account (a reconnect with allow_account_change).
+ACCOUNT_CHANGED = "Integration Credentials Account Changed"
 
 
 def event_detail(row: StoredCredentials) -> dict[str, object]:
