@@ -375,7 +375,11 @@ def test_allow_account_change_other_than_a_boolean_is_400(api, org_headers, valu
     }
     reply = api.call("connect_credentials", headers=org_headers, raw_body=to_text(body))
     assert reply.status == 400, reply.raw
-    assert "allow_account_change" in reply.json["detail"]
+    detail = reply.json["detail"]
+    # (Infinity, which the strategy may nest in the value, is no JSON at all)
+    assert detail == "Validation error: allow_account_change must be true or false" or (
+        detail.startswith("Validation error: request body is not valid JSON") and "Infinity" in to_text(value)
+    )
 
 
 @pytest.mark.parametrize("value", [True, False])
