@@ -401,7 +401,7 @@ class Connector:
                 request = CredentialsCreate.model_validate(
                     {
                         "provider": provider,
-                        "dsn": credentials_dsn(provider, metadata, document.get("scopes")),
+                        "dsn": dsn,
                         "access_token": token.access_token,
                         "metadata": metadata,
                     }
