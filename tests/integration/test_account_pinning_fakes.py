@@ -1,39 +1,47 @@
 """Account pinning with the real identity and revocation calls against the fake CRMs (their
-identity endpoints at `CRM_API_URL_<PROVIDER>`): what a connect records is what the CRM's own
-identity call names, and a reconnect to another account is refused and revoked at the fake.
+identity and revocation endpoints at `CRM_API_URL_<PROVIDER>` / `OAUTH_REVOKE_URL_<PROVIDER>`):
+what a connect records is what the CRM's own identity call names, a reconnect whose consent lands
+in another account is refused and its grant revoked at the fake, and allowed with the flag.
 
 These wait for the identity calls and the fakes' identity endpoints (issue 24): until the fakes
-set `CRM_API_URL_*` they are skipped, and the mismatch test also needs the fakes' way to make the
-next consent land on another account (`another_account` below says what it needs)."""
+set `CRM_API_URL_*` and can switch the account consents land in, they are skipped."""
 
 from collections.abc import Iterator
 from typing import Any
 
+import fake_crms
 import pytest
 from fake_crms import FakeCrms
-from integration_credentials.adapters.providers import crm_api_url_env_name
+from integration_credentials.adapters.providers import REVOCABLE_PROVIDERS, crm_api_url_env_name
 
 from tests.integration.conftest import Stack
-from tests.integration.connect_flow import PROVIDERS, connect_through, fake_crms, landed
+from tests.integration.connect_flow import PROVIDERS, connect_through, landed
+from tests.integration.connect_flow import fake_crms as serve_fake_crms
 
 
 @pytest.fixture(scope="module")
 def crms(stack: Stack) -> Iterator[FakeCrms]:
-    yield from fake_crms(stack)
+    yield from serve_fake_crms(stack)
 
 
-@pytest.fixture(autouse=True)
-def _identity_endpoints(crms: FakeCrms) -> None:
-    if not all(crm_api_url_env_name(provider) in crms.env() for provider in PROVIDERS):
-        pytest.skip("waits for the fake CRMs' identity endpoints (CRM_API_URL_*, issue 24)")
+@pytest.fixture
+def consent_in(crms: FakeCrms) -> Iterator[Any]:
+    """Make the fake's next consents land in its first (`"home"`) or its other account."""
+    accounts = getattr(fake_crms, "ACCOUNTS", None)
+    others = getattr(fake_crms, "OTHER_ACCOUNTS", None)
+    switch = getattr(crms, "switch_account", None)
+    has_endpoints = all(crm_api_url_env_name(provider) in crms.env() for provider in PROVIDERS)
+    if accounts is None or others is None or switch is None or not has_endpoints:
+        pytest.skip("waits for the fake CRMs' identity endpoints and account switch (issue 24)")
 
+    def land(provider: str, which: str) -> Any:
+        account = (accounts if which == "home" else others)[provider]
+        switch(provider, account)
+        return account
 
-def another_account(crms: FakeCrms, provider: str) -> None:
-    """Make the fake's next consent grant tokens of another account than the last one."""
-    switch = getattr(crms, "use_another_account", None)
-    if switch is None:
-        pytest.skip("waits for the fake CRMs' way to grant tokens of another account (issue 24)")
-    switch(provider)
+    yield land
+    for provider in PROVIDERS:
+        switch(provider, accounts[provider])
 
 
 def connected(api: Any, crms: FakeCrms, headers: dict[str, str], provider: str, **body: Any) -> str:
@@ -43,32 +51,42 @@ def connected(api: Any, crms: FakeCrms, headers: dict[str, str], provider: str, 
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_connect_records_the_account_the_crm_names(api, crms, org_headers, provider):
+def test_a_connect_records_the_account_the_crm_names(api, crms, org_headers, consent_in, provider):
+    home = consent_in(provider, "home")
     credentials_id = connected(api, crms, org_headers, provider)
     body = api.get(org_headers, credentials_id).json
-    assert isinstance(body["account"]["id"], str) and body["account"]["id"]
-    assert body["verified_at"]
+    assert body["account"]["id"] == str(home.id) and body["verified_at"]
     # A reconnect in the same account is stored and keeps it
     again = landed(connect_through(api, crms, org_headers, provider, credentials_id=credentials_id))
     assert again["status"] == "connected"
-    assert api.get(org_headers, credentials_id).json["account"]["id"] == body["account"]["id"]
+    assert api.get(org_headers, credentials_id).json["account"]["id"] == str(home.id)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_reconnect_to_another_account_is_refused_and_allowed_with_the_flag(
-    api, crms, org_headers, provider
+def test_a_reconnect_to_another_account_is_refused_revoked_and_allowed_with_the_flag(
+    api, crms, org_headers, consent_in, provider
 ):
+    home = consent_in(provider, "home")
     credentials_id = connected(api, crms, org_headers, provider)
     before = api.get(org_headers, credentials_id).json
-    another_account(crms, provider)
+    # When the reconnect's consent lands in the other account
+    other = consent_in(provider, "other")
+    revoked_before = len(crms.revoked(provider))
     refused = landed(connect_through(api, crms, org_headers, provider, credentials_id=credentials_id))
+    # Then it is refused, nothing changes, and the new grant is revoked at the CRM (not Dynamics)
     assert refused["error"] == "account_mismatch"
     assert api.get(org_headers, credentials_id).json == before
-    another_account(crms, provider)
+    revoked = crms.revoked(provider)[revoked_before:]
+    if provider in REVOCABLE_PROVIDERS:
+        assert len(revoked) == 1
+        assert revoked[0] not in (before["access_token"], before["metadata"].get("refresh_token"))
+    else:
+        assert revoked == []
+    # ...and with allow_account_change the move is stored
     moved = landed(
         connect_through(
             api, crms, org_headers, provider, credentials_id=credentials_id, allow_account_change=True
         )
     )
     assert moved["status"] == "connected"
-    assert api.get(org_headers, credentials_id).json["account"]["id"] != before["account"]["id"]
+    assert api.get(org_headers, credentials_id).json["account"]["id"] == str(other.id) != str(home.id)

@@ -143,14 +143,15 @@ class Connector:
         settings: Settings | None = None,
         clock: Clock = time.time,
         exchange: ExchangeFunction = providers.exchange_code,
-        identify: IdentifyFunction = providers.identify,
-        revoke: RevokeFunction = providers.revoke,
+        identify: IdentifyFunction | None = None,
+        revoke: RevokeFunction | None = None,
     ) -> None:
         self._service = service
         self._states = states
         self._settings = settings or get_settings()
         self._clock = clock
         self._exchange = exchange
+        # None: `providers.identify` / `providers.revoke`, looked up at each call.
         self._identify = identify
         self._revoke = revoke
 
@@ -386,7 +387,7 @@ class Connector:
         metadata = {**hints, **dict(document.get("metadata") or {}), **_present(granted)}
         dsn = credentials_dsn(provider, metadata, document.get("scopes"))
         identity = identify_new_grant(
-            self._identify,
+            self._identify or providers.identify,
             provider,
             metadata,
             token.access_token,
@@ -411,8 +412,7 @@ class Connector:
                     request,
                     audit=audit,
                     event=events.CONNECTED,
-                    account=identity.account,
-                    verified_at=identity.verified_at,
+                    verified=identity.verified,
                 )
             patch = {**dict(document.get("metadata") or {}), **granted}
             update = CredentialsUpdate.model_validate({"access_token": token.access_token, "metadata": patch})
@@ -430,7 +430,7 @@ class Connector:
             raise InvalidRequestError("the provider's tokens cannot be stored") from None
         except AccountMismatchError as mismatch:
             outcome = revoke_new_grant(
-                self._revoke,
+                self._revoke or providers.revoke,
                 provider,
                 metadata,
                 token,

@@ -88,13 +88,12 @@ class CredentialsService:
         audit: Audit = None,
         event: str | None = None,
         idempotency_hmac: str | None = None,
-        account: Account | None = None,
-        verified_at: str | None = None,
+        verified: tuple[Account, str] | None = None,
     ) -> CredentialsResult:
         """Store new credentials; the provider must be free in this org. `event` (a detail type of
         `events`) is published once they are stored. `idempotency_hmac` marks the row as the one
-        this Idempotency-Key request created (`created_by`). `account` is the CRM account the
-        token was verified (at `verified_at`) to belong to."""
+        this Idempotency-Key request created (`created_by`). `verified`: the CRM account and the
+        time a check before the create found (`?verify=true`)."""
         now = utc_timestamp()
         row = StoredCredentials(
             id=str(uuid.uuid4()),
@@ -105,8 +104,8 @@ class CredentialsService:
             updated_at=now,
             ciphertext=b"",
             idempotency_hmac=idempotency_hmac,
-            account=account,
-            verified_at=verified_at if account is not None else None,
+            account=verified[0] if verified else None,
+            verified_at=verified[1] if verified else None,
         )
         secret = CredentialsSecret(
             dsn=request.dsn, access_token=request.access_token, metadata=request.metadata

@@ -22,6 +22,13 @@ class NewGrantIdentity:
     account: Account | None = None
     verified_at: str | None = None
 
+    @property
+    def verified(self) -> tuple[Account, str] | None:
+        """The account and when, if the identity call named one."""
+        if self.account is None or self.verified_at is None:
+            return None
+        return self.account, self.verified_at
+
 
 @dataclass(frozen=True, slots=True)
 class PinnedAccount:
