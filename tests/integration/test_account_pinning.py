@@ -25,7 +25,7 @@ from integration_credentials.adapters.providers import (
 )
 from integration_credentials.core.models import Account, utc_timestamp
 from integration_credentials.logic import connect
-from integration_credentials.logic.connect_account import REVOKE_TIMEOUT_SECONDS
+from integration_credentials.logic.connect_account import IDENTIFY_TIMEOUT_SECONDS, REVOKE_TIMEOUT_SECONDS
 
 from tests.integration.conftest import Stack
 from tests.integration.connect_flow import callback, connect_through, fake_crms, landed, start
@@ -47,6 +47,7 @@ class FakeIdentity:
     revoke_error: Exception | None = None
     barrier: threading.Barrier | None = None
     identified: list[tuple[str, Account | Exception]] = field(default_factory=list)
+    timeouts: list[float] = field(default_factory=list)
     revoked: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -56,6 +57,7 @@ class FakeIdentity:
         with self.lock:
             answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
             self.identified.append((access_token, answer))
+            self.timeouts.append(options["timeout"])
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -130,6 +132,8 @@ def test_a_first_connect_records_the_account_of_the_new_tokens(api, crms, org_he
     assert body["account"] == {"id": ACME.id, "name": "Acme", "user": ACME.user}
     assert started_at < body["verified_at"] <= body["created_at"]
     assert [token for token, _ in identity.identified] == [body["access_token"]]
+    # ...within the callback's bound for it (the user's browser is waiting)
+    assert identity.timeouts == [IDENTIFY_TIMEOUT_SECONDS]
     assert identity.revoked == []
 
 

@@ -72,7 +72,13 @@ from ..policy.connect import (
     with_result,
 )
 from ..policy.connect_result import MIN_KEY_BYTES, RESULT_PARAMETER, ConnectResult, sign_connect_result
-from .connect_account import IdentifyFunction, RevokeFunction, identify_new_grant, revoke_new_grant
+from .connect_account import (
+    IDENTIFY_TIMEOUT_SECONDS,
+    IdentifyFunction,
+    RevokeFunction,
+    identify_new_grant,
+    revoke_new_grant,
+)
 from .credentials import CredentialsService, credentials_service
 from .oauth_clients import oauth_client, oauth_client_id
 
@@ -393,7 +399,7 @@ class Connector:
             token.access_token,
             client=client,
             dsn=dsn,
-            timeout=self._settings.refresh_http_timeout_seconds,
+            timeout=min(IDENTIFY_TIMEOUT_SECONDS, self._settings.refresh_http_timeout_seconds),
         )
         if audit is not None and identity.account is not None:
             audit.extra["account_id"] = identity.account.id
