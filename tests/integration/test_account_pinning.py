@@ -253,11 +253,15 @@ def test_allow_account_change_moves_the_credentials_audits_and_publishes_it(
     assert after["account"] == GLOBEX.as_json() and after["created_at"] == before["created_at"]
     assert after["access_token"] != before["access_token"]
     # ...published as an account change (beside the reconnect's own event), and audited
-    assert sorted(of(event_queue, credentials_id)) == sorted([ACCOUNT_CHANGED, RECOVERED])
+    published = [event for event in event_queue() if event["detail"]["id"] == credentials_id]
+    assert sorted(event["detail-type"] for event in published) == sorted([ACCOUNT_CHANGED, RECOVERED])
     record = audit_file()[-1]
     assert record["account_changed"] is True and record["status"] == 303
     assert (record["account_id"], record["previous_account_id"]) == (GLOBEX.id, ACME.id)
     assert identity.revoked == []
+    # ...with no token in either
+    secrets = [after["access_token"], after["metadata"]["refresh_token"]]
+    assert leaks_in_bytes(json.dumps(published) + json.dumps(audit_file()), secrets) == []
 
 
 def test_allow_account_change_on_a_first_connect_just_records_the_account(
