@@ -24,7 +24,9 @@ app = create_resolver()
         "`GET /integration-credentials/oauth/callback`, which stores the credentials and redirects to "
         "`return_url` with `credentials_id`, `provider` and `status=connected` (or `error`). With "
         "`credentials_id`, the same credentials are reconnected: same id and created_at, new tokens, "
-        "status active. `return_url` must be on the deployment's allow-list. The link is single-use "
+        "status active; new tokens of another CRM account than the credentials' are refused at the "
+        "callback (`error=account_mismatch`) unless `allow_account_change` is true. "
+        "`return_url` must be on the deployment's allow-list. The link is single-use "
         "and expires (10 minutes by default); an organisation has at most MAX_CONNECT_STATES_PER_ORG "
         "(20 by default) in progress, then 429. `end_user` binds the link to the platform's user: "
         "the return URL gets a signed `connect_result` naming it and `state_hash`, which the "
@@ -51,6 +53,7 @@ app = create_resolver()
                     "(one of: dynamics, hubspot, pipedrive, salesforce, zoho)"
                 ),
                 "no_client": "Validation error: no OAuth client configured for provider 'zoho'",
+                "allow_account_change": "Validation error: allow_account_change must be true or false",
             },
             404: {"not_found": f"Integration credentials {EXAMPLE_ID} not found"},
             409: {"exists": "Integration credentials for provider 'salesforce' already exist"},

@@ -162,6 +162,10 @@ def test_every_method_on_the_local_stack(stack: RunningStack, org: Org) -> None:
         assert refreshed.access_token == NEW_ACCESS_TOKEN and refreshed.last_refreshed_at
         started = client.connect("salesforce", "http://127.0.0.1:9/done", credentials_id=created.id)
         assert started.connect_url and started.state_hash
+        moving = client.connect(
+            "salesforce", "http://127.0.0.1:9/done", credentials_id=created.id, allow_account_change=True
+        )
+        assert moving.state_hash != started.state_hash
         client.delete(created.id)
         with pytest.raises(NotFound) as missing:
             client.get(created.id)

@@ -10,6 +10,7 @@ import botocore.exceptions
 import pytest
 from integration_credentials.adapters import aws, budget
 from integration_credentials.core.settings import Settings, settings_from_environ
+from integration_credentials.logic.connect_account import IDENTIFY_TIMEOUT_SECONDS, REVOKE_TIMEOUT_SECONDS
 from integration_credentials.policy.schedule import START_MARGIN_SECONDS, refresh_budget_seconds
 from local_stack.template import function_directories, load_template, queue_triggers, resources_of_type
 
@@ -82,6 +83,21 @@ def test_an_on_demand_refresh_fits_its_function_and_api_gateway():
         + budget.MARGIN_SECONDS
     )
     timeout = timeout_of("RefreshCredentialsFunction")
+    assert needed <= timeout <= API_GATEWAY_LIMIT_SECONDS, (needed, timeout)
+
+
+def test_the_oauth_callback_fits_the_exchange_the_identity_call_and_a_revocation():
+    # After the code exchange (the provider deadline), the new tokens' identity call and, for a
+    # reconnect refused for another account, the new grant's revocation; then the store.
+    settings = deployed_settings("OAuthCallbackFunction")
+    needed = (
+        settings.refresh_http_timeout_seconds
+        + min(IDENTIFY_TIMEOUT_SECONDS, settings.refresh_http_timeout_seconds)
+        + REVOKE_TIMEOUT_SECONDS
+        + settings.refresh_write_budget_seconds
+        + budget.MARGIN_SECONDS
+    )
+    timeout = timeout_of("OAuthCallbackFunction")
     assert needed <= timeout <= API_GATEWAY_LIMIT_SECONDS, (needed, timeout)
 
 

@@ -347,3 +347,29 @@ def test_verify_and_a_verified_create() -> None:
     assert "The CRM rejected these credentials" in str(refused.value)
     assert service.rows == {}
     assert client.create("pipedrive", "dsn", TOKEN, verify=True).account == ACCOUNT
+
+
+def test_connect_sends_allow_account_change_only_when_true() -> None:
+    service = FakeService()
+    cid = "8e1f2c8a-6f1e-4d59-9a39-2f3b0c7d9e10"
+    with client_of(service) as client:
+        client.connect(
+            "salesforce", "https://app.example/done", credentials_id=cid, allow_account_change=True
+        )
+        assert body_of(service.received[-1]) == {
+            "provider": "salesforce",
+            "return_url": "https://app.example/done",
+            "credentials_id": cid,
+            "allow_account_change": True,
+        }
+        client.connect("salesforce", "https://app.example/done", credentials_id=cid)
+        assert "allow_account_change" not in body_of(service.received[-1])
+
+    async def run() -> None:
+        async with async_client_of(service) as client:
+            await client.connect(
+                "zoho", "https://app.example/done", credentials_id=cid, allow_account_change=True
+            )
+            assert body_of(service.received[-1])["allow_account_change"] is True
+
+    asyncio.run(run())

@@ -294,6 +294,12 @@ def test_connect_refuses_a_foreign_return_url_and_an_unknown_state(run: SmokeRun
         isinstance(detail, str) and detail.startswith("Validation error: return_url"),
         f"{reply.what}: detail {detail!r}, expected 'Validation error: return_url ...'",
     )
+    # allow_account_change (account pinning) is a JSON boolean: a string is refused as such.
+    reply = run.owner.post(
+        f"{BASE}/connect",
+        {"provider": "hubspot", "return_url": "https://smoke.invalid/", "allow_account_change": "yes"},
+    )
+    expect_reply(reply, 400, {"detail": "Validation error: allow_account_change must be true or false"})
     anonymous = Http(run.target.base_url, None, run.target.http_timeout)
     callback = anonymous.get(f"{BASE}/oauth/callback?state={secrets.token_urlsafe(32)}&code=smoke")
     expect_reply(callback, 400, UNKNOWN_CONNECT_STATE)

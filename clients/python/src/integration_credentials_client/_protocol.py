@@ -181,6 +181,7 @@ def connect_body(
     metadata: Mapping[str, Any] | None,
     credentials_id: str | None,
     end_user: str | None,
+    allow_account_change: bool = False,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"provider": provider, "return_url": return_url}
     optional = {
@@ -191,4 +192,7 @@ def connect_body(
         "end_user": end_user,
     }
     body.update({name: value for name, value in optional.items() if value is not None})
+    if allow_account_change:
+        # Sent only when true: absent means false, and a service without account pinning takes no such field.
+        body["allow_account_change"] = True
     return body

@@ -113,6 +113,7 @@ class AsyncClient:
         metadata: Mapping[str, Any] | None = None,
         credentials_id: str | None = None,
         end_user: str | None = None,
+        allow_account_change: bool = False,
     ) -> ConnectStarted:
         """As `Client.connect`."""
         body = protocol.connect_body(
@@ -123,6 +124,7 @@ class AsyncClient:
             metadata=metadata,
             credentials_id=credentials_id,
             end_user=end_user,
+            allow_account_change=allow_account_change,
         )
         response = await self._send(protocol.connect_call(body))
         return ConnectStarted.from_json(protocol.json_object(response))

@@ -136,9 +136,12 @@ class Client:
         metadata: Mapping[str, Any] | None = None,
         credentials_id: str | None = None,
         end_user: str | None = None,
+        allow_account_change: bool = False,
     ) -> ConnectStarted:
         """Start the CRM's OAuth flow (with `credentials_id`: reconnect those credentials); send
-        the user's browser to the answer's `connect_url`."""
+        the user's browser to the answer's `connect_url`. A reconnect whose consent lands on
+        another CRM account than the credentials' is refused at the callback
+        (`error=account_mismatch`) unless `allow_account_change` is true."""
         body = protocol.connect_body(
             provider,
             return_url,
@@ -147,6 +150,7 @@ class Client:
             metadata=metadata,
             credentials_id=credentials_id,
             end_user=end_user,
+            allow_account_change=allow_account_change,
         )
         return ConnectStarted.from_json(protocol.json_object(self._send(protocol.connect_call(body))))
 

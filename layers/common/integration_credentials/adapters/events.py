@@ -1,5 +1,6 @@
 """EventBridge events about credentials: connected (OAuth connect flow), re-authorization needed,
-recovered, and the CRM account of a credential changed (a verification found another one).
+recovered, and moved to another CRM account (a verification found another one, or a reconnect
+with allow_account_change).
 
 Events carry ids, the status and the error code: never a token. Publishing happens after the
 state is stored; a failed publish is logged and counted, not retried (the table is the truth,
@@ -22,6 +23,7 @@ SOURCE = "integration-credentials"
 REAUTH_REQUIRED = "Integration Credentials Reauthorization Required"
 RECOVERED = "Integration Credentials Recovered"
 CONNECTED = "Integration Credentials Connected"
+# The credentials now belong to another CRM account (a verification or an allowed reconnect).
 ACCOUNT_CHANGED = "Integration Credentials Account Changed"
 
 

@@ -243,3 +243,29 @@ class CrmIdentityError(CredentialsError):
             f"The {provider} API did not say which account these credentials belong to ({code}); "
             "nothing was stored"
         )
+
+
+class AccountMismatchError(CredentialsError):
+    """A reconnect's new tokens belong to another CRM account than the one the credentials are
+    pinned to, and the reconnect did not say `allow_account_change`: nothing is stored."""
+
+    def __init__(self, credentials_id: str, stored_account_id: str, new_account_id: str) -> None:
+        self.credentials_id = credentials_id
+        self.stored_account_id = stored_account_id
+        self.new_account_id = new_account_id
+        super().__init__(
+            f"Integration credentials {credentials_id} belong to another CRM account than the new "
+            "tokens; reconnect with allow_account_change to move them"
+        )
+
+
+class AccountUnverifiedError(CredentialsError):
+    """The CRM account of new tokens could not be read (the CRM did not answer), so a reconnect of
+    credentials pinned to an account cannot be checked: nothing is stored, retrying may help."""
+
+    def __init__(self, credentials_id: str) -> None:
+        self.credentials_id = credentials_id
+        super().__init__(
+            f"The CRM account of the new tokens for integration credentials {credentials_id} could "
+            "not be checked; retry the reconnect later"
+        )

@@ -163,6 +163,14 @@ class ConnectRequest(BaseModel):
         ),
         json_schema_extra=_absent_means_unchanged,
     )
+    allow_account_change: bool = Field(
+        default=False,
+        description=(
+            "A reconnect only: accept new tokens of another CRM account than the one the credentials "
+            "belong to (a deliberate move: stored, audited and published as `Integration Credentials "
+            "Account Changed`); without it such a reconnect is refused (`error=account_mismatch`)"
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

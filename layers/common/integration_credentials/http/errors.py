@@ -11,6 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..adapters.observability import logger, metrics, report_dependency_error
 from ..core.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
 from ..core.errors import (
+    AccountMismatchError,
+    AccountUnverifiedError,
     AuthenticationError,
     ConcurrentModificationError,
     CredentialsAlreadyExistError,
@@ -107,6 +109,9 @@ ERROR_TABLE: Final[Mapping[type[CredentialsError], HttpError]] = {
     # No redirect: the state is what would say where to, and it cannot be trusted.
     InvalidConnectStateError: HttpError(400, headers=_fixed_headers({"Cache-Control": "no-store"})),
     ReauthorizationRequiredError: HttpError(409),
+    # The connect callback answers both with a redirect (error=account_mismatch / account_unverified).
+    AccountMismatchError: HttpError(409),
+    AccountUnverifiedError: HttpError(503, headers=_RETRY_SOON),
     RefreshInProgressError: HttpError(409, headers=_RETRY_SOON),
     RefreshDeferredError: HttpError(503, headers=_RETRY_SOON),
     TooManyCredentialsError: HttpError(409),

@@ -19,6 +19,8 @@ _FIELD_MESSAGES = {
     "uuid_type": "{field} must be a UUID",
     "int_parsing": "{field} must be an integer",
     "int_type": "{field} must be an integer",
+    "bool_type": "{field} must be true or false",
+    "bool_parsing": "{field} must be true or false",
     "greater_than_equal": "{field} must be at least {ge}",
     "less_than_equal": "{field} must be at most {le}",
 }

@@ -7,7 +7,10 @@ random bits, stored only as its hash, with a TTL) holding, encrypted, all the ca
 reads the state, consumes it with a conditional delete (a second use, even at the same moment,
 is refused) and frees its slot, exchanges the code with the PKCE verifier, and stores the tokens:
 new credentials (`Integration Credentials Connected`), or the same credentials reconnected: same
-id and created_at, new tokens, status active (`Integration Credentials Recovered`). Whatever
+id and created_at, new tokens, status active (`Integration Credentials Recovered`). Between the
+two it reads the CRM account of the new tokens (`connect_account`): stored with them, and a
+reconnect to another account than the credentials' is refused (`policy.account_pinning`) unless
+step 1 said `allow_account_change`. Whatever
 happens after the state is consumed, the browser goes back to the return URL, with `error=<code>`
 when nothing was stored, and always with the signed result (`connect_result`) the return page
 verifies. Tokens are never in a URL, a log line or an event.
@@ -32,10 +35,12 @@ from ..adapters.audit import Audit, hmac_or_none
 from ..adapters.auth import Principal
 from ..adapters.observability import logger, metrics, report_dependency_error
 from ..adapters.parameters import secure_parameter
-from ..adapters.providers import PermanentRefreshError, RefreshError, TokenRefresh
+from ..adapters.providers import PermanentRefreshError, RefreshError, TokenRefresh, TokenRejectedError
 from ..adapters.storage.connect_states import ConnectStateItem, ConnectStates, Slots, connect_states
 from ..core.constants import REFRESHABLE_PROVIDERS
 from ..core.errors import (
+    AccountMismatchError,
+    AccountUnverifiedError,
     ConcurrentModificationError,
     CredentialsAlreadyExistError,
     CredentialsError,
@@ -67,6 +72,13 @@ from ..policy.connect import (
     with_result,
 )
 from ..policy.connect_result import MIN_KEY_BYTES, RESULT_PARAMETER, ConnectResult, sign_connect_result
+from .connect_account import (
+    IDENTIFY_TIMEOUT_SECONDS,
+    IdentifyFunction,
+    RevokeFunction,
+    identify_new_grant,
+    revoke_new_grant,
+)
 from .credentials import CredentialsService, credentials_service
 from .oauth_clients import oauth_client, oauth_client_id
 
@@ -87,6 +99,19 @@ HINT_KEYS: Final = (
 _STATE = re.compile(STATE_PATTERN)
 # Zoho's callback `location`: a data centre name (us, eu, in, au, jp, ca, sa, cn, com.au...).
 _ZOHO_LOCATION = re.compile(r"^[a-z]{2,3}(\.[a-z]{2,3})?$")
+
+# The return URL's `error` when the callback refuses what the grant brought (nothing is stored).
+_REFUSALS: Final[tuple[tuple[type[Exception], str], ...]] = (
+    # The CRM refused, at its identity call, the token it had just issued.
+    (TokenRejectedError, "token_rejected"),
+    (AccountMismatchError, "account_mismatch"),
+    (AccountUnverifiedError, "account_unverified"),
+    (CredentialsAlreadyExistError, "already_connected"),
+    (TooManyCredentialsError, "too_many_credentials"),
+    (CredentialsNotFoundError, "credentials_not_found"),
+    (PermissionDeniedError, "credentials_not_found"),
+)
+_REFUSED: Final = tuple(kind for kind, _ in _REFUSALS)
 
 ExchangeFunction = Callable[..., TokenRefresh]
 Clock = Callable[[], float]
@@ -124,12 +149,17 @@ class Connector:
         settings: Settings | None = None,
         clock: Clock = time.time,
         exchange: ExchangeFunction = providers.exchange_code,
+        identify: IdentifyFunction | None = None,
+        revoke: RevokeFunction | None = None,
     ) -> None:
         self._service = service
         self._states = states
         self._settings = settings or get_settings()
         self._clock = clock
         self._exchange = exchange
+        # None: `providers.identify` / `providers.revoke`, looked up at each call.
+        self._identify = identify
+        self._revoke = revoke
 
     # ---- step 1: POST /integration-credentials/connect ----------------------------------------
 
@@ -206,6 +236,7 @@ class Connector:
             "hints": hints,
             "code_verifier": verifier,
             "end_user": request.end_user,
+            "allow_account_change": request.allow_account_change,
         }
         ciphertext = self._service.cipher.encrypt_document(document, item.encryption_context)
         if not self._states.add(replace(item, ciphertext=ciphertext), slots.free, now=now):
@@ -297,18 +328,15 @@ class Connector:
             return failed("invalid_request", "missing_code")
         try:
             result = self._connect(item, document, parameters, audit=audit)
+        except _REFUSED as refused:
+            code = next(code for kind, code in _REFUSALS if isinstance(refused, kind))
+            return failed(code, code)
         except RefreshError as error:
             logger.warning("code exchange failed", extra={"provider": item.provider, "code": error.code})
             metrics.add_metric(name="ConnectExchangeFailed", unit=MetricUnit.Count, value=1)
             if audit is not None:
                 audit.extra["provider_code"] = error.code
             return failed("exchange_failed", "exchange_failed")
-        except CredentialsAlreadyExistError:
-            return failed("already_connected", "already_connected")
-        except TooManyCredentialsError:
-            return failed("too_many_credentials", "too_many_credentials")
-        except (CredentialsNotFoundError, PermissionDeniedError):
-            return failed("credentials_not_found", "credentials_not_found")
         except InvalidRequestError:
             # What the provider issued cannot be stored as credentials (a token over the limits).
             return failed("exchange_failed", "unstorable_tokens")
@@ -361,27 +389,65 @@ class Connector:
             audit.extra["access_token_hmac"] = hmac_or_none(token.access_token)
         granted = self._granted_metadata(token)
         credentials_id = document.get("credentials_id")
+        # What the new tokens will be stored with: the request's, the stored hints, the grant's.
+        metadata = {**hints, **dict(document.get("metadata") or {}), **_present(granted)}
+        dsn = credentials_dsn(provider, metadata, document.get("scopes"))
+        identity = identify_new_grant(
+            self._identify or providers.identify,
+            provider,
+            metadata,
+            token.access_token,
+            client=client,
+            dsn=dsn,
+            timeout=min(IDENTIFY_TIMEOUT_SECONDS, self._settings.refresh_http_timeout_seconds),
+        )
+        if audit is not None and identity.account is not None:
+            audit.extra["account_id"] = identity.account.id
         try:
             if credentials_id is None:
-                metadata = {**dict(document.get("metadata") or {}), **_present(granted)}
-                if provider == "zoho" and "data_center" in hints:
-                    metadata.setdefault("data_center", hints["data_center"])
                 request = CredentialsCreate.model_validate(
                     {
                         "provider": provider,
-                        "dsn": credentials_dsn(provider, metadata, document.get("scopes")),
+                        "dsn": dsn,
                         "access_token": token.access_token,
                         "metadata": metadata,
                     }
                 )
-                return self._service.create(item.org_id, request, audit=audit, event=events.CONNECTED)
+                return self._service.create(
+                    item.org_id,
+                    request,
+                    audit=audit,
+                    event=events.CONNECTED,
+                    verified=identity.verified,
+                )
             patch = {**dict(document.get("metadata") or {}), **granted}
             update = CredentialsUpdate.model_validate({"access_token": token.access_token, "metadata": patch})
             return self._service.update(
-                item.org_id, str(credentials_id), update, audit=audit, provider=provider, reconnect=True
+                item.org_id,
+                str(credentials_id),
+                update,
+                audit=audit,
+                provider=provider,
+                reconnect=True,
+                identity=identity,
+                allow_account_change=document.get("allow_account_change") is True,
             )
         except ValidationError:
             raise InvalidRequestError("the provider's tokens cannot be stored") from None
+        except AccountMismatchError as mismatch:
+            outcome = revoke_new_grant(
+                self._revoke or providers.revoke,
+                provider,
+                metadata,
+                token,
+                client=client,
+                dsn=dsn,
+                credentials_id=mismatch.credentials_id,
+            )
+            if audit is not None:
+                audit.extra["stored_account_id"] = mismatch.stored_account_id
+                audit.extra["new_grant_revoked"] = outcome
+            raise
 
     def _granted_metadata(self, token: TokenRefresh) -> dict[str, Any]:
         """What a new grant sets in metadata; None removes a key (a reconnect's merge patch): the

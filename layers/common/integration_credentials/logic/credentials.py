@@ -1,7 +1,10 @@
 """What each route does, in domain terms: no HTTP, no DynamoDB item shapes.
 
 Every method that acts on one credential takes the request's `audit` record (optional) and
-names the credential on it, so the audit trail says which one was read, changed or refused."""
+names the credential on it, so the audit trail says which one was read, changed or refused.
+
+Longer than 300 lines: one service for the six routes and the connect flow's writes, so that every
+write of a row goes through the same conditional replace and retry."""
 
 import random
 import time
@@ -40,6 +43,7 @@ from ..core.models import (
 )
 from ..core.settings import get_settings
 from ..core.validation import metadata_problem
+from ..policy.account_pinning import NewGrantIdentity, pin_account
 from ..policy.merge_patch import merge_patch
 from ..policy.schedule import scheduled_state, state_after_update
 
@@ -170,12 +174,17 @@ class CredentialsService:
         audit: Audit = None,
         provider: str | None = None,
         reconnect: bool = False,
+        identity: NewGrantIdentity | None = None,
+        allow_account_change: bool = False,
     ) -> CredentialsResult:
         """Partial update; `metadata` is a JSON Merge Patch. Without `if_match` it retries on a
         concurrent writer, so two overlapping updates both land instead of one overwriting the
         other; with it, any other version (before or during the update) is a precondition failure.
         With `provider`, credentials of another provider are not found. `reconnect` (the connect
-        flow's new grant) publishes the recovered event whatever the status was."""
+        flow's new grant) publishes the recovered event whatever the status was. `identity` (the
+        connect flow's, of the new tokens) is checked against the account of the row each attempt
+        replaces (`policy.account_pinning`: another account is refused unless
+        `allow_account_change`, and such a change is audited and published)."""
         if request.dsn is None and request.access_token is None and request.metadata is None:
             raise InvalidRequestError("at least one of dsn, access_token, metadata is required")
         if_match = _precondition(if_match)
@@ -188,6 +197,13 @@ class CredentialsService:
                 raise CredentialsNotFoundError(credentials_id=credentials_id)
             if not if_match_allows(if_match, row.version):
                 raise PreconditionFailedError(etag_of(row.version))
+            # Checked against the very row the conditional replace below expects, before any KMS
+            # call: of two reconnects racing to different accounts, the second sees the first's.
+            pinned = (
+                pin_account(row.id, row.account, row.verified_at, identity, allow_change=allow_account_change)
+                if identity is not None
+                else None
+            )
             current = self.decrypt(row)
             secret = CredentialsSecret(
                 dsn=request.dsn if request.dsn is not None else current.dsn,
@@ -207,6 +223,8 @@ class CredentialsService:
                     raise InvalidRequestError(problem)
             state = state_after_update(row, current, secret, now=time.time(), settings=get_settings())
             updated = self.new_version(row, secret, state)
+            if pinned is not None:
+                updated = replace(updated, account=pinned.account, verified_at=pinned.verified_at)
             try:
                 self._repository.replace(row, updated)
             except ConcurrentModificationError:
@@ -215,6 +233,8 @@ class CredentialsService:
                 continue
             if reconnect or (row.state.status != STATUS_ACTIVE and updated.state.status == STATUS_ACTIVE):
                 events.publish(events.RECOVERED, updated)
+            if pinned is not None and pinned.changed:
+                _account_changed(audit, row, updated)
             return CredentialsResult(credentials_view(updated, secret), updated.version)
         raise ConcurrentModificationError(f"credentials {credentials_id} are being modified concurrently")
 
@@ -282,6 +302,14 @@ def _report_foreign(row: StoredCredentials, reason: str) -> None:
     other than this service wrote the table); the caller drops it and never shows it."""
     logger.error("integrity check failed", extra={"reason": reason, "credentials_id": row.id})
     metrics.add_metric(name="IntegrityError", unit=MetricUnit.Count, value=1)
+
+
+def _account_changed(audit: Audit, before: StoredCredentials, after: StoredCredentials) -> None:
+    """Audit and publish a move to another CRM account (account ids are no secret)."""
+    if audit is not None:
+        audit.extra["account_changed"] = True
+        audit.extra["previous_account_id"] = before.account.id if before.account else None
+    events.publish(events.ACCOUNT_CHANGED, after)
 
 
 def _acted_on(audit: Audit, row: StoredCredentials) -> None:
