@@ -303,7 +303,7 @@ def capacity(bench: Bench, inputs: CostInputs, scheduler: dict[str, float]) -> N
     defaults = parameter_defaults()
     workers = int(defaults["RefreshMaxConcurrency"])
     period = schedule_seconds(defaults["RefreshSchedule"])
-    (trigger,) = queue_triggers()
+    (trigger,) = [trigger for trigger in queue_triggers() if trigger.function.name == "RefreshWorkerFunction"]
     settings = get_settings()
     per_run = settings.refresh_batch_limit
     memory = memory_mb("RefreshWorkerFunction")
