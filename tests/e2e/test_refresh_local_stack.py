@@ -1,6 +1,7 @@
-"""Scheduled token refresh on a local stack of its own: the scheduler finds a credential about to
-expire, the queue carries it to the worker, the worker refreshes it at a fake Salesforce with the
-OAuth client provisioned in SSM, and the API serves the new token."""
+"""Scheduled token refresh on a local stack of its own: the scheduler fans a run out over the shard
+queue, the shard scanner whose range holds a credential about to expire enqueues it, the queue
+carries it to the worker, the worker refreshes it at a fake Salesforce with the OAuth client
+provisioned in SSM, and the API serves the new token."""
 
 import json
 import re
@@ -110,7 +111,8 @@ def queue_depth(stack: RunningStack, logical_id: str) -> int:
         aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
     )
-    url = sqs.get_queue_url(QueueName=f"{TABLE_NAME}-{logical_id.lower()}")["QueueUrl"]
+    fifo = ".fifo" if logical_id.startswith("RefreshShard") else ""
+    url = sqs.get_queue_url(QueueName=f"{TABLE_NAME}-{logical_id.lower()}{fifo}")["QueueUrl"]
     attributes = sqs.get_queue_attributes(
         QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -171,9 +173,18 @@ def test_a_credential_about_to_expire_is_refreshed_once_by_the_schedule(
     assert form["client_id"] == [CLIENT_ID]
     assert get_credentials(stack, credentials_id)["access_token"] == NEW_ACCESS_TOKEN
 
-    # And the queue was drained: the message was deleted, none went to the dead-letter queue
-    assert queue_depth(stack, "RefreshQueue") == 0
-    assert queue_depth(stack, "RefreshDeadLetterQueue") == 0
+    # And the queues were drained: the messages were deleted, none went to a dead-letter queue
+    for queue in (
+        "RefreshShardQueue",
+        "RefreshShardDeadLetterQueue",
+        "RefreshQueue",
+        "RefreshDeadLetterQueue",
+    ):
+        assert queue_depth(stack, queue) == 0, queue
+    # each range of shards an invocation of its own
+    assert re.search(
+        r"RefreshShardScannerFunction took 1 message\(s\), 0 left for a retry \(ok\)", stack.log_text()
+    )
     assert re.search(
         r"RefreshWorkerFunction took \d+ message\(s\), 0 left for a retry \(ok\)", stack.log_text()
     )
