@@ -214,25 +214,34 @@ def test_the_runs_limits_hold_across_all_its_shards(stack, queues, spread_rows):
     assert len(enqueued) == len(set(enqueued)) == 100
 
 
-def test_a_row_scheduled_under_16_shards_is_still_found(stack, queue):
-    # Given a due row written before the index had 64 shards: its label is its hash modulo 16
-    credentials_id = next(
-        candidate
-        for candidate in (str(uuid.uuid4()) for _ in range(1000))
-        if int(refresh_shard(candidate)) >= 16
-    )
-    old_label = str(int(refresh_shard(credentials_id)) % 16)
-    row = Row(f"org-fan-old-{uuid.uuid4().hex[:8]}", "zoho", credentials_id, WINDOW - 50_000)
-    item = row.item() | {"refresh_shard": {"S": old_label}}
-    stack.dynamodb.put_item(TableName=stack.resources.table_name, Item=item)
+def test_rows_scheduled_under_16_shards_are_still_found(stack, queue):
+    # Given due rows written before the index had 64 shards, one under each label of the 16 then
+    # (their hash modulo 16), each with another shard of 64 now
+    old_rows: list[Row] = []
+    items = []
+    for label in range(16):
+        credentials_id = next(
+            candidate
+            for candidate in (str(uuid.uuid4()) for _ in range(10_000))
+            if int(refresh_shard(candidate)) >= 16 and int(refresh_shard(candidate)) % 16 == label
+        )
+        row = Row(f"org-fan-old-{uuid.uuid4().hex[:8]}", "zoho", credentials_id, WINDOW - 50_000 + label)
+        old_rows.append(row)
+        items.append(row.item() | {"refresh_shard": {"S": str(label)}})
+    put_items(stack, items)
     try:
         # When a run visits every shard
         index = RefreshIndex(stack.resources.table_name, stack.dynamodb)
-        enqueue_due(index, sqs_client(stack), queue, now=WINDOW - 50_000 + 1, settings=settings())
-        # Then it is enqueued
-        assert row.key in keys_of(drain(stack, queue))
+        enqueue_due(index, sqs_client(stack), queue, now=WINDOW - 50_000 + 100, settings=settings())
+        # Then every one of them is enqueued
+        assert {row.key for row in old_rows} <= set(keys_of(drain(stack, queue)))
     finally:
-        delete_rows(stack, [row])
+        delete_rows(stack, old_rows)
+
+
+def put_items(stack: Any, items: list[dict[str, Any]]) -> None:
+    for item in items:
+        stack.dynamodb.put_item(TableName=stack.resources.table_name, Item=item)
 
 
 @pytest.fixture
