@@ -91,6 +91,9 @@ class CostInputs:
     scheduler_idle_wall: float | None = None
     scheduler_idle_calls: dict[tuple[str, str], float] = field(default_factory=dict)
     scheduler_log_bytes: float = 0.0
+    # A run's whole price when the scheduler fans out (fanout.py: dispatch, every range's visit,
+    # the shard queue); the idle figures above are then the dispatch's, for the record.
+    scheduler_run_dollars: float | None = None
     worker: dict[str, RefreshFigures] = field(default_factory=dict)  # "sequential"/"concurrent"
 
 
@@ -352,7 +355,9 @@ def at_rest_line(bench: Bench, sizes: Sizes, inputs: CostInputs, mode: str) -> t
         queries = sum(c for (s, _), c in inputs.scheduler_idle_calls.items() if s == "dynamodb")
         run = lambda_cost(seconds, scheduler_memory) + queries * 0.5 * prices.DYNAMODB_READ_UNIT.dollars
         run += logs_dollars(inputs.scheduler_log_bytes + len(PLATFORM_LINES))
-        scheduler = run * MINUTES_A_MONTH
+        scheduler = (
+            run if inputs.scheduler_run_dollars is None else inputs.scheduler_run_dollars
+        ) * MINUTES_A_MONTH
     idle_polls = IDLE_POLLERS * MONTH_SECONDS / LONG_POLL_SECONDS * prices.SQS_REQUEST.dollars
     figures = inputs.worker.get(mode)
     refreshes: dict[str, float] = {}

@@ -20,8 +20,8 @@ from typing import Any
 
 import boto3
 from fake_crms import Crm, FakeServer
-from integration_credentials.adapters.storage.keys import id_mirror_key, refresh_shard
-from integration_credentials.core.constants import DEFAULT_PROVIDER_LIMIT, REFRESH_SHARDS
+from integration_credentials.adapters.storage.keys import id_mirror_key
+from integration_credentials.core.constants import DEFAULT_PROVIDER_LIMIT
 from integration_credentials.core.settings import get_settings
 from integration_credentials.logic.refresh import token_refresher
 from local_stack.lambda_runtime import FakeLambdaContext, load_app
@@ -39,12 +39,14 @@ from .cost import (
     memory_mb,
     stdout_bytes,
 )
+from .fanout import ScannerFigures, fanout_phase, sizing_rows
 from .stack import Bench
 
 PROVIDER_LATENCY_SECONDS = 0.3
 DUE_ROWS = 1000
 BATCH = 10
 TARGET_CREDENTIALS = 1_000_000
+TARGETS = (TARGET_CREDENTIALS, 10_000_000)
 # What an in-region DynamoDB, KMS or SQS call is taken to take on Lambda (an assumption: the
 # embedded AWS here is neither as fast nor as parallel).
 AWS_CALL_SECONDS = 0.010
@@ -132,57 +134,9 @@ def _timed(handler: Any, event: dict[str, Any], function: str, logical_id: str) 
     return time.process_time() - cpu0, time.perf_counter() - wall0, result
 
 
-def scheduler_phase(bench: Bench, inputs: CostInputs) -> dict[str, float]:
-    log(f"refresh scheduler: a run with nothing due, and one with {DUE_ROWS} due")
-    queue_url = bench.aws.resources.refs["RefreshQueue"]
-    _tune(REFRESH_QUEUE_URL=queue_url)
-    handler = load_app("refresh_scheduler", "bench_refresh_scheduler_app").lambda_handler
-    event = json.loads((ROOT / "events" / "refresh_scheduler.json").read_text())
-    sqs = boto3.client("sqs")
-    _timed(handler, event, "refresh_scheduler", "RefreshSchedulerFunction")  # warm
-    bench.aws.reset()
-    with stdout_bytes() as written:
-        idle_cpu, idle_wall, idle = _timed(handler, event, "refresh_scheduler", "RefreshSchedulerFunction")
-    idle_calls = bench.aws.calls()
-    inputs.scheduler_idle_wall = idle_wall
-    inputs.scheduler_idle_calls = dict(idle_calls)
-    inputs.scheduler_log_bytes = written[0]
-    rows = []
-    for i in range(DUE_ROWS):
-        credentials_id = str(uuid.uuid4())
-        org = f"bench-due-{i:05d}-{uuid.uuid4().hex[:8]}"
-        rows.append(
-            (org, PROVIDERS[i % len(PROVIDERS)], credentials_id, refresh_shard(credentials_id), 1000 + i)
-        )
-    bench.aws.put_due_rows(rows)
-    bench.aws.reset()
-    cpu, wall, summary = _timed(handler, event, "refresh_scheduler", "RefreshSchedulerFunction")
-    calls = bench.aws.calls()
-    if summary.get("enqueued") != DUE_ROWS:
-        raise BenchError(f"the scheduler enqueued {summary.get('enqueued')} of {DUE_ROWS} due credentials")
-    sqs.purge_queue(QueueUrl=queue_url)
-    bench.aws.delete_items([(org, provider) for org, provider, *_ in rows])
-    _totals, idle_text = describe_calls(idle_calls, 1)
-    _totals, text = describe_calls(calls, 1)
-    bench.rows.append(
-        Row(
-            "Refresh pipeline",
-            "scheduler run, nothing due",
-            f"{ms(idle_wall)} wall, {ms(idle_cpu)} CPU; {idle_text}; enqueued {idle['enqueued']}",
-            f"{REFRESH_SHARDS} queries (one per shard), nothing else",
-            sum(idle_calls.values()) == REFRESH_SHARDS,
-        )
-    )
-    bench.rows.append(
-        Row(
-            "Refresh pipeline",
-            f"scheduler run, {DUE_ROWS:,} due (in {len(PROVIDERS)} providers)",
-            f"{ms(wall)} wall, {ms(cpu)} CPU; {text}; enqueued {summary['enqueued']}",
-            f"SendMessageBatch {DUE_ROWS // BATCH}, no read beyond the index",
-            calls.get(("sqs", "SendMessageBatch"), 0) == DUE_ROWS // BATCH,
-        )
-    )
-    return {"cpu": cpu, "wall": wall, "calls": float(sum(calls.values()))}
+def scheduler_phase(bench: Bench, inputs: CostInputs) -> ScannerFigures:
+    """The fanned-out scheduler's figures: `fanout`."""
+    return fanout_phase(bench, inputs, _tune)
 
 
 # ---- the worker -------------------------------------------------------------------------------
@@ -299,17 +253,15 @@ def lambda_batch_seconds(figures: RefreshFigures, concurrency: int, vcpu: float)
     return max(rounds * (PROVIDER_LATENCY_SECONDS + calls * AWS_CALL_SECONDS), figures.cpu / vcpu)
 
 
-def capacity(bench: Bench, inputs: CostInputs, scheduler: dict[str, float]) -> None:
+def capacity(bench: Bench, inputs: CostInputs, scheduler: ScannerFigures) -> None:
     defaults = parameter_defaults()
     workers = int(defaults["RefreshMaxConcurrency"])
     period = schedule_seconds(defaults["RefreshSchedule"])
-    (trigger,) = queue_triggers()
+    (trigger,) = [trigger for trigger in queue_triggers() if trigger.function.name == "RefreshWorkerFunction"]
     settings = get_settings()
     per_run = settings.refresh_batch_limit
     memory = memory_mb("RefreshWorkerFunction")
     vcpu = min(1.0, memory / prices.LAMBDA_MB_PER_VCPU)
-    scheduler_vcpu = min(1.0, memory_mb("RefreshSchedulerFunction") / prices.LAMBDA_MB_PER_VCPU)
-    needed_rate = TARGET_CREDENTIALS / REFRESH_INTERVAL_SECONDS
     scheduler_rate = per_run / period
     provider_rate = DEFAULT_PROVIDER_LIMIT / period
     group = f"Refresh capacity (one-hour tokens, refreshed every {REFRESH_INTERVAL_SECONDS} s)"
@@ -337,39 +289,26 @@ def capacity(bench: Bench, inputs: CostInputs, scheduler: dict[str, float]) -> N
         )
         if mode != "concurrent":
             continue
-        target_workers = math.ceil(needed_rate / per_worker * 1.25)  # a quarter of headroom
-        run_limit = math.ceil(needed_rate * period / 1000 * 1.15) * 1000
-        run_cpu = scheduler["cpu"] * run_limit / DUE_ROWS / scheduler_vcpu
-        run_calls = run_limit / BATCH + REFRESH_SHARDS + run_limit / 1000
-        run_seconds = run_cpu + run_calls * AWS_CALL_SECONDS
-        scheduler_timeout = function_timeout("RefreshSchedulerFunction")
-        index_writes = needed_rate * 2 / REFRESH_SHARDS
-        bench.rows.append(
-            Row(
-                group,
-                f"settings that carry {TARGET_CREDENTIALS:,} ({needed_rate:.0f} refreshes/s)",
-                f"RefreshMaxConcurrency {target_workers} ({per_worker:.1f}/s each as measured here, 25% "
-                f"headroom; {math.ceil(needed_rate / on_lambda * 1.25)} at the Lambda estimate), "
-                f"RefreshWorkerConcurrency 10, BatchSize {trigger.batch_size}, "
-                f"{defaults['RefreshSchedule']}, "
-                f"REFRESH_BATCH_LIMIT {run_limit:,} (such a run: {run_cpu:.0f} s of CPU at "
-                f"{memory_mb('RefreshSchedulerFunction')} MB + {run_calls:,.0f} calls at "
-                f"{AWS_CALL_SECONDS * 1000:.0f} ms = {run_seconds:.0f} s of its Timeout "
-                f"{scheduler_timeout:.0f} s), REFRESH_PROVIDER_LIMITS ≥ {math.ceil(needed_rate * period):,} "
-                f"for a provider holding them all ({math.ceil(needed_rate * period / len(PROVIDERS)):,} "
-                f"each over five); index writes {index_writes:.0f} WRU/s per shard of {REFRESH_SHARDS}",
-                "Lambda ≤ 1,000 concurrent; MaximumConcurrency ≤ 1,000; 1,000 WRU/s per partition; "
-                "the scheduler's run within its Timeout",
-                target_workers + 1 <= 1000 and index_writes <= 1000 and run_seconds <= scheduler_timeout,
-            )
+        sizing_rows(
+            bench,
+            scheduler,
+            group=group,
+            targets=TARGETS,
+            interval=REFRESH_INTERVAL_SECONDS,
+            period=period,
+            per_worker=per_worker,
+            on_lambda=on_lambda,
+            aws_call_seconds=AWS_CALL_SECONDS,
         )
         bench.notes.append(
             f"Refresh capacity: a worker's measured rate is {BATCH} refreshes over its billed duration here "
             "(latency against embedded AWS, which serves one request at a time, or CPU over the vCPU "
             f"share if longer); the Lambda estimate takes {AWS_CALL_SECONDS * 1000:.0f} ms per AWS call "
-            f"(an assumption) and the provider's {PROVIDER_LATENCY_SECONDS * 1000:.0f} ms. The scheduler's "
-            "run scales from its 1,000-due run's CPU (moto's SQS is slow: its wall time here is not "
-            "SQS's). Quotas: "
+            f"(an assumption) and the provider's {PROVIDER_LATENCY_SECONDS * 1000:.0f} ms. A shard scanner's "
+            "visit scales from its 1,000-due visit's CPU per credential (moto's SQS is slow: its wall time "
+            "here is not SQS's), plus its calls at the same assumed latency; the run's limit is the refresh "
+            "rate times the schedule's period plus 15%, and the index writes assume each refresh moves its "
+            "entry (2 WCU) with credentials spread evenly over the shards. Quotas: "
             + "; ".join(f"{name} ({source})" for name, source in QUOTAS.items())
             + ". Not known here: each provider's own token-endpoint rate limits (REFRESH_PROVIDER_LIMITS "
             "should stay under them) and the account's KMS request quota."

@@ -22,7 +22,7 @@ from local_stack.template import load_template
 ENVIRONMENT = "IAM_CALLS_DIR"
 
 # Every function of the template: the integration suite calls them all in process; on e2e's stacks
-# the scheduler and the worker run on test_refresh_local_stack.py's, connect and its callback on
+# the scheduler, the shard scanner and the worker run on test_refresh_local_stack.py's, connect and its callback on
 # test_connect_browser.py's.
 FUNCTIONS = {
     "CreateCredentialsFunction",
@@ -34,6 +34,7 @@ FUNCTIONS = {
     "RefreshCredentialsFunction",
     "VerifyCredentialsFunction",
     "RefreshSchedulerFunction",
+    "RefreshShardScannerFunction",
     "RefreshWorkerFunction",
     "ConnectCredentialsFunction",
     "OAuthCallbackFunction",
@@ -44,6 +45,7 @@ REMOVED_ACTIONS = (
     ("CreateCredentialsFunction", "dynamodb:PutItem"),
     ("RefreshWorkerFunction", "dynamodb:UpdateItem"),
     ("RefreshSchedulerFunction", "sqs:SendMessage"),
+    ("RefreshShardScannerFunction", "dynamodb:Query"),
     ("ConnectCredentialsFunction", "ssm:GetParameter"),
 )
 

@@ -40,7 +40,8 @@ DOCUMENTED_STATUS = {
     "verify_credentials": 200,  # a check that was made answers 200, whatever the CRM said
 }
 DOCUMENTED_ANSWER: dict[str, Any] = {
-    "refresh_scheduler": {"enqueued": 0, "by_provider": {}, "deferred": 0},  # the demo credential is not due
+    "refresh_scheduler": {"visits": 16, "shards": 64},  # a run: 16 ranges of the index's 64 shards
+    "refresh_shard_scanner": {"batchItemFailures": []},  # its range scanned (the demo credential is not due)
     "refresh_worker": {"batchItemFailures": []},  # the worker skips it: not due
 }
 # Settings of the developer's shell or of other suites in this process that would redirect the functions.
@@ -234,7 +235,7 @@ def test_sam_env_gives_each_function_only_the_variables_it_declares(
         assert env_vars[function]["TABLE_NAME"] == target.resources.table_name
         assert env_vars[function]["KMS_KEY_ARN"] == target.resources.kms_key_arn
     aws_port = target.endpoint.rsplit(":", 1)[1]
-    queue_url = env_vars["RefreshSchedulerFunction"]["REFRESH_QUEUE_URL"]
+    queue_url = env_vars["RefreshShardScannerFunction"]["REFRESH_QUEUE_URL"]
     assert queue_url.startswith(f"http://host.docker.internal:{aws_port}/")
     assert env_vars == sam_env_vars(target.resources, target.endpoint, target.port, declared, target.defaults)
     # And it prints the sam local commands that use the file, as the docs show them

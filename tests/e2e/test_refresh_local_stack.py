@@ -1,6 +1,7 @@
-"""Scheduled token refresh on a local stack of its own: the scheduler finds a credential about to
-expire, the queue carries it to the worker, the worker refreshes it at a fake Salesforce with the
-OAuth client provisioned in SSM, and the API serves the new token."""
+"""Scheduled token refresh on a local stack of its own: the scheduler fans a run out over the shard
+queue, the shard scanner whose range holds a credential about to expire enqueues it, the queue
+carries it to the worker, the worker refreshes it at a fake Salesforce with the OAuth client
+provisioned in SSM, and the API serves the new token."""
 
 import json
 import re
@@ -38,7 +39,9 @@ from .conftest import (
 )
 
 REFRESH_INTERVAL_SECONDS = 1
-REFRESH_DEADLINE_SECONDS = 20
+# The stack starts each function at its first invocation (a cold start each, as Lambda does): the
+# scheduler, the shard scanner and the worker, one after the other, before the first refresh.
+REFRESH_DEADLINE_SECONDS = 45
 # Ticks to wait after the refresh before counting token requests: a second refresh would show by then.
 QUIET_TICKS = 3
 TOKEN_PATH = "/services/oauth2/token"
@@ -110,7 +113,8 @@ def queue_depth(stack: RunningStack, logical_id: str) -> int:
         aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
     )
-    url = sqs.get_queue_url(QueueName=f"{TABLE_NAME}-{logical_id.lower()}")["QueueUrl"]
+    fifo = ".fifo" if logical_id.startswith("RefreshShard") else ""
+    url = sqs.get_queue_url(QueueName=f"{TABLE_NAME}-{logical_id.lower()}{fifo}")["QueueUrl"]
     attributes = sqs.get_queue_attributes(
         QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -146,7 +150,7 @@ def test_a_credential_about_to_expire_is_refreshed_once_by_the_schedule(
     assert response.status_code == 201, response.text
     credentials_id = response.json()["id"]
 
-    # When the schedule runs (every second here) for at most 20 s
+    # When the schedule runs (every second here) for at most REFRESH_DEADLINE_SECONDS
     deadline = time.monotonic() + REFRESH_DEADLINE_SECONDS
     current = get_credentials(stack, credentials_id)
     while current["access_token"] != NEW_ACCESS_TOKEN and time.monotonic() < deadline:
@@ -171,9 +175,18 @@ def test_a_credential_about_to_expire_is_refreshed_once_by_the_schedule(
     assert form["client_id"] == [CLIENT_ID]
     assert get_credentials(stack, credentials_id)["access_token"] == NEW_ACCESS_TOKEN
 
-    # And the queue was drained: the message was deleted, none went to the dead-letter queue
-    assert queue_depth(stack, "RefreshQueue") == 0
-    assert queue_depth(stack, "RefreshDeadLetterQueue") == 0
+    # And the queues were drained: the messages were deleted, none went to a dead-letter queue
+    for queue in (
+        "RefreshShardQueue",
+        "RefreshShardDeadLetterQueue",
+        "RefreshQueue",
+        "RefreshDeadLetterQueue",
+    ):
+        assert queue_depth(stack, queue) == 0, queue
+    # each range of shards an invocation of its own
+    assert re.search(
+        r"RefreshShardScannerFunction took 1 message\(s\), 0 left for a retry \(ok\)", stack.log_text()
+    )
     assert re.search(
         r"RefreshWorkerFunction took \d+ message\(s\), 0 left for a retry \(ok\)", stack.log_text()
     )

@@ -51,7 +51,7 @@ def timeout_of(function: str) -> float:
 def test_a_worker_invocation_fits_a_whole_batch_of_refreshes():
     # Even one after the other (REFRESH_WORKER_CONCURRENCY 1): with more at once a batch needs
     # fewer rounds, and a record still starts only while a whole refresh fits.
-    (trigger,) = queue_triggers()
+    (trigger,) = [trigger for trigger in queue_triggers() if trigger.function.name == "RefreshWorkerFunction"]
     settings = deployed_settings(trigger.function.name)
     needed = (
         trigger.batch_size * refresh_budget_seconds(settings)
@@ -61,11 +61,16 @@ def test_a_worker_invocation_fits_a_whole_batch_of_refreshes():
     assert timeout_of(trigger.function.name) >= needed, (timeout_of(trigger.function.name), needed)
 
 
-def test_the_queue_does_not_redeliver_a_message_while_a_worker_may_still_hold_it():
-    (trigger,) = queue_triggers()
-    queue = resources_of_type("AWS::SQS::Queue")[trigger.queue]["Properties"]
-    # Lambda's advice for SQS event sources: six times the function's timeout.
-    assert int(queue["VisibilityTimeout"]) >= 6 * timeout_of(trigger.function.name)
+def test_the_queues_do_not_redeliver_a_message_while_a_function_may_still_hold_it():
+    triggers = queue_triggers()
+    assert {trigger.function.name for trigger in triggers} == {
+        "RefreshWorkerFunction",
+        "RefreshShardScannerFunction",
+    }
+    for trigger in triggers:
+        queue = resources_of_type("AWS::SQS::Queue")[trigger.queue]["Properties"]
+        # Lambda's advice for SQS event sources: six times the function's timeout.
+        assert int(queue["VisibilityTimeout"]) >= 6 * timeout_of(trigger.function.name), trigger.queue
 
 
 def test_a_lease_outlasts_a_whole_refresh():

@@ -7,7 +7,8 @@ from local_stack.template import ROOT, function_directories, queue_triggers, sch
 
 from tests.infrastructure.fresh_interpreter import ESDK, JWT, OAUTH, XRAY, loaded
 
-# Every request of these encrypts or decrypts; delete never does, nor does the scheduler.
+# Every request of these encrypts or decrypts; delete never does, nor do the scheduler and its
+# shard scanner.
 ENCRYPTING = {
     "create_credentials",
     "list_credentials",

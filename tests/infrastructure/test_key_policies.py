@@ -92,9 +92,13 @@ def test_writers_make_data_keys_and_readers_only_decrypt():
         frozenset({"kms:GenerateDataKey", "kms:Decrypt"}): WRITERS,
         frozenset({"kms:Decrypt"}): READERS,
     }
-    # Delete and the scheduler never touch the key.
+    # Delete, the scheduler and its shard scanner never touch the key.
     functions = set(resources_of_type("AWS::Serverless::Function"))
-    assert functions - WRITERS - READERS == {"DeleteCredentialsFunction", "RefreshSchedulerFunction"}
+    assert functions - WRITERS - READERS == {
+        "DeleteCredentialsFunction",
+        "RefreshSchedulerFunction",
+        "RefreshShardScannerFunction",
+    }
 
 
 def test_break_glass_is_a_parameter_and_off_by_default():

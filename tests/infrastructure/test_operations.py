@@ -82,6 +82,7 @@ def test_the_refresh_queues_are_watched():
     assert by_queue == {
         "RefreshDeadLetterQueue": "ApproximateNumberOfMessagesVisible",
         "RefreshQueue": "ApproximateAgeOfOldestMessage",
+        "RefreshShardDeadLetterQueue": "ApproximateNumberOfMessagesVisible",
     }
 
 
@@ -119,6 +120,7 @@ def test_the_dashboard_shows_p50_and_p99_per_route_and_the_alarmed_metrics():
     durations = [metric for metric in metrics if metric[:2] == ["AWS/Lambda", "Duration"]]
     routes = {route_function for route_function in resources_of_type("AWS::Serverless::Function")} - {
         "RefreshSchedulerFunction",
+        "RefreshShardScannerFunction",
         "RefreshWorkerFunction",
     }
     assert {metric[3] for metric in durations} == routes

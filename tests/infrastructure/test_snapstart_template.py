@@ -38,8 +38,8 @@ def test_the_api_functions_and_only_they_take_the_snapstart_parameter():
             assert props["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}, name
             assert props["AutoPublishAlias"] == ALIAS, name
         else:
-            # The scheduler and the worker: invoked by a schedule and a queue, nobody waits on
-            # their cold start, and each restore would be billed.
+            # The scheduler, its shard scanner and the worker: invoked by a schedule and queues,
+            # nobody waits on their cold start, and each restore would be billed.
             assert "SnapStart" not in props and "AutoPublishAlias" not in props, name
     translated = _translated()
     for function in API_FUNCTIONS:

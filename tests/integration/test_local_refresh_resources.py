@@ -47,9 +47,32 @@ def test_the_refresh_queue_redrives_to_its_dead_letter_queue(stack: Stack) -> No
     }
     assert dead["MessageRetentionPeriod"] == "1209600"
     assert stack.resources.attributes[("RefreshQueue", "Arn")] == queue["QueueArn"]
-    # The scheduler finds the queue through its own environment variable.
-    env = function_environment(stack.resources.refs, stack.resources.attributes, "RefreshSchedulerFunction")
+    # The shard scanner finds the queue through its own environment variable.
+    env = function_environment(
+        stack.resources.refs, stack.resources.attributes, "RefreshShardScannerFunction"
+    )
     assert env["REFRESH_QUEUE_URL"] == urls["RefreshQueue"]
+
+
+def test_the_shard_queue_is_fifo_and_redrives_to_its_fifo_dead_letter_queue(stack: Stack) -> None:
+    sqs = client(stack, "sqs")
+    urls = stack.resources.queue_urls
+    queue = sqs.get_queue_attributes(QueueUrl=urls["RefreshShardQueue"], AttributeNames=["All"])["Attributes"]
+    dead = sqs.get_queue_attributes(QueueUrl=urls["RefreshShardDeadLetterQueue"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert urls["RefreshShardQueue"].endswith(".fifo") and urls["RefreshShardDeadLetterQueue"].endswith(
+        ".fifo"
+    )
+    assert (queue["FifoQueue"], dead["FifoQueue"]) == ("true", "true")
+    assert queue["VisibilityTimeout"] == "360"
+    assert json.loads(queue["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dead["QueueArn"],
+        "maxReceiveCount": 3,
+    }
+    # The scheduler finds it through its own environment variable.
+    env = function_environment(stack.resources.refs, stack.resources.attributes, "RefreshSchedulerFunction")
+    assert env["REFRESH_SHARD_QUEUE_URL"] == urls["RefreshShardQueue"]
 
 
 def test_one_oauth_client_secure_string_per_refreshable_provider(stack: Stack) -> None:
@@ -201,3 +224,49 @@ def test_a_failed_invocation_deletes_nothing(stack: Stack, queue: tuple[str, str
     # Then the batch was tried once and every message waits for its retry
     assert [len(event["Records"]) for event in worker.events] == [3]
     assert depth(stack, url) == (0, 3)
+
+
+def test_a_tick_drains_a_queue_that_another_queues_function_fills(stack: Stack) -> None:
+    # Given the worker's queue listed first, and a scanner's queue whose function fills it (the
+    # shard scanner fills the refresh queue), holding 3 messages
+    sqs = client(stack, "sqs")
+    made = []
+    for name in ("refresh", "shards"):
+        url = sqs.create_queue(QueueName=f"{name}-{uuid.uuid4()}")["QueueUrl"]
+        made.append(
+            (
+                url,
+                sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
+            )
+        )
+    (refresh_url, refresh_arn), (shards_url, shards_arn) = made
+    send(stack, shards_url, 3)
+
+    def scan(event: dict[str, Any]) -> tuple[str, Any]:
+        for record in event["Records"]:
+            sqs.send_message(QueueUrl=refresh_url, MessageBody=record["body"])
+        return "ok", {"batchItemFailures": []}
+
+    scanner = FakePool("RefreshShardScannerFunction", scan)
+    worker = FakePool("RefreshWorkerFunction", lambda event: ("ok", {"batchItemFailures": []}))
+    scheduler = FakePool("RefreshSchedulerFunction", lambda event: ("ok", {"visits": 0}))
+    refresh = ScheduledRefresh(
+        schedules=[(scheduler, "arn:aws:events:us-east-1:123456789012:rule/local")],
+        sources=[
+            QueueSource(worker, refresh_url, refresh_arn, 10, True, sqs),
+            QueueSource(scanner, shards_url, shards_arn, 1, True, sqs),
+        ],
+        interval=60,
+        region="us-east-1",
+    )
+    try:
+        # When the schedule ticks once
+        refresh.tick()
+        # Then the scanner took each message in an invocation of its own, and the worker got
+        # everything it enqueued in the same tick: both queues are empty
+        assert [len(event["Records"]) for event in scanner.events] == [1, 1, 1]
+        assert sum(len(event["Records"]) for event in worker.events) == 3
+        assert depth(stack, shards_url) == (0, 0) and depth(stack, refresh_url) == (0, 0)
+    finally:
+        for url, _arn in made:
+            sqs.delete_queue(QueueUrl=url)

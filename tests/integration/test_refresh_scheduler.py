@@ -1,7 +1,8 @@
-"""Scheduled token refresh on embedded AWS: the scheduler finds what is due through the sparse
-`refresh-due` index (no scan, nothing read that is not due) within its limits, the scheduler and
-worker handlers as Lambda invokes them, duplicate deliveries, outages retried through SQS, and
-the backoff of a failing provider."""
+"""Scheduled token refresh on embedded AWS: a run's shard scanners find what is due through the
+sparse `refresh-due` index (no scan, nothing read that is not due) within its limits, the
+scheduler, shard scanner and worker handlers as Lambda invokes them, duplicate deliveries, outages
+retried through SQS, and the backoff of a failing provider. How a run fans out over its shards
+(each visited once, a failed range retried alone, limits across ranges): test_refresh_fanout.py."""
 
 import copy
 import json
@@ -26,6 +27,7 @@ from integration_credentials.core.settings import Settings, SettingsError, get_s
 from integration_credentials.logic.credentials import credentials_service
 from integration_credentials.logic.refresh import TokenRefresher
 from integration_credentials.logic.scheduler import enqueue_due
+from local_stack.events import sqs_event as local_sqs_event
 from local_stack.lambda_runtime import FakeLambdaContext
 from local_stack.template import ROOT, function_environment, function_timeout_of_directory
 
@@ -180,6 +182,7 @@ def scheduler_settings(**update: Any) -> Settings:
 
 
 def run_scheduler(stack: Any, queue_url: str, now: float, **update: Any) -> Any:
+    """A whole run (every range's visit, one after the other), its counts added up."""
     index = RefreshIndex(stack.resources.table_name, stack.dynamodb)
     return enqueue_due(index, sqs_client(stack), queue_url, now=now, settings=scheduler_settings(**update))
 
@@ -250,8 +253,11 @@ def test_the_scheduler_reads_only_what_is_due_one_query_per_shard(stack, populat
     assert run.queries == REFRESH_SHARDS
     assert calls[("dynamodb", "Query")] == REFRESH_SHARDS
     assert calls[("dynamodb", "Scan")] == 0
-    # And it sent them ten to a SendMessageBatch
-    assert calls[("sqs", "SendMessageBatch")] == math.ceil(POPULATION_DUE / 10)
+    # And it sent them ten to a SendMessageBatch (each range's visit sends its own last, partial one)
+    ranges = get_settings().refresh_shard_scanners
+    assert (
+        math.ceil(POPULATION_DUE / 10) <= calls[("sqs", "SendMessageBatch")] <= POPULATION_DUE / 10 + ranges
+    )
     assert calls[("sqs", "SendMessage")] == 0
 
 
@@ -272,6 +278,11 @@ def test_a_run_with_nothing_due_reads_nothing(stack, population, queue):
 # ---- 2. limits -------------------------------------------------------------------------------------------
 
 
+# The limits within one shard scanner's visit: a run of one range, whose share is the whole limit.
+# Their split over a run's ranges, and that they hold across them: test_refresh_fanout.py.
+ONE_RANGE = {"refresh_shard_scanners": 1}
+
+
 def test_the_batch_limit_leaves_the_rest_due_for_the_next_runs(stack, population, queue, due_rows):
     # Given 100 credentials due (among the 10,000), and at most 30 enqueued per run
     rows = due_rows(BATCH_WINDOW, 100, OTHER_PROVIDERS)
@@ -280,7 +291,7 @@ def test_the_batch_limit_leaves_the_rest_due_for_the_next_runs(stack, population
     per_run: list[int] = []
     # When the scheduler runs four times, the workers refreshing what each run enqueued
     for _run in range(4):
-        run = run_scheduler(stack, queue, now, refresh_batch_limit=30)
+        run = run_scheduler(stack, queue, now, refresh_batch_limit=30, **ONE_RANGE)
         enqueued = keys_of(drain(stack, queue))
         assert run.summary()["enqueued"] == len(enqueued)
         assert run.items_read == len(enqueued)  # it stops reading when the budget is spent
@@ -289,7 +300,7 @@ def test_the_batch_limit_leaves_the_rest_due_for_the_next_runs(stack, population
         if len(per_run) == 1:
             # Then the first run enqueued 30, and the other 70 are still due
             assert len(enqueued) == 30
-            again = run_scheduler(stack, queue, now, refresh_batch_limit=1000)
+            again = run_scheduler(stack, queue, now, refresh_batch_limit=1000, **ONE_RANGE)
             still_due = set(keys_of(drain(stack, queue)))
             assert still_due == {row.key for row in rows}
             assert again.summary()["enqueued"] == 100
@@ -299,7 +310,7 @@ def test_the_batch_limit_leaves_the_rest_due_for_the_next_runs(stack, population
     assert len(seen) == len(set(seen)) == 100
     assert set(seen) == {row.key for row in rows}
     # And a fifth run finds nothing left
-    assert run_scheduler(stack, queue, now, refresh_batch_limit=30).summary()["enqueued"] == 0
+    assert run_scheduler(stack, queue, now, refresh_batch_limit=30, **ONE_RANGE).summary()["enqueued"] == 0
     assert drain(stack, queue) == []
 
 
@@ -309,7 +320,7 @@ def test_a_provider_limit_defers_only_that_providers_credentials(stack, populati
     others = due_rows(PROVIDER_WINDOW + 20, 30, OTHER_PROVIDERS)
     now = PROVIDER_WINDOW + 100
     # When the scheduler runs
-    run = run_scheduler(stack, queue, now, refresh_provider_limits={"hubspot": 5})
+    run = run_scheduler(stack, queue, now, refresh_provider_limits={"hubspot": 5}, **ONE_RANGE)
     enqueued = keys_of(drain(stack, queue))
     # Then 5 HubSpot credentials are enqueued, every other one is, and the 15 left are deferred
     assert len(enqueued) == len(set(enqueued)) == 35
@@ -320,7 +331,7 @@ def test_a_provider_limit_defers_only_that_providers_credentials(stack, populati
     assert run.deferred == 15
     # And once those are refreshed, the next run enqueues the next 5 HubSpot ones
     mark_refreshed(stack, set(enqueued))
-    second = run_scheduler(stack, queue, now, refresh_provider_limits={"hubspot": 5})
+    second = run_scheduler(stack, queue, now, refresh_provider_limits={"hubspot": 5}, **ONE_RANGE)
     next_hubspot = set(keys_of(drain(stack, queue)))
     assert len(next_hubspot) == 5 and next_hubspot <= {row.key for row in hubspot}
     assert not next_hubspot & first_hubspot
@@ -389,35 +400,63 @@ def context(name: str, timeout: float | None = None) -> FakeLambdaContext:
 # ---- 3. the scheduler handler ---------------------------------------------------------------------------
 
 
-def test_the_scheduled_handler_enqueues_a_due_credential_on_the_stacks_queue(
+def test_the_scheduled_handler_starts_a_run_whose_scanner_enqueues_a_due_credential(
     api, stack, org_headers, org_id, tuned
 ):
-    # Given the stack's refresh queue (as the template wires it) and credentials that expired
-    queue_url = function_environment(
+    # Given the stack's shard and refresh queues (as the template wires them), emptied, and
+    # credentials that expired
+    scheduler_env = function_environment(
         stack.resources.refs, stack.resources.attributes, "RefreshSchedulerFunction"
-    )["REFRESH_QUEUE_URL"]
-    assert queue_url == stack.resources.refs["RefreshQueue"]
-    tuned(REFRESH_QUEUE_URL=queue_url)
-    drain(stack, queue_url)
+    )
+    scanner_env = function_environment(
+        stack.resources.refs, stack.resources.attributes, "RefreshShardScannerFunction"
+    )
+    shard_queue, queue_url = scheduler_env["REFRESH_SHARD_QUEUE_URL"], scanner_env["REFRESH_QUEUE_URL"]
+    assert (shard_queue, queue_url) == (
+        stack.resources.refs["RefreshShardQueue"],
+        stack.resources.refs["RefreshQueue"],
+    )
+    tuned(REFRESH_QUEUE_URL=queue_url, REFRESH_SHARD_QUEUE_URL=shard_queue)
+    for url in (shard_queue, queue_url):
+        drain(stack, url)
     created = create_due(api, org_headers)
-    # When EventBridge invokes the scheduler
-    event = json.loads((ROOT / "events" / "refresh_scheduler.json").read_text())
+    # When EventBridge invokes the scheduler (an event of its own: a redelivered one is the same run)
+    event = json.loads((ROOT / "events" / "refresh_scheduler.json").read_text()) | {"id": str(uuid.uuid4())}
     summary = load_function("refresh_scheduler").lambda_handler(event, context("refresh_scheduler"))
-    # Then it answers with what it did, and the credentials are on the queue
-    assert set(summary) >= {"enqueued", "by_provider", "items_read", "queries", "deferred"}
-    assert summary["enqueued"] >= 1 and summary["by_provider"]["salesforce"] >= 1
-    assert summary["items_read"] >= summary["enqueued"]
+    # Then it answers with the run it started: the template's ranges over every shard
+    assert summary["visits"] == int(scheduler_env["REFRESH_SHARD_SCANNERS"])
+    assert summary["shards"] == REFRESH_SHARDS
+    # When the shard scanner takes each range's message, one invocation each
+    scanner = load_function("refresh_shard_scanner")
+    arn = stack.resources.attributes[("RefreshShardQueue", "Arn")]
+    visits = 0
+    while (
+        messages := sqs_client(stack)
+        .receive_message(QueueUrl=shard_queue, MaxNumberOfMessages=1, AttributeNames=["All"])
+        .get("Messages", [])
+    ):
+        record_event = local_sqs_event(messages, arn, "us-east-1")
+        assert scanner.lambda_handler(record_event, context("refresh_shard_scanner")) == {
+            "batchItemFailures": []
+        }
+        sqs_client(stack).delete_message(QueueUrl=shard_queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+        visits += 1
+    # Then every range was visited, and the credentials are on the refresh queue once
+    assert visits == summary["visits"]
     messages = keys_of(drain(stack, queue_url))
-    assert len(messages) == summary["enqueued"]
     assert messages.count((org_id, "salesforce", created["id"])) == 1
 
 
-def test_the_scheduler_fails_its_cold_start_without_its_queue(tuned):
-    # Given no REFRESH_QUEUE_URL
-    tuned(REFRESH_QUEUE_URL="")
+def test_the_scheduler_and_the_scanner_fail_their_cold_start_without_their_queue(tuned):
+    # Given no REFRESH_SHARD_QUEUE_URL
+    tuned(REFRESH_SHARD_QUEUE_URL="")
     # When the scheduler's instance starts (module import), then it fails there, naming it
-    with pytest.raises(SettingsError, match="REFRESH_QUEUE_URL"):
+    with pytest.raises(SettingsError, match="REFRESH_SHARD_QUEUE_URL"):
         load_function("refresh_scheduler")
+    # And the shard scanner's, without REFRESH_QUEUE_URL
+    tuned(REFRESH_QUEUE_URL="")
+    with pytest.raises(SettingsError, match="REFRESH_QUEUE_URL"):
+        load_function("refresh_shard_scanner")
 
 
 # ---- 4. the worker handler ------------------------------------------------------------------------------

@@ -21,22 +21,42 @@ from local_stack.template import (
 IDS = ["m1", "m2", "m3"]
 
 
-def test_the_template_schedules_the_scheduler_and_queues_to_the_worker():
+def test_the_template_schedules_the_scheduler_which_fans_out_to_the_scanners_and_then_the_worker():
     (schedule,) = schedule_triggers()
     assert schedule.function.name == "RefreshSchedulerFunction"
     assert schedule.function.code_uri == ROOT / "functions" / "refresh_scheduler"
     assert schedule.schedule == {"Ref": "RefreshSchedule"}
-    (queue,) = queue_triggers()
-    assert queue.function.name == "RefreshWorkerFunction"
-    assert (queue.queue, queue.batch_size, queue.report_batch_item_failures) == ("RefreshQueue", 10, True)
-    resources = load_template()["Resources"]
-    assert (
-        resources["RefreshQueue"]["Properties"]["VisibilityTimeout"]
-        == 6 * (resources["RefreshWorkerFunction"]["Properties"]["Timeout"])
+    scanner, worker = queue_triggers()
+    # Each range of shards is an invocation of its own, and only a failed one comes back
+    assert scanner.function.name == "RefreshShardScannerFunction"
+    assert scanner.function.code_uri == ROOT / "functions" / "refresh_shard_scanner"
+    assert (scanner.queue, scanner.batch_size, scanner.report_batch_item_failures) == (
+        "RefreshShardQueue",
+        1,
+        True,
     )
-    # Only HttpApi functions are routes: the scheduler and the worker are not.
+    assert worker.function.name == "RefreshWorkerFunction"
+    assert (worker.queue, worker.batch_size, worker.report_batch_item_failures) == ("RefreshQueue", 10, True)
+    resources = load_template()["Resources"]
+    for queue, function in (
+        ("RefreshQueue", "RefreshWorkerFunction"),
+        ("RefreshShardQueue", "RefreshShardScannerFunction"),
+    ):
+        assert (
+            resources[queue]["Properties"]["VisibilityTimeout"]
+            == 6 * (resources[function]["Properties"]["Timeout"])
+        )
+    # The shard queue is FIFO (a run's ranges deduplicated, one visit of a range at a time), and so
+    # is its dead-letter queue (SQS requires it)
+    shard_queue = resources["RefreshShardQueue"]["Properties"]
+    assert shard_queue["FifoQueue"] is True
+    assert shard_queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["RefreshShardDeadLetterQueue", "Arn"]
+    }
+    assert resources["RefreshShardDeadLetterQueue"]["Properties"]["FifoQueue"] is True
+    # Only HttpApi functions are routes: the scheduler, the scanner and the worker are not.
     assert "refresh_credentials" in function_directories()
-    assert not {"refresh_scheduler", "refresh_worker"} & set(function_directories())
+    assert not {"refresh_scheduler", "refresh_shard_scanner", "refresh_worker"} & set(function_directories())
 
 
 def test_a_functions_own_environment_is_added_to_the_globals():
@@ -47,12 +67,16 @@ def test_a_functions_own_environment_is_added_to_the_globals():
         "ApiKeysTable": "keys",
         "IdempotencyTable": "idem",
         "RefreshQueue": "http://q",
+        "RefreshShardQueue": "http://shards.fifo",
     }
     attributes = {("CredentialsKey", "Arn"): "arn:key"}
     scheduler = function_environment(refs, attributes, "RefreshSchedulerFunction")
-    assert scheduler["REFRESH_QUEUE_URL"] == "http://q"
+    assert scheduler["REFRESH_SHARD_QUEUE_URL"] == "http://shards.fifo"
+    assert scheduler["REFRESH_SHARD_SCANNERS"] == "<RefreshShardScanners>"
     assert scheduler["OAUTH_CLIENT_PARAMETER_PREFIX"] == "<OAuthClientParameterPrefix>"
     assert scheduler["EVENT_BUS_NAME"] == "<EventBusName>"
+    scanner = function_environment(refs, attributes, "RefreshShardScannerFunction")
+    assert scanner["REFRESH_QUEUE_URL"] == "http://q"
     assert "REFRESH_QUEUE_URL" not in function_environment(refs, attributes)
     assert "REFRESH_QUEUE_URL" not in function_environment(refs, attributes, "RefreshWorkerFunction")
 
@@ -66,6 +90,7 @@ def test_the_developers_settings_reach_the_functions_but_not_over_their_own_reso
         "ApiKeysTable": "keys",
         "IdempotencyTable": "idem",
         "RefreshQueue": "http://q",
+        "RefreshShardQueue": "http://shards.fifo",
     }
     resources = LocalResources("tbl", "arn:key", "/p", refs, {("CredentialsKey", "Arn"): "arn:key"})
     # (nothing else exported: the integration tests' stack exports the Globals in this process)
@@ -75,11 +100,14 @@ def test_the_developers_settings_reach_the_functions_but_not_over_their_own_reso
     monkeypatch.setenv("OAUTH_TOKEN_URL_SALESFORCE", "http://127.0.0.1:9999/services/oauth2/token")
     monkeypatch.setenv("REFRESH_MARGIN_SECONDS", "120")
     monkeypatch.setenv("REFRESH_QUEUE_URL", "http://elsewhere")
+    monkeypatch.setenv("REFRESH_SHARD_QUEUE_URL", "http://elsewhere.fifo")
+    monkeypatch.setenv("REFRESH_SHARD_SCANNERS", "64")
     monkeypatch.setenv("UNRELATED_SETTING", "x")
 
     # When the functions' environments are built
     route = function_env(resources, "GetCredentialsFunction", 3000)
     scheduler = function_env(resources, "RefreshSchedulerFunction", 3000)
+    scanner = function_env(resources, "RefreshShardScannerFunction", 3000)
 
     # Then template settings the developer exported win, and token endpoint/refresh settings pass
     for env in (route, scheduler):
@@ -88,8 +116,11 @@ def test_the_developers_settings_reach_the_functions_but_not_over_their_own_reso
         assert env["REFRESH_MARGIN_SECONDS"] == "120"
         assert env["TABLE_NAME"] == "tbl"
         assert "UNRELATED_SETTING" not in env
-    # But the scheduler's own queue is the stack's
-    assert scheduler["REFRESH_QUEUE_URL"] == "http://q"
+    # And so does a setting the template sets from a parameter (the number of shard scanners)
+    assert scheduler["REFRESH_SHARD_SCANNERS"] == "64"
+    # But the functions' own queues are the stack's
+    assert scheduler["REFRESH_SHARD_QUEUE_URL"] == "http://shards.fifo"
+    assert scanner["REFRESH_QUEUE_URL"] == "http://q"
 
 
 def test_sub_resolves_resource_attributes():

@@ -11,9 +11,10 @@ functions at /openapi.json and a Swagger UI at /docs whose assets come from the 
 
 Scheduled token refresh runs too: every LOCAL_REFRESH_INTERVAL_SECONDS (the template's
 RefreshSchedule, rate(1 minute), by default; 0 turns it off) the scheduled function is invoked with
-an EventBridge "Scheduled Event", then the queue it fills is drained the way Lambda's SQS event
-source does: batches of the template's BatchSize, and only the messages the worker did not report
-in `batchItemFailures` are deleted (none when it fails).
+an EventBridge "Scheduled Event", then the queues are drained the way Lambda's SQS event sources
+do, until all are empty (the scheduler fills the shard queue, the shard scanners the refresh
+queue): batches of each event's BatchSize, and only the messages the function did not report in
+`batchItemFailures` are deleted (none when it fails).
 
 The HTTP API is `http_api`, the events `events`, the schedule and queue sources `sources`; this
 module wires them to the embedded AWS and the function pools.
@@ -302,8 +303,9 @@ def refresh_banner(stack: LocalStack) -> list[str]:
     assert stack.resources is not None
     if stack.refresh_interval > 0:
         schedule = (
-            f"Token refresh: every {stack.refresh_interval:g} s the scheduler queues the credentials due "
-            "and the worker refreshes them (LOCAL_REFRESH_INTERVAL_SECONDS; 0 turns it off)"
+            f"Token refresh: every {stack.refresh_interval:g} s the scheduler starts a run, the shard "
+            "scanners queue the credentials due and the worker refreshes them "
+            "(LOCAL_REFRESH_INTERVAL_SECONDS; 0 turns it off)"
         )
     else:
         schedule = (

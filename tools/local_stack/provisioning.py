@@ -193,7 +193,9 @@ def _create_tables(dynamodb: Any, table_name: str) -> dict[str, str]:
 
 # AWS::SQS::Queue properties that are queue attributes of the same name.
 _QUEUE_ATTRIBUTES = (
+    "ContentBasedDeduplication",
     "DelaySeconds",
+    "FifoQueue",
     "MaximumMessageSize",
     "MessageRetentionPeriod",
     "ReceiveMessageWaitTimeSeconds",
@@ -235,7 +237,8 @@ def _create_queues(
                         "maxReceiveCount": int(redrive["maxReceiveCount"]),
                     }
                 )
-            name = f"{prefix}-{logical.lower()}"
+            # SQS requires a FIFO queue's name to end in .fifo (CloudFormation adds it too).
+            name = f"{prefix}-{logical.lower()}" + (".fifo" if props.get("FifoQueue") else "")
             url = sqs.create_queue(QueueName=name, Attributes=queue_attributes)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
                 "QueueArn"

@@ -95,23 +95,31 @@ class ScheduledRefresh:
                 self._say(f"tick failed ({type(error).__name__})")
 
     def tick(self) -> None:
-        """One schedule: every scheduled function once, then every queue until it is empty."""
+        """One schedule: every scheduled function once, then every queue until all are empty (a
+        function may fill another's queue: the scheduler the shard queue, the scanners the
+        refresh queue), as Lambda's pollers would."""
         for pool, rule_arn in self._schedules:
             status, result = pool.invoke(scheduled_event(rule_arn, self._region))
             if status != "ok":
                 self._say(f"{pool.name} failed ({result})")
-        for source in self._sources:
-            try:
-                self._drain(source)
-            except Exception as error:  # embedded AWS stopping, or an injected fault: next tick
-                self._say(f"polling {source.pool.name}'s queue failed ({type(error).__name__})")
+        moved = True
+        while moved and not self._stopping.is_set():
+            moved = False
+            for source in self._sources:
+                try:
+                    moved = self._drain(source) > 0 or moved
+                except Exception as error:  # embedded AWS stopping, or an injected fault: next tick
+                    self._say(f"polling {source.pool.name}'s queue failed ({type(error).__name__})")
 
     def _say(self, line: str) -> None:
         # Only counts, names and error types get here: never a message body or a function's result.
         if not self._stopping.is_set():
             print(f"local refresh: {line}", flush=True)
 
-    def _drain(self, source: QueueSource) -> None:
+    def _drain(self, source: QueueSource) -> int:
+        """Hand the queue's messages to its function until none is visible; how many were deleted
+        (messages left for a retry stay invisible until their visibility timeout)."""
+        deleted = 0
         while not self._stopping.is_set():
             messages = source.sqs.receive_message(
                 QueueUrl=source.queue_url,
@@ -121,10 +129,11 @@ class ScheduledRefresh:
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not messages:
-                return
+                return deleted
             status, result = source.pool.invoke(sqs_event(messages, source.queue_arn, self._region))
             ids = [message["MessageId"] for message in messages]
             done = set(processed_message_ids(ids, status, result, source.report_batch_item_failures))
+            deleted += len(done)
             if done:
                 source.sqs.delete_message_batch(
                     QueueUrl=source.queue_url,
@@ -139,3 +148,4 @@ class ScheduledRefresh:
                 f"{source.pool.name} took {len(messages)} message(s), "
                 f"{len(messages) - len(done)} left for a retry ({outcome})"
             )
+        return deleted

@@ -41,10 +41,15 @@ MAX_ACCESS_TOKEN_CHARS: Final = 16_384
 MAX_DSN_CHARS: Final = 2_048
 
 # Token refresh: the sparse index of credentials due for refresh (template.yaml declares it), and
-# how many partitions its due rows are spread over (the scheduler queries each one).
+# how many partitions its due rows are spread over (a run's shard scanners query each one once).
+# 64 keeps each index partition under a tenth of its 1,000 WCU/s at 10,000,000 one-hour tokens
+# (docs/performance.md). A multiple of the 16 rows were once spread over: a row written then
+# carries a label (0-15) that is still one of the shards, so its due time is still found, and its
+# next write moves it to its shard of 64.
 REFRESH_INDEX_NAME: Final = "refresh-due"
-REFRESH_SHARDS: Final = 16
-# Most credentials per provider one scheduler run enqueues; REFRESH_PROVIDER_LIMITS overrides.
+REFRESH_SHARDS: Final = 64
+# Most credentials per provider one scheduler run enqueues (all its shard scanners together);
+# REFRESH_PROVIDER_LIMITS overrides.
 DEFAULT_PROVIDER_LIMIT: Final = 1000
 
 # The CRMs with an OAuth refresh client (one module each in adapters/providers; a unit test

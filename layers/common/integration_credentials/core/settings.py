@@ -18,7 +18,7 @@ from typing import Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .constants import ALL_SCOPES
+from .constants import ALL_SCOPES, REFRESH_SHARDS
 
 # Where a JWKS may be fetched over plain HTTP: this machine only (tests, `make run`).
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -144,7 +144,24 @@ class Settings(BaseModel):
         default=300, ge=0, description="How long the OAuth client parameters are cached."
     )
     refresh_queue_url: str | None = Field(
-        default=None, description="The SQS queue the scheduler fills with the credentials due for a refresh."
+        default=None,
+        description="The SQS queue the shard scanners fill with the credentials due for a refresh.",
+    )
+    refresh_shard_queue_url: str | None = Field(
+        default=None,
+        description=(
+            "The SQS FIFO queue the scheduler fills with a run's ranges of shards (one message, one "
+            "shard scanner invocation each)."
+        ),
+    )
+    refresh_shard_scanners: int = Field(
+        default=16,
+        ge=1,
+        le=REFRESH_SHARDS,
+        description=(
+            "How many shard scanners a scheduler run starts: the refresh-due index's 64 shards split "
+            "into this many ranges, each with its share of the run's limits."
+        ),
     )
     refresh_margin_seconds: int = Field(
         default=900, ge=0, description="Refresh an access token this long before its `expires_at`."
@@ -178,7 +195,9 @@ class Settings(BaseModel):
         default=3600, ge=1, description="Longest wait after transient refresh failures."
     )
     refresh_batch_limit: int = Field(
-        default=5000, ge=1, description="Most credentials one scheduler run enqueues."
+        default=5000,
+        ge=1,
+        description="Most credentials one scheduler run enqueues (its shard scanners together).",
     )
     refresh_worker_concurrency: int = Field(
         default=10,
@@ -198,7 +217,8 @@ class Settings(BaseModel):
     refresh_provider_limits: dict[str, int] = Field(
         default_factory=dict,
         description=(
-            "JSON, per provider: most credentials of that provider one scheduler run enqueues (1000 each)."
+            "JSON, per provider: most credentials of that provider one scheduler run enqueues (its "
+            "shard scanners together; 1000 each)."
         ),
     )
     verify_interval_seconds: int = Field(
@@ -343,7 +363,8 @@ ROLE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
             "connect_result_key_parameter",
             *_OAUTH,
         ),
-        "refresh_scheduler": ("refresh_queue_url",),
+        "refresh_scheduler": ("refresh_shard_queue_url",),
+        "refresh_shard_scanner": ("refresh_queue_url",),
         "refresh_worker": _OAUTH,
     }
 )

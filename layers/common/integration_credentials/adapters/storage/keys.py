@@ -46,5 +46,6 @@ def org_count_key(org_id: str) -> Key:
 
 
 def refresh_shard(credentials_id: str) -> str:
-    """The `refresh-due` index partition of a credential: its id spread over REFRESH_SHARDS."""
+    """The `refresh-due` index partition of a credential: its id spread over REFRESH_SHARDS.
+    The same hash modulo 16, the count before, gave a label that is still a shard."""
     return str(int(hashlib.sha256(credentials_id.encode()).hexdigest()[:8], 16) % REFRESH_SHARDS)
