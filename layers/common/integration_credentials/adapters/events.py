@@ -1,5 +1,5 @@
 """EventBridge events about credentials: connected (OAuth connect flow), re-authorization needed,
-and recovered.
+recovered, and the grant of a deleted credential revoked at the CRM (or its revocation failed).
 
 Events carry ids, the status and the error code: never a token. Publishing happens after the
 state is stored; a failed publish is logged and counted, not retried (the table is the truth,
@@ -21,6 +21,8 @@ SOURCE = "integration-credentials"
 REAUTH_REQUIRED = "Integration Credentials Reauthorization Required"
 RECOVERED = "Integration Credentials Recovered"
 CONNECTED = "Integration Credentials Connected"
+REVOKED = "Integration Credentials Revoked"
+REVOCATION_FAILED = "Integration Credentials Revocation Failed"
 
 
 def event_detail(row: StoredCredentials) -> dict[str, object]:
@@ -38,10 +40,29 @@ def event_detail(row: StoredCredentials) -> dict[str, object]:
 
 def publish(detail_type: str, row: StoredCredentials) -> bool:
     """Put one event on the configured bus; False (logged, counted) when EventBridge fails."""
+    return _put(detail_type, event_detail(row), row.id)
+
+
+def publish_revocation(
+    detail_type: str, *, org_id: str, provider: str, credentials_id: str, error_code: str | None = None
+) -> bool:
+    """The outcome of revoking a deleted credential's grant (`REVOKED` or `REVOCATION_FAILED`,
+    with the provider's or local error code): the row is gone, so the event names it by its ids."""
+    detail: dict[str, object] = {
+        "id": credentials_id,
+        "org_id": org_id,
+        "provider": provider,
+        "error_code": error_code,
+        "time": format_timestamp(time.time()),
+    }
+    return _put(detail_type, detail, credentials_id)
+
+
+def _put(detail_type: str, detail: dict[str, object], credentials_id: str) -> bool:
     entry = {
         "Source": SOURCE,
         "DetailType": detail_type,
-        "Detail": json.dumps(event_detail(row), separators=(",", ":")),
+        "Detail": json.dumps(detail, separators=(",", ":")),
         "EventBusName": get_settings().event_bus_name,
         "Resources": [],
     }
@@ -55,7 +76,7 @@ def publish(detail_type: str, row: StoredCredentials) -> bool:
     if failed:
         logger.warning(
             "event not published",
-            extra={"detail_type": detail_type, "credentials_id": row.id, "code": code},
+            extra={"detail_type": detail_type, "credentials_id": credentials_id, "code": code},
         )
         metrics.add_metric(name="EventPublishFailed", unit=MetricUnit.Count, value=1)
         return False

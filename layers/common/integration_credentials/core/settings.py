@@ -144,7 +144,21 @@ class Settings(BaseModel):
         default=300, ge=0, description="How long the OAuth client parameters are cached."
     )
     refresh_queue_url: str | None = Field(
-        default=None, description="The SQS queue the scheduler fills with the credentials due for a refresh."
+        default=None,
+        description=(
+            "The SQS queue the worker takes its work from: the credentials due for a refresh (the "
+            "scheduler's) and the grants to revoke at the CRM (DELETE's)."
+        ),
+    )
+    revoke_delay_seconds: int = Field(
+        default=15,
+        ge=0,
+        le=900,
+        description=(
+            "How long a revocation message waits in the refresh queue before the worker sees it "
+            "(SQS DelaySeconds): longer than the delete function's timeout, so the worker finds the "
+            "delete that sent it finished (or failed)."
+        ),
     )
     refresh_margin_seconds: int = Field(
         default=900, ge=0, description="Refresh an access token this long before its `expires_at`."
@@ -323,7 +337,8 @@ ROLE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "get": _AUTHENTICATED,
         "get_by_provider": _AUTHENTICATED,
         "update": _AUTHENTICATED,
-        "delete": _AUTHENTICATED,
+        # DELETE enqueues the revocation of the grant at the CRM.
+        "delete": (*_AUTHENTICATED, "refresh_queue_url"),
         "refresh": (*_AUTHENTICATED, *_OAUTH),
         "connect": (*_AUTHENTICATED, "connect_states_table_name", *_OAUTH),
         "connect_callback": (

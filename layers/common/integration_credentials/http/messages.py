@@ -29,6 +29,7 @@ _PATTERN_MESSAGES = {
     "cursor": "cursor is not valid",
     "if-match": 'If-Match must be * or a list of ETags (such as "3")',
     "idempotency-key": "idempotency-key must be printable ASCII without spaces (at most 255)",
+    "revoke": "revoke must be true or false",
 }
 
 

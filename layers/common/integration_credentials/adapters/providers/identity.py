@@ -21,6 +21,7 @@ appended); `OAUTH_REVOKE_URL_<PROVIDER>` replaces the revocation endpoint's whol
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ...core import constants
 from ...core.models import Account
 from ._refresh import env_name, provider_spec
 from .errors import PermanentRefreshError
@@ -30,7 +31,7 @@ CRM_API_URL_ENV_PREFIX = "CRM_API_URL_"
 REVOKE_URL_ENV_PREFIX = "OAUTH_REVOKE_URL_"
 # Providers with an identity call; Dynamics (Entra ID) has none for revocation.
 IDENTIFIABLE_PROVIDERS: frozenset[str] = frozenset({"salesforce", "hubspot", "pipedrive", "zoho", "dynamics"})
-REVOCABLE_PROVIDERS: frozenset[str] = frozenset({"salesforce", "hubspot", "pipedrive", "zoho"})
+REVOCABLE_PROVIDERS: frozenset[str] = constants.REVOCABLE_PROVIDERS
 
 TokenKind = Literal["refresh_token", "access_token"]
 
