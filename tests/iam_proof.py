@@ -43,6 +43,7 @@ REMOVED_ACTIONS = (
     ("CreateCredentialsFunction", "dynamodb:PutItem"),
     ("RefreshWorkerFunction", "dynamodb:UpdateItem"),
     ("RefreshSchedulerFunction", "sqs:SendMessage"),
+    ("DeleteCredentialsFunction", "sqs:SendMessage"),
     ("ConnectCredentialsFunction", "ssm:GetParameter"),
 )
 
