@@ -395,38 +395,47 @@ def test_concurrent_deletes_delete_once_and_every_revocation_names_the_deleted_g
     assert {c["token"] for c in crm.calls} == {body["metadata"]["refresh_token"]}
 
 
-def test_a_delete_racing_an_update_revokes_the_tokens_it_deleted(api, org_headers, refresh_queue, crm):
-    # Given stored credentials, updated with new refresh tokens while a delete runs
+def race_a_delete_with_updates(api: Any, headers: dict[str, str]) -> tuple[dict[str, Any], int, list[str]]:
+    """Stored credentials, updated with new refresh tokens while a delete of them runs:
+    (the created body, the delete's status, every refresh token stored in order)."""
     body = salesforce_body()
-    created = create(api, org_headers, body)
+    created = create(api, headers, body)
     stored = [body["metadata"]["refresh_token"]]
-    start = threading.Barrier(2)
-
-    def update(number: int) -> int:
-        token = f"RT-new-{number}-{uuid.uuid4().hex}"
-        answer = api.update(org_headers, created["id"], {"metadata": {"refresh_token": token}})
-        if answer.status == 200:
-            stored.append(token)
-        return answer.status
+    start, deleted = threading.Barrier(2), threading.Event()
 
     def updates() -> None:
         start.wait()
-        for number in range(6):
-            if update(number) != 200:
+        # A few, so that the delete's retries outlast them (a stream without end could keep every
+        # attempt of the delete losing its version: 409, retry later).
+        for _ in range(5):
+            if deleted.is_set():
                 return
+            token = f"RT-new-{uuid.uuid4().hex}"
+            if api.update(headers, created["id"], {"metadata": {"refresh_token": token}}).status != 200:
+                return
+            stored.append(token)
 
     def delete() -> int:
         start.wait()
-        return api.delete(org_headers, created["id"]).status
+        try:
+            return int(api.delete(headers, created["id"]).status)
+        finally:
+            deleted.set()
 
     with ThreadPoolExecutor(2) as pool:
-        updating = pool.submit(updates)
-        deleting = pool.submit(delete)
+        updating, deleting = pool.submit(updates), pool.submit(delete)
         updating.result()
-        status = deleting.result()
-    # Then the delete succeeded, and the worker revokes the refresh token the row held when deleted
-    assert status == 200
-    assert api.get(org_headers, created["id"]).status == 404
-    messages = revocations_of(refresh_queue(), created["id"])
-    assert run_worker(*messages)[0] == {"batchItemFailures": []}
-    assert stored[-1] in {c["token"] for c in crm.calls}
+        return created, deleting.result(), stored
+
+
+def test_a_delete_racing_updates_revokes_the_tokens_it_deleted(api, org_headers, refresh_queue, crm):
+    for _round in range(4):
+        # Given a delete racing updates that store new refresh tokens
+        created, status, stored = race_a_delete_with_updates(api, org_headers)
+        # Then the delete succeeded, and the worker revokes the refresh token the row held when
+        # it was deleted (the last one an update stored)
+        assert status == 200
+        assert api.get(org_headers, created["id"]).status == 404
+        messages = revocations_of(refresh_queue(), created["id"])
+        assert run_worker(*messages)[0] == {"batchItemFailures": []}
+        assert stored[-1] in {c["token"] for c in crm.calls}
