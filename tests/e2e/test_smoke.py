@@ -96,6 +96,7 @@ CHECKS = (
     "test_a_write_only_key_gets_403_on_get_and_no_stored_secret_from_a_put",
     "test_credentials_that_cannot_be_refreshed_are_409",
     "test_delete_answers_the_seed_message_then_every_route_is_404",
+    "test_a_delete_with_revoke_false_keeps_the_grant_and_another_value_is_400",
     "test_connect_refuses_a_foreign_return_url_and_an_unknown_state",
     "test_no_value_sent_is_in_any_attribute_of_any_item_of_the_table",
 )
@@ -112,7 +113,7 @@ def mint_keys(stack: RunningStack, *org_ids: str) -> list[str]:
 def assert_all_passed(result: SmokeResult) -> None:
     assert result.returncode == 0, result.output
     assert result.outcomes == dict.fromkeys((*CHECKS, CLEANUP, AUDIT), "passed"), result.output
-    assert re.search(r"^=+ 18 passed in ", result.stdout, re.M), result.output
+    assert re.search(r"^=+ 19 passed in ", result.stdout, re.M), result.output
 
 
 def test_smoke_suite_passes_against_the_local_stack(
