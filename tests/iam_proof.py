@@ -46,6 +46,7 @@ REMOVED_ACTIONS = (
     ("RefreshWorkerFunction", "dynamodb:UpdateItem"),
     ("RefreshSchedulerFunction", "sqs:SendMessage"),
     ("RefreshShardScannerFunction", "dynamodb:Query"),
+    ("DeleteCredentialsFunction", "sqs:SendMessage"),
     ("ConnectCredentialsFunction", "ssm:GetParameter"),
 )
 

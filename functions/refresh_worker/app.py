@@ -1,4 +1,5 @@
-"""SQS: refresh the credentials the scheduler enqueued (batch, partial failures retried).
+"""SQS: refresh the credentials the scheduler enqueued, and revoke at the CRM the grants of the
+credentials DELETE removed (batch, partial failures retried).
 
 The records of a batch are refreshed at once, at most REFRESH_WORKER_CONCURRENCY at a time: each
 waits on its provider, not on this function. Each still takes its own lease, and checks the time
@@ -22,9 +23,9 @@ from integration_credentials.adapters.observability import logger, metrics, trac
 from integration_credentials.core.settings import require_settings
 from integration_credentials.http.errors import audit_status
 from integration_credentials.logic.worker import (
+    handle_queued_message,
     in_refresh_pool,
     prepare_concurrent_refreshes,
-    refresh_queued_message,
 )
 
 # At init: without its table, key or OAuth client prefix the function fails its cold start.
@@ -37,10 +38,11 @@ processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_
 
 
 async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
-    # Raises only when DynamoDB, KMS or SSM fail, or when too little time is left to start a
-    # refresh: the message comes back (and is dead-lettered after the queue's receive limit).
+    # Raises only when DynamoDB, KMS or SSM fail, when too little time is left to start a refresh,
+    # or when the CRM fails a revocation for now: the message comes back (and is dead-lettered
+    # after the queue's receive limit).
     return await in_refresh_pool(
-        refresh_queued_message,
+        handle_queued_message,
         record.body,
         record.message_id,
         lambda: seconds_left(lambda_context),

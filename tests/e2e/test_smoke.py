@@ -98,6 +98,7 @@ CHECKS = (
     "test_verify_refuses_what_no_crm_can_check_and_another_orgs_credentials",
     "test_a_create_with_a_verify_no_crm_can_do_is_400_and_stores_nothing",
     "test_delete_answers_the_seed_message_then_every_route_is_404",
+    "test_a_delete_with_revoke_false_keeps_the_grant_and_another_value_is_400",
     "test_connect_refuses_a_foreign_return_url_and_an_unknown_state",
     "test_no_value_sent_is_in_any_attribute_of_any_item_of_the_table",
 )
@@ -114,7 +115,7 @@ def mint_keys(stack: RunningStack, *org_ids: str) -> list[str]:
 def assert_all_passed(result: SmokeResult) -> None:
     assert result.returncode == 0, result.output
     assert result.outcomes == dict.fromkeys((*CHECKS, CLEANUP, AUDIT), "passed"), result.output
-    assert re.search(r"^=+ 20 passed in ", result.stdout, re.M), result.output
+    assert re.search(r"^=+ 21 passed in ", result.stdout, re.M), result.output
 
 
 def test_smoke_suite_passes_against_the_local_stack(

@@ -231,3 +231,13 @@ def test_an_attempt_whose_outcome_is_unknown_is_told_apart(response, exception, 
     with budget.uncertain_outcome() as call:
         budget._after_attempt(attempts=1, response=response, caught_exception=exception)
     assert call.uncertain is uncertain
+
+
+def test_a_revocation_waits_out_the_delete_that_queued_it():
+    # The worker takes a revocation as done only when its row is gone: it must not see the message
+    # while the delete that sent it may still be running (REVOKE_DELAY_SECONDS, SQS DelaySeconds).
+    settings = deployed_settings("DeleteCredentialsFunction")
+    assert settings.revoke_delay_seconds > timeout_of("DeleteCredentialsFunction"), (
+        settings.revoke_delay_seconds,
+        timeout_of("DeleteCredentialsFunction"),
+    )

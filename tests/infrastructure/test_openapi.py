@@ -234,8 +234,13 @@ def test_parameters(document: dict[str, Any]) -> None:
     assert (limit["type"], limit["minimum"], limit["maximum"]) == ("integer", 1, 100)
     assert parameters("get", BY_PROVIDER)[("path", "provider")]["schema"]["pattern"]
     assert parameters("get", BY_ID)[("path", "credentials_id")]["schema"]["format"] == "uuid"
-    for method in ("put", "delete"):
-        assert set(parameters(method, BY_ID)) == {("path", "credentials_id"), ("header", "if-match")}
+    assert set(parameters("put", BY_ID)) == {("path", "credentials_id"), ("header", "if-match")}
+    deleting = parameters("delete", BY_ID)
+    assert set(deleting) == {("path", "credentials_id"), ("header", "if-match"), ("query", "revoke")}
+    revoke = deleting[("query", "revoke")]
+    assert revoke["required"] is False
+    assert "false" in revoke["description"]
+    assert revoke["schema"]["pattern"] == "^(true|false)$"
 
 
 def test_security_schemes_and_requirements(document: dict[str, Any]) -> None:

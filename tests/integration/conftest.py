@@ -34,7 +34,7 @@ from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
 from integration_credentials.core import settings
 from integration_credentials.core.constants import ALL_SCOPES
 from integration_credentials.core.models import Account
-from integration_credentials.logic import connect, health, idempotency, refresh
+from integration_credentials.logic import connect, health, idempotency, refresh, revocation
 from integration_credentials.logic import credentials as service
 from local_stack import iam
 from local_stack.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws
@@ -86,6 +86,7 @@ def reset_process_state() -> None:
         service.credentials_service,
         refresh.token_refresher,
         health.credentials_verifier,
+        revocation.revoker,
         connect_states.connect_states,
         connect.connector,
     ):
@@ -119,9 +120,12 @@ def stack() -> Iterator[Stack]:
     resources = provision(embedded.endpoint, JWT_SECRET, table_name=TABLE_NAME)
     embedded.record_resources(resources)
     os.environ.update(function_environment(resources.refs, resources.attributes))
-    # The connect flow's own settings (its two functions' variables), with test return URLs.
-    for function in ("ConnectCredentialsFunction", "OAuthCallbackFunction"):
+    # The connect flow's own settings (its two functions' variables), with test return URLs, and
+    # the delete's queue (the revocations it enqueues).
+    for function in ("ConnectCredentialsFunction", "OAuthCallbackFunction", "DeleteCredentialsFunction"):
         os.environ.update(function_environment(resources.refs, resources.attributes, function))
+    # Revocations are visible on the queue at once: a test reads what its own delete enqueued.
+    os.environ["REVOKE_DELAY_SECONDS"] = "0"
     os.environ["CONNECT_RETURN_URLS"] = CONNECT_RETURN_URLS
     os.environ.update(JWT_ISSUER=JWT_ISSUER, JWT_AUDIENCE=JWT_AUDIENCE)
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"

@@ -260,6 +260,25 @@ def test_a_delete_is_retried_only_when_it_surely_did_nothing() -> None:
     assert service.count("DELETE", other.id) == 1
 
 
+def test_a_delete_revokes_unless_told_to_keep_the_grant() -> None:
+    service = FakeService()
+    client = client_of(service)
+    kept, revoked = client.create("salesforce", "dsn", TOKEN), client.create("hubspot", "dsn", TOKEN)
+    # revoke=False says so in the query; the default sends no parameter (the service revokes)
+    client.delete(kept.id, revoke=False)
+    assert dict(service.received[-1].url.params) == {"revoke": "false"}
+    client.delete(revoked.id)
+    assert dict(service.received[-1].url.params) == {}
+
+    async def run() -> None:
+        async with async_client_of(service, Sleeps()) as client:
+            created = await client.create("zoho", "dsn", TOKEN)
+            await client.delete(created.id, revoke=False)
+            assert dict(service.received[-1].url.params) == {"revoke": "false"}
+
+    asyncio.run(run())
+
+
 def test_no_token_in_logs_reprs_or_exception_text(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     service = FakeService()

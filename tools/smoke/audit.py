@@ -3,7 +3,7 @@
 import gzip
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,11 +100,14 @@ class AuditExpectation:
     action: str
     credentials_id: str
     status: int
+    # Fields the record must carry with these values (a delete's `revocation`).
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
     def found_in(self, records: Sequence[Mapping[str, Any]]) -> bool:
         return any(
             record.get("action") == self.action
             and record.get("credentials_id") == self.credentials_id
             and record.get("status") == self.status
+            and all(record.get(name) == value for name, value in self.fields.items())
             for record in records
         )

@@ -34,6 +34,7 @@ from smoke.state import BASE, MIN_SECRET_CHARS, SmokeRun
 
 CUSTOM_PROVIDER = "custom"
 NO_IDENTITY_CALL = "provider '{}' has no identity call"
+INVALID_REVOKE = {"detail": "Validation error: revoke must be true or false"}
 UNKNOWN_CONNECT_STATE = {
     "detail": (
         "Unknown, expired or already used OAuth state: start the connection again "
@@ -271,7 +272,8 @@ def test_delete_answers_the_seed_message_then_every_route_is_404(run: SmokeRun) 
     expect_reply(run.owner.delete(path), 200, deleted(credentials_id))
     run.live.pop(credentials_id, None)
     run.current.pop("hubspot")
-    run.audit_expected.append(AuditExpectation("delete", credentials_id, 200))
+    # Without `revoke`, the grant is revoked at the CRM: the delete's record says it is queued.
+    run.audit_expected.append(AuditExpectation("delete", credentials_id, 200, {"revocation": "queued"}))
     expect_reply(run.owner.get(path), 404, not_found(credentials_id))
     expect_reply(run.owner.get(f"{BASE}/provider/hubspot"), 404, provider_not_found("hubspot"))
     expect_reply(run.owner.put(path, {"metadata": {"after": None}}), 404, not_found(credentials_id))
@@ -279,6 +281,19 @@ def test_delete_answers_the_seed_message_then_every_route_is_404(run: SmokeRun) 
     listing = sorted_by_id(expect_reply(run.owner.get(f"{BASE}/"), 200))
     expected = sorted_by_id(list(run.current.values()))
     expect(listing == expected, f"GET {BASE}/ after the delete: {difference(listing, expected)}")
+
+
+def test_a_delete_with_revoke_false_keeps_the_grant_and_another_value_is_400(run: SmokeRun) -> None:
+    (credentials_id,) = run.need("pipedrive")
+    path = f"{BASE}/{credentials_id}"
+    expect_reply(run.owner.delete(f"{path}?revoke=no"), 400, INVALID_REVOKE)
+    expect_reply(run.owner.get(path), 200, run.current["pipedrive"])
+    expect_reply(run.owner.delete(f"{path}?revoke=false"), 200, deleted(credentials_id))
+    run.live.pop(credentials_id, None)
+    run.current.pop("pipedrive")
+    kept = AuditExpectation("delete", credentials_id, 200, {"revocation": "not_requested"})
+    run.audit_expected.append(kept)
+    expect_reply(run.owner.get(path), 404, not_found(credentials_id))
 
 
 def test_connect_refuses_a_foreign_return_url_and_an_unknown_state(run: SmokeRun) -> None:

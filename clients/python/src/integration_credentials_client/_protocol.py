@@ -101,10 +101,19 @@ def update_call(
     return Call("update", "PUT", f"{BASE}/{_segment(credentials_id)}", safety, body, headers=headers)
 
 
-def delete_call(credentials_id: str, if_match: str | None) -> Call:
+def delete_call(credentials_id: str, if_match: str | None, revoke: bool = True) -> Call:
     headers = {"If-Match": if_match} if if_match is not None else {}
+    # The service revokes by default: only keeping the grant needs saying.
+    params: dict[str, str | int] | None = None if revoke else {"revoke": "false"}
     # A repeated delete whose first answer was lost would answer 404 for a success.
-    return Call("delete", "DELETE", f"{BASE}/{_segment(credentials_id)}", Safety.UNSENT_ONLY, headers=headers)
+    return Call(
+        "delete",
+        "DELETE",
+        f"{BASE}/{_segment(credentials_id)}",
+        Safety.UNSENT_ONLY,
+        params=params,
+        headers=headers,
+    )
 
 
 def refresh_call(credentials_id: str) -> Call:

@@ -91,9 +91,9 @@ class AsyncClient:
         call = protocol.update_call(credentials_id, dsn, access_token, metadata, if_match)
         return await self._credentials(call)
 
-    async def delete(self, credentials_id: str, if_match: str | None = None) -> None:
+    async def delete(self, credentials_id: str, if_match: str | None = None, *, revoke: bool = True) -> None:
         """As `Client.delete`."""
-        await self._send(protocol.delete_call(credentials_id, if_match))
+        await self._send(protocol.delete_call(credentials_id, if_match, revoke))
 
     async def refresh(self, credentials_id: str) -> Credentials:
         """As `Client.refresh`."""

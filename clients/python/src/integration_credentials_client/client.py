@@ -111,9 +111,11 @@ class Client:
         without it, never retried."""
         return self._credentials(protocol.update_call(credentials_id, dsn, access_token, metadata, if_match))
 
-    def delete(self, credentials_id: str, if_match: str | None = None) -> None:
-        """Delete the credentials (with `if_match`, only at that version)."""
-        self._send(protocol.delete_call(credentials_id, if_match))
+    def delete(self, credentials_id: str, if_match: str | None = None, *, revoke: bool = True) -> None:
+        """Delete the credentials (with `if_match`, only at that version). The service then
+        revokes their grant at the CRM (Salesforce, HubSpot, Pipedrive, Zoho), shortly after it
+        answers; `revoke=False` keeps the grant (the tokens stay valid at the CRM)."""
+        self._send(protocol.delete_call(credentials_id, if_match, revoke))
 
     def refresh(self, credentials_id: str) -> Credentials:
         """Refresh the access token now (ReauthorizationRequired when the grant is dead)."""

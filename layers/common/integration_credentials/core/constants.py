@@ -33,6 +33,14 @@ API_KEY_PATTERN: Final = r"^sk_(live|test)_[A-Za-z0-9]{32,128}$"
 IF_MATCH_PATTERN: Final = (
     r'^[ \t]*(|\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)[ \t]*$'
 )
+# The providers whose grants can be revoked one by one at the CRM (a DELETE enqueues their
+# revocation). Dynamics (Entra ID) has no per-token revocation, `custom` no known endpoint.
+# Here, not only in adapters.providers, so the delete route knows without importing the provider
+# clients (`adapters.providers.REVOCABLE_PROVIDERS` is this set).
+REVOCABLE_PROVIDERS: Final = frozenset({"salesforce", "hubspot", "pipedrive", "zoho"})
+
+# A boolean query parameter (`?revoke=false`): exactly `true` or `false`, anything else a 400.
+BOOLEAN_PATTERN: Final = r"^(true|false)$"
 
 # Every timestamp the service writes: UTC, ISO 8601 with microseconds and a Z.
 TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"

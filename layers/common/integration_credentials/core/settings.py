@@ -145,7 +145,10 @@ class Settings(BaseModel):
     )
     refresh_queue_url: str | None = Field(
         default=None,
-        description="The SQS queue the shard scanners fill with the credentials due for a refresh.",
+        description=(
+            "The SQS queue the worker takes its work from: the credentials due for a refresh (the "
+            "shard scanners') and the grants to revoke at the CRM (DELETE's)."
+        ),
     )
     refresh_shard_queue_url: str | None = Field(
         default=None,
@@ -161,6 +164,16 @@ class Settings(BaseModel):
         description=(
             "How many shard scanners a scheduler run starts: the refresh-due index's 64 shards split "
             "into this many ranges, each with its share of the run's limits."
+        ),
+    )
+    revoke_delay_seconds: int = Field(
+        default=15,
+        ge=0,
+        le=900,
+        description=(
+            "How long a revocation message waits in the refresh queue before the worker sees it "
+            "(SQS DelaySeconds): longer than the delete function's timeout, so the worker finds the "
+            "delete that sent it finished (or failed)."
         ),
     )
     refresh_margin_seconds: int = Field(
@@ -352,7 +365,8 @@ ROLE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "get": _AUTHENTICATED,
         "get_by_provider": _AUTHENTICATED,
         "update": _AUTHENTICATED,
-        "delete": _AUTHENTICATED,
+        # DELETE enqueues the revocation of the grant at the CRM.
+        "delete": (*_AUTHENTICATED, "refresh_queue_url"),
         "refresh": (*_AUTHENTICATED, *_OAUTH),
         # Verifying may refresh once (a CRM 401 to an OAuth token).
         "verify": (*_AUTHENTICATED, *_OAUTH),

@@ -32,6 +32,7 @@ _PATTERN_MESSAGES = {
     "if-match": 'If-Match must be * or a list of ETags (such as "3")',
     "idempotency-key": "idempotency-key must be printable ASCII without spaces (at most 255)",
     "verify": "verify must be true or false",
+    "revoke": "revoke must be true or false",
 }
 
 

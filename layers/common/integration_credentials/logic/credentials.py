@@ -4,11 +4,13 @@ Every method that acts on one credential takes the request's `audit` record (opt
 names the credential on it, so the audit trail says which one was read, changed or refused.
 
 Longer than 300 lines: one service for the six routes and the connect flow's writes, so that every
-write of a row goes through the same conditional replace and retry."""
+write of a row goes through the same conditional replace and retry, with one ownership check, one
+version retry and one way of naming what the audit record says."""
 
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..adapters import events
 from ..adapters.audit import Audit
 from ..adapters.observability import logger, metrics
+from ..adapters.revocations import enqueue_revocation, is_revocable
 from ..adapters.storage.credentials import CredentialsRepository, credentials_repository
 from ..core.errors import (
     ConcurrentModificationError,
@@ -57,9 +60,16 @@ _BACKOFF_CAP_SECONDS = 0.2
 class CredentialsService:
     """Create, read, list, update and delete an org's credentials."""
 
-    def __init__(self, repository: CredentialsRepository, cipher: "CredentialsCipher | None" = None) -> None:
+    def __init__(
+        self,
+        repository: CredentialsRepository,
+        cipher: "CredentialsCipher | None" = None,
+        *,
+        enqueue_revocation: Callable[[StoredCredentials], None] = enqueue_revocation,
+    ) -> None:
         self._repository = repository
         self._cipher_instance = cipher
+        self._enqueue_revocation = enqueue_revocation
 
     @property
     def repository(self) -> CredentialsRepository:
@@ -239,18 +249,42 @@ class CredentialsService:
         raise ConcurrentModificationError(f"credentials {credentials_id} are being modified concurrently")
 
     def delete(
-        self, org_id: str, credentials_id: str, *, if_match: str | None = None, audit: Audit = None
+        self,
+        org_id: str,
+        credentials_id: str,
+        *,
+        if_match: str | None = None,
+        audit: Audit = None,
+        revoke: bool = True,
     ) -> None:
         """Delete credentials by id, conditional on the row still being the one checked (and on
-        its version, with `if_match`)."""
+        its version, with `if_match`). With `revoke` (and a provider that can revoke), the
+        revocation of the grant at the CRM is enqueued first, holding the row's ciphertext: an
+        SQS failure deletes nothing, and the row is then deleted only at the version enqueued,
+        so the worker revokes the tokens that were deleted (it revokes only once the row is
+        gone, `logic.revocation`)."""
         if_match = _precondition(if_match)
-        row = self.owned_row(org_id, credentials_id, audit=audit)
-        if not if_match_allows(if_match, row.version):
-            raise PreconditionFailedError(etag_of(row.version))
-        try:
-            self._repository.delete(row, check_version=if_match is not None)
-        except ConcurrentModificationError:
-            raise PreconditionFailedError(None) from None
+        for attempt in range(_UPDATE_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))  # noqa: S311
+            row = self.owned_row(org_id, credentials_id, audit=audit)
+            if not if_match_allows(if_match, row.version):
+                raise PreconditionFailedError(etag_of(row.version))
+            revoking = revoke and is_revocable(row.provider)
+            if revoking:
+                self._enqueue_revocation(row)
+            try:
+                self._repository.delete(row, check_version=revoking or if_match is not None)
+            except ConcurrentModificationError:
+                if if_match is not None or not revoking:
+                    raise PreconditionFailedError(None) from None
+                # A refresh or an update wrote a new version since the read: the message holds
+                # the old tokens (its worker finds the row gone and revokes them too), so enqueue
+                # the new ones and delete at their version.
+                continue
+            _audit_revocation(audit, "queued" if revoking else "unsupported" if revoke else "not_requested")
+            return
+        raise ConcurrentModificationError(f"credentials {credentials_id} are being modified concurrently")
 
     def decrypt(self, row: StoredCredentials) -> CredentialsSecret:
         """The secret of a row, checked against the row's encryption context."""
@@ -310,6 +344,13 @@ def _account_changed(audit: Audit, before: StoredCredentials, after: StoredCrede
         audit.extra["account_changed"] = True
         audit.extra["previous_account_id"] = before.account.id if before.account else None
     events.publish(events.ACCOUNT_CHANGED, after)
+
+
+def _audit_revocation(audit: Audit, outcome: str) -> None:
+    """Say on a delete's audit record what happens to the grant at the CRM: `queued` (the worker
+    revokes it), `not_requested` (`?revoke=false`) or `unsupported` (the provider cannot)."""
+    if audit is not None:
+        audit.extra["revocation"] = outcome
 
 
 def _acted_on(audit: Audit, row: StoredCredentials) -> None:

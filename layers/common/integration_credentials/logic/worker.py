@@ -1,10 +1,12 @@
-"""The refresh worker's work for one SQS message: refresh the credential if it is still due (or
-verify it, where no refresh touches it), and write the audit record of what happened; and the
-bounded pool of threads in which the records of a batch are handled at once (each waits on its
-provider)."""
+"""The refresh worker's work for one SQS message, by its `kind`: refresh the credential if it is
+still due, or verify it where no refresh touches it (the scheduler's messages, which name no
+kind), or revoke a deleted credential's grant at the CRM (DELETE's); the audit record of what
+happened; and the bounded pool of threads in which the records of a batch run at once (each
+waits on its provider)."""
 
 import asyncio
 import contextvars
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -13,12 +15,16 @@ from typing import NamedTuple, ParamSpec, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..adapters import events
 from ..adapters.audit import AuditRecord
 from ..adapters.auth import Principal
 from ..adapters.observability import logger, metrics
 from ..adapters.parameters import ssm_provider
-from ..core.errors import CredentialsError
+from ..adapters.revocations import RevokeMessage
+from ..core.errors import CredentialsError, RefreshDeferredError
 from ..core.settings import get_settings
+from ..policy.schedule import refresh_budget_seconds
+from . import revocation
 from .health import credentials_verifier
 from .refresh import TimeLeft, token_refresher
 
@@ -28,6 +34,8 @@ Result = TypeVar("Result")
 # The HTTP status the refresh route answers for an outcome (None: refreshed); the audit record
 # of a queued refresh carries the same status. The handler passes the HTTP layer's mapping.
 AuditStatus = Callable[[CredentialsError | None], int]
+# What the worker does with one message: (body, message id, time left; audit_status) -> outcome word.
+MessageHandler = Callable[..., str]
 
 
 class RefreshMessage(BaseModel):
@@ -75,10 +83,7 @@ def refresh_queued_message(
     try:
         message = RefreshMessage.model_validate_json(body)
     except ValidationError:
-        # A message we did not write: retrying cannot help, so it is dropped (and counted).
-        logger.error("refresh message rejected", extra={"message_id": message_id})
-        metrics.add_metric(name="Refresh.invalid", unit=MetricUnit.Count, value=1)
-        return "invalid"
+        return _rejected(message_id)
     work = due_work(message, time_left)
     metrics.add_metric(name=f"{work.action.capitalize()}.{work.outcome}", unit=MetricUnit.Count, value=1)
     logger.info(
@@ -87,18 +92,101 @@ def refresh_queued_message(
     )
     if work.outcome == "skipped":
         return work.outcome  # nothing happened to the credential: not an auditable action
-    record = AuditRecord(
-        action=work.action,
-        request_id=message_id,
-        source_ip="",
-        user_agent="refresh-worker",
-        credentials_id=message.id,
-        provider=message.provider,
-        principal=Principal(message.org_id, "scheduler", "refresh-worker"),
-    )
+    record = _worker_record(work.action, message_id, message.org_id, message.id, message.provider)
     record.reason = work.reason
     record.emit(audit_status(work.error))
     return work.outcome
+
+
+def revoke_queued_message(
+    body: str, message_id: str, time_left: TimeLeft | None = None, *, audit_status: AuditStatus
+) -> str:
+    """Revoke the grant of the deleted credential the message names (`logic.revocation`), then
+    audit and publish the outcome; the outcome word. Raises (so the message comes back) when the
+    CRM, DynamoDB, KMS or SSM fail for now."""
+    try:
+        message = RevokeMessage.model_validate_json(body)
+    except ValidationError:
+        return _rejected(message_id)
+    ids = {"credentials_id": message.id, "provider": message.provider}
+    if time_left is not None and time_left() < refresh_budget_seconds(get_settings()):
+        # Not started: the CRM call and what follows it would not fit in this invocation.
+        raise RefreshDeferredError(message.id)
+    try:
+        done = revocation.revoker().revoke(message)
+    except CredentialsError as error:
+        logger.warning("revocation failed for now", extra={**ids, "reason": type(error).__name__})
+        metrics.add_metric(name="Revoke.retried", unit=MetricUnit.Count, value=1)
+        raise
+    metrics.add_metric(name=f"Revoke.{done.outcome}", unit=MetricUnit.Count, value=1)
+    logger.info("revocation outcome", extra={**ids, "outcome": done.outcome, "token_kind": done.token_kind})
+    if done.outcome not in ("revoked", "failed"):
+        return done.outcome  # nothing was done at the CRM: not an auditable action
+    record = _worker_record("revoke", message_id, message.org_id, message.id, message.provider)
+    record.extra["token_kind"] = done.token_kind
+    if done.error is not None:
+        record.reason = done.error.code
+    record.emit(audit_status(done.error))
+    events.publish_revocation(
+        events.REVOKED if done.error is None else events.REVOCATION_FAILED,
+        org_id=message.org_id,
+        provider=message.provider,
+        credentials_id=message.id,
+        error_code=done.error.code if done.error is not None else None,
+    )
+    return done.outcome
+
+
+# Each kind of queued message and its handler; a message without `kind` is a refresh.
+MESSAGE_HANDLERS: dict[str, MessageHandler] = {
+    "refresh": refresh_queued_message,
+    "revoke": revoke_queued_message,
+}
+
+
+def handle_queued_message(
+    body: str, message_id: str, time_left: TimeLeft | None = None, *, audit_status: AuditStatus
+) -> str:
+    """Hand one queued message to the handler of its `kind` (`MESSAGE_HANDLERS`); the outcome
+    word. A message of no known kind is dropped (retrying cannot help)."""
+    handler = MESSAGE_HANDLERS.get(message_kind(body))
+    if handler is None:
+        return _rejected(message_id)
+    return handler(body, message_id, time_left, audit_status=audit_status)
+
+
+def message_kind(body: str) -> str:
+    """The `kind` a message names; "refresh" when it names none (or is not a JSON object: the
+    refresh handler rejects it)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return "refresh"
+    if not isinstance(document, dict) or "kind" not in document:
+        return "refresh"
+    kind = document["kind"]
+    return kind if isinstance(kind, str) else ""
+
+
+def _rejected(message_id: str) -> str:
+    # A message we did not write: retrying cannot help, so it is dropped (and counted).
+    logger.error("queued message rejected", extra={"message_id": message_id})
+    metrics.add_metric(name="Refresh.invalid", unit=MetricUnit.Count, value=1)
+    return "invalid"
+
+
+def _worker_record(
+    action: str, message_id: str, org_id: str, credentials_id: str, provider: str
+) -> AuditRecord:
+    return AuditRecord(
+        action=action,
+        request_id=message_id,
+        source_ip="",
+        user_agent="refresh-worker",
+        credentials_id=credentials_id,
+        provider=provider,
+        principal=Principal(org_id, "scheduler", "refresh-worker"),
+    )
 
 
 @cache
@@ -114,6 +202,7 @@ def prepare_concurrent_refreshes() -> None:
 
     token_refresher()
     credentials_verifier()
+    revocation.revoker()
     credentials_cipher()
     ssm_provider()
 

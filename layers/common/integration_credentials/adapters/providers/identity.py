@@ -24,6 +24,7 @@ nor the client secret ever appears in an error.
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ...core import constants
 from ...core.models import Account
 from . import dynamics, hubspot, pipedrive, salesforce, zoho
 from ._base import IdentityCall, Revocation
@@ -49,7 +50,7 @@ _REVOCATION: dict[str, Revocation] = {
     "zoho": zoho.REVOCATION,
 }
 IDENTIFIABLE_PROVIDERS: frozenset[str] = frozenset(_IDENTITY)
-REVOCABLE_PROVIDERS: frozenset[str] = frozenset(_REVOCATION)
+REVOCABLE_PROVIDERS: frozenset[str] = constants.REVOCABLE_PROVIDERS
 
 TokenKind = Literal["refresh_token", "access_token"]
 _TOKEN_KINDS = ("refresh_token", "access_token")
