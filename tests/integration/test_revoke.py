@@ -26,7 +26,6 @@ from integration_credentials.logic import revocation
 from integration_credentials.logic.credentials import credentials_service
 
 from tests.integration.conftest import load_function
-from tests.integration.test_refresh import event_queue  # noqa: F401 (a fixture)
 from tests.integration.test_refresh_scheduler import context, sqs_event
 from tests.plaintext import leaks_in_bytes
 
