@@ -25,6 +25,9 @@ REFRESHING = {"refresh_credentials", "refresh_worker", "connect_credentials", "o
 # The callback signs the result it sends back to the return URL (a JWS): pyjwt. Step 1 never
 # signs, and API keys are the default authentication (JWT verification loads pyjwt on demand).
 SIGNING = {"oauth_callback"}
+# No function loads at init the JWKS client (RS256 deployments only, on their first bearer token)
+# or Powertools parameters (SSM: read by bearer tokens, refused callers and token writes, never
+# by a request with an API key): both are watched, and expected nowhere.
 
 
 def all_functions() -> list[str]:
