@@ -14,15 +14,16 @@ from integration_credentials.core.settings import ROLE_SETTINGS, env_name
 from local_stack.template import ROOT
 
 LAYER = ROOT / "layers" / "common"
-XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS = (
+XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS = (
     "aws_xray_sdk.core",
     "aws_encryption_sdk",
     "jwt",
     "integration_credentials.adapters.providers",
     "integration_credentials.adapters.jwks",
     "aws_lambda_powertools.utilities.parameters",
+    "integration_credentials.http.openapi.models",
 )
-WATCHED = (XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS)
+WATCHED = (XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS)
 
 _PROBE = """
 import importlib.util, json, sys

@@ -27,7 +27,8 @@ REFRESHING = {"refresh_credentials", "refresh_worker", "connect_credentials", "o
 SIGNING = {"oauth_callback"}
 # No function loads at init the JWKS client (RS256 deployments only, on their first bearer token)
 # or Powertools parameters (SSM: read by bearer tokens, refused callers and token writes, never
-# by a request with an API key): both are watched, and expected nowhere.
+# by a request with an API key), nor the response bodies' models (the OpenAPI document's schemas:
+# the generator's alone): all three are watched, and expected nowhere.
 
 
 def all_functions() -> list[str]:

@@ -7,7 +7,7 @@ are the texts the service really sends (the seed's texts where the seed defines 
 
 - security.py: the two schemes (API key, bearer JWT) and each route's scope;
 - examples.py: stored credentials, a started connection, the seed's request bodies;
-- models.py: the response bodies (the document's schemas);
+- models.py: the response bodies (the document's schemas), imported by the generator only;
 - responses.py: each route's `responses=` (success bodies, error statuses, headers).
 """
 
@@ -21,7 +21,6 @@ from .examples import (
     REQUEST_EXAMPLES,
     SALESFORCE_EXAMPLE,
 )
-from .models import ConnectStarted, CredentialsOut, DeleteResult, ErrorDetail, LastError
 from .responses import (
     COMMON_ERROR_EXAMPLES,
     ERROR_DESCRIPTIONS,
@@ -33,6 +32,7 @@ from .responses import (
     deleted_ok,
     error_response,
     responses,
+    schema_ref,
 )
 from .security import API_KEY_SCHEME, BEARER_SCHEME, SECURITY, security, security_schemes
 
@@ -52,11 +52,6 @@ __all__ = [
     "SALESFORCE_EXAMPLE",
     "SECURITY",
     "TAG",
-    "ConnectStarted",
-    "CredentialsOut",
-    "DeleteResult",
-    "ErrorDetail",
-    "LastError",
     "callback_responses",
     "connect_ok",
     "credentials_list_ok",
@@ -64,6 +59,7 @@ __all__ = [
     "deleted_ok",
     "error_response",
     "responses",
+    "schema_ref",
     "security",
     "security_schemes",
 ]
