@@ -14,13 +14,16 @@ from integration_credentials.core.settings import ROLE_SETTINGS, env_name
 from local_stack.template import ROOT
 
 LAYER = ROOT / "layers" / "common"
-XRAY, ESDK, JWT, OAUTH = (
+XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS = (
     "aws_xray_sdk.core",
     "aws_encryption_sdk",
     "jwt",
     "integration_credentials.adapters.providers",
+    "integration_credentials.adapters.jwks",
+    "aws_lambda_powertools.utilities.parameters",
+    "integration_credentials.http.openapi.models",
 )
-WATCHED = (XRAY, ESDK, JWT, OAUTH)
+WATCHED = (XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS)
 
 _PROBE = """
 import importlib.util, json, sys
@@ -46,6 +49,7 @@ print(json.dumps({{
     "credentials": session is not None and session._credentials is not None,
     "esdk": "aws_encryption_sdk" in sys.modules,
     "jwt": "jwt" in sys.modules,
+    "parameters": "aws_lambda_powertools.utilities.parameters" in sys.modules,
 }}))
 """
 

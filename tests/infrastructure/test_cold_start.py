@@ -33,6 +33,10 @@ REFRESHING = {
 # The callback signs the result it sends back to the return URL (a JWS): pyjwt. Step 1 never
 # signs, and API keys are the default authentication (JWT verification loads pyjwt on demand).
 SIGNING = {"oauth_callback"}
+# No function loads at init the JWKS client (RS256 deployments only, on their first bearer token)
+# or Powertools parameters (SSM: read by bearer tokens, refused callers and token writes, never
+# by a request with an API key), nor the response bodies' models (the OpenAPI document's schemas:
+# the generator's alone): all three are watched, and expected nowhere.
 
 
 def all_functions() -> list[str]:

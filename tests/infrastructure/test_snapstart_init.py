@@ -19,8 +19,10 @@ def test_every_api_function_registers_the_hooks_and_makes_nothing_aws_before_the
         # Nothing the snapshot would carry to every restored instance: no client, no credentials.
         assert found["clients"] == [], function
         assert found["credentials"] is False, function
-        # What it did prepare: pyjwt, and the models of the clients the first request makes.
+        # What it did prepare: pyjwt, Powertools parameters (both loaded on demand off SnapStart),
+        # and the models of the clients the first request makes.
         assert found["jwt"] is True, function
+        assert found["parameters"] is True, function
         # Priming never loads the Encryption SDK where the function does not (delete).
         assert found["esdk"] is (function != "delete_credentials"), function
 

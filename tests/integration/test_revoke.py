@@ -251,7 +251,7 @@ def test_the_worker_revokes_the_refresh_token_then_audits_and_publishes(
     refresh_queue,
     crm,
     audit_file,
-    event_queue,  # noqa: F811
+    event_queue,
     captured_logs,
 ):
     # Given deleted Salesforce credentials and their queued revocation
@@ -318,7 +318,7 @@ def test_a_transient_failure_retries_and_a_permanent_one_is_audited_and_dropped(
     refresh_queue,
     crm,
     audit_file,
-    event_queue,  # noqa: F811
+    event_queue,
 ):
     # Given a deleted credential's revocation, and a CRM that fails for now, then refuses
     created = create(api, org_headers, salesforce_body())

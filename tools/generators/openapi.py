@@ -7,6 +7,8 @@ its OpenAPI schema, and merges the six into one document (Powertools' `OpenAPIMe
     error, which the routes turn into the seed's 400 `{"detail": ...}`;
   - an optional parameter's `anyOf: [X, null]` becomes X (a parameter is absent, never null);
   - the seed's request bodies become the request examples (from `integration_credentials.http.openapi`);
+  - the response bodies' schemas are added to the components (the routes name them by reference:
+    `http.openapi.models`, which the functions never import);
   - every operation documents the answers API Gateway gives before any function runs: 414 and 431
     (request line, or request line and header values together, over its 10,240 bytes), with
     API Gateway's `{"message": ...}` body.
@@ -33,7 +35,9 @@ from aws_lambda_powertools.event_handler.openapi.models import OpenAPI, Tag
 from integration_credentials.core.constants import MAX_ACCESS_TOKEN_CHARS
 from integration_credentials.core.settings import ROLE_SETTINGS, env_name, get_settings
 from integration_credentials.http.openapi import REQUEST_EXAMPLES, SECURITY, TAG, security_schemes
+from integration_credentials.http.openapi.models import RESPONSE_MODELS
 from local_stack.template import ROOT, routes
+from pydantic.json_schema import models_json_schema
 
 from .output import generate
 
@@ -254,6 +258,28 @@ def _prune_schemas(document: dict[str, Any]) -> None:
         del schemas[name]
 
 
+def _without_null_defaults(schema: Any) -> Any:
+    # Powertools dumps its schemas without None values: a `default` of null is left out.
+    if isinstance(schema, dict):
+        return {
+            key: value if key in ("examples", "example") else _without_null_defaults(value)
+            for key, value in schema.items()
+            if not (key == "default" and value is None)
+        }
+    if isinstance(schema, list):
+        return [_without_null_defaults(item) for item in schema]
+    return schema
+
+
+def response_schemas() -> dict[str, Any]:
+    """The response bodies' schemas (and those of the models they hold), as Powertools documents
+    a response model: in serialization mode, referring to each other under the components."""
+    _, definitions = models_json_schema(
+        [(model, "serialization") for model in RESPONSE_MODELS], ref_template=_SCHEMA_REF + "{model}"
+    )
+    return {name: _without_null_defaults(schema) for name, schema in definitions.get("$defs", {}).items()}
+
+
 def build_document() -> dict[str, Any]:
     """The merged OpenAPI document, as plain JSON data."""
     schemas = [
@@ -261,6 +287,7 @@ def build_document() -> dict[str, Any]:
         for resolver in function_resolvers().values()
     ]
     _check_components(schemas)
+    schemas.append({"components": {"schemas": response_schemas()}})
     merge = OpenAPIMerge(
         title=TITLE,
         version=project_version(),

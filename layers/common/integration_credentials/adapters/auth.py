@@ -25,13 +25,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..core.constants import ALL_SCOPES, API_KEY_PATTERN, ORG_ID_PATTERN
 from ..core.errors import AuthenticationError, DependencyMisconfiguredError
 from ..core.settings import Settings, get_settings
-from .jwks import JwksKeys, fetch_signing_keys
 from .observability import logger, metrics
 from .parameters import secure_parameter
 from .storage.api_keys import ApiKeyRecord, ApiKeyRepository, InvalidKeyRecordError, api_key_repository
 
 if TYPE_CHECKING:
     from jwt.types import Options
+
+    from .jwks import JwksKeys
 
 _API_KEY_RE = re.compile(API_KEY_PATTERN)
 _ORG_ID_RE = re.compile(ORG_ID_PATTERN)
@@ -188,6 +189,9 @@ class JwtVerifier:
             if settings.jwt_jwks_url is None:
                 raise DependencyMisconfiguredError("JWT", "JwksUrlNotConfigured")
             if self._jwks is None:
+                # Only RS256 deployments fetch a key set: the others never load its module.
+                from .jwks import JwksKeys, fetch_signing_keys
+
                 self._jwks = JwksKeys(
                     fetch_signing_keys(settings.jwt_jwks_url), settings.jwt_jwks_cache_seconds
                 )

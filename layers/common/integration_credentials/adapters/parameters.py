@@ -5,19 +5,25 @@ holding it)."""
 import hashlib
 import hmac
 from functools import cache
+from typing import TYPE_CHECKING
 
 import botocore.exceptions
-from aws_lambda_powertools.utilities.parameters import SSMProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from ..core.errors import DependencyMisconfiguredError, DependencyUnavailableError
 from ..core.settings import get_settings
 from .aws import dependency_error_of, ssm_client
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
 
 @cache
-def ssm_provider() -> SSMProvider:
+def ssm_provider() -> "SSMProvider":
     """The process's parameter provider (its cache lives as long as the Lambda instance)."""
+    # Imported here, not at init: a request with an API key reads no parameter (bearer tokens,
+    # refused callers and token writes do), so Powertools parameters stay out of the cold start.
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
     return SSMProvider(boto3_client=ssm_client())
 
 
@@ -36,6 +42,8 @@ def secure_parameter(name: str, max_age: int) -> str:
 def parameter(name: str, max_age: int) -> str:
     """A parameter's value, a String's as it is, a SecureString's decrypted; a `DependencyError`
     when SSM fails (misconfigured when the parameter is missing, denied or empty)."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
     try:
         value = ssm_provider().get(name, decrypt=True, max_age=max_age)
     except GetParameterError as error:

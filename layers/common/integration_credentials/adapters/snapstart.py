@@ -18,7 +18,8 @@ instance and is as old as the snapshot, so:
   restore (a monotonic clock counts from a boot that is not this instance's) cannot make a stale
   entry look fresh;
 - before the snapshot, only what needs no credentials and no network is prepared: the botocore
-  service models the functions' clients parse, and pyjwt. No AWS client, credentials or
+  service models the functions' clients parse, pyjwt and Powertools parameters (loaded on demand
+  off SnapStart, so an API key request's cold start does without them). No AWS client, credentials or
   connection is made before the snapshot (making a client resolves credentials, and the
   Encryption SDK makes its KMS client when the cipher is built), so none is restored: clients are
   made by the first request after restore, with the credentials Lambda gives that instance.
@@ -83,11 +84,12 @@ def _cipher_loaded() -> Any:
 
 
 def before_snapshot() -> None:
-    """Parse the service models and import pyjwt, so the first request after a restore does not;
-    no credentials are resolved, nothing is sent."""
+    """Parse the service models and import pyjwt and Powertools parameters, so the first request
+    after a restore does not; no credentials are resolved, nothing is sent."""
     services = _SERVICES + (("kms",) if _cipher_loaded() is not None else ())
     aws.preload_service_models(services)
     importlib.import_module("jwt")
+    importlib.import_module("aws_lambda_powertools.utilities.parameters")
 
 
 def after_restore() -> None:

@@ -7,7 +7,7 @@ are the texts the service really sends (the seed's texts where the seed defines 
 
 - security.py: the two schemes (API key, bearer JWT) and each route's scope;
 - examples.py: stored credentials, a started connection, the seed's request bodies;
-- models.py: the response bodies (the document's schemas);
+- models.py: the response bodies (the document's schemas), imported by the generator only;
 - responses.py: each route's `responses=` (success bodies, error statuses, headers).
 """
 
@@ -22,7 +22,6 @@ from .examples import (
     SALESFORCE_EXAMPLE,
     VERIFIED_EXAMPLE,
 )
-from .models import ConnectStarted, CredentialsOut, DeleteResult, ErrorDetail, LastError
 from .responses import (
     COMMON_ERROR_EXAMPLES,
     ERROR_DESCRIPTIONS,
@@ -34,6 +33,7 @@ from .responses import (
     deleted_ok,
     error_response,
     responses,
+    schema_ref,
     verified_ok,
 )
 from .security import API_KEY_SCHEME, BEARER_SCHEME, SECURITY, security, security_schemes
@@ -55,11 +55,6 @@ __all__ = [
     "SECURITY",
     "TAG",
     "VERIFIED_EXAMPLE",
-    "ConnectStarted",
-    "CredentialsOut",
-    "DeleteResult",
-    "ErrorDetail",
-    "LastError",
     "callback_responses",
     "connect_ok",
     "credentials_list_ok",
@@ -67,6 +62,7 @@ __all__ = [
     "deleted_ok",
     "error_response",
     "responses",
+    "schema_ref",
     "security",
     "security_schemes",
     "verified_ok",

@@ -1,7 +1,10 @@
-"""The response bodies as pydantic models (the document's schemas)."""
+"""The response bodies as pydantic models (the document's schemas).
+
+Only the document generator imports this module: the routes' `responses=` refer to these schemas
+by name (`responses.schema_ref`), so no function builds them at init or on its first request."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -130,3 +133,8 @@ class ConnectStarted(BaseModel):
             "(`connect_result`) the browser brings back to the return URL names it"
         ),
     )
+
+
+# The response bodies the routes name (`responses.schema_ref`); the generator adds their schemas,
+# and those of the models they hold, to the document's components.
+RESPONSE_MODELS: Final = (CredentialsOut, ErrorDetail, DeleteResult, ConnectStarted)

@@ -8,9 +8,15 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, O
 
 from ...core.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
 from .examples import CONNECT_EXAMPLE, EXAMPLE_ID, HUBSPOT_EXAMPLE, SALESFORCE_EXAMPLE, VERIFIED_EXAMPLE
-from .models import ConnectStarted, CredentialsOut, DeleteResult, ErrorDetail
 
 JSON: Final = "application/json"
+SCHEMA_REF: Final = "#/components/schemas/"
+
+
+def schema_ref(model: str) -> dict[str, str]:
+    """A reference to a response body's schema, by its model's name (`models.RESPONSE_MODELS`,
+    which only the document generator imports: the functions never build those models)."""
+    return {"$ref": f"{SCHEMA_REF}{model}"}
 
 
 def _header(description: str, schema: dict[str, Any], *, required: bool = False) -> OpenAPIResponseHeader:
@@ -95,7 +101,10 @@ def credentials_ok(description: str) -> OpenAPIResponse:
         "description": description,
         "headers": {"ETag": ETAG_HEADER, **NO_STORE_RESPONSE_HEADERS},
         "content": {
-            JSON: {"model": CredentialsOut, "examples": _examples({"salesforce": SALESFORCE_EXAMPLE})}
+            JSON: {
+                "schema": schema_ref("CredentialsOut"),
+                "examples": _examples({"salesforce": SALESFORCE_EXAMPLE}),
+            }
         },
     }
 
@@ -106,7 +115,12 @@ def verified_ok(description: str) -> OpenAPIResponse:
     return {
         "description": description,
         "headers": {"ETag": ETAG_HEADER, **NO_STORE_RESPONSE_HEADERS},
-        "content": {JSON: {"model": CredentialsOut, "examples": _examples({"verified": VERIFIED_EXAMPLE})}},
+        "content": {
+            JSON: {
+                "schema": schema_ref("CredentialsOut"),
+                "examples": _examples({"verified": VERIFIED_EXAMPLE}),
+            }
+        },
     }
 
 
@@ -117,7 +131,8 @@ def credentials_list_ok(description: str) -> OpenAPIResponse:
         "headers": {"Link": LINK_HEADER, **NO_STORE_RESPONSE_HEADERS},
         "content": {
             JSON: {
-                "model": list[CredentialsOut],
+                # As Powertools documents a `list[...]` return value.
+                "schema": {"items": schema_ref("CredentialsOut"), "title": "Return", "type": "array"},
                 "examples": _examples({"two_providers": [SALESFORCE_EXAMPLE, HUBSPOT_EXAMPLE]}),
             }
         },
@@ -130,7 +145,7 @@ def deleted_ok(description: str) -> OpenAPIResponse:
         "description": description,
         "content": {
             JSON: {
-                "model": DeleteResult,
+                "schema": schema_ref("DeleteResult"),
                 "examples": _examples(
                     {"deleted": {"message": f"Integration credentials {EXAMPLE_ID} deleted successfully"}}
                 ),
@@ -143,7 +158,12 @@ def connect_ok(description: str) -> OpenAPIResponse:
     """The authorize URL of a started connection."""
     return {
         "description": description,
-        "content": {JSON: {"model": ConnectStarted, "examples": _examples({"salesforce": CONNECT_EXAMPLE})}},
+        "content": {
+            JSON: {
+                "schema": schema_ref("ConnectStarted"),
+                "examples": _examples({"salesforce": CONNECT_EXAMPLE}),
+            }
+        },
     }
 
 
@@ -189,7 +209,7 @@ def error_response(status: int, examples: Mapping[str, str] | None = None) -> Op
         "description": ERROR_DESCRIPTIONS[status],
         "content": {
             JSON: {
-                "model": ErrorDetail,
+                "schema": schema_ref("ErrorDetail"),
                 "examples": _examples({name: {"detail": text} for name, text in texts.items()}),
             }
         },
