@@ -67,7 +67,7 @@ PKCE = {"code_challenge": CHALLENGE, "code_challenge_method": "S256"}
 EXPECTED = {
     "salesforce": (
         "https://login.salesforce.com/services/oauth2/authorize",
-        {**COMMON, "response_type": "code", "scope": "api refresh_token", **PKCE},
+        {**COMMON, "response_type": "code", "scope": "api refresh_token id", **PKCE},
     ),
     "hubspot": (
         "https://app.hubspot.com/oauth/authorize",

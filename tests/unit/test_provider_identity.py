@@ -316,3 +316,14 @@ def test_tokens_that_are_not_an_oauth_grant_are_not_revoked_through_oauth():
         hubspot.REVOCATION.build("https://x", {}, "pat-na1-x", "access_token", CLIENT)
     with pytest.raises(PermanentRefreshError, match="missing_client"):
         hubspot.REVOCATION.build("https://x", {}, TOKEN, "refresh_token", None)
+
+
+def test_salesforce_refuses_a_dead_token_but_a_missing_id_scope_is_no_rejection():
+    # A token without the `id` scope (the identity URL service) may still sync: marking its grant
+    # dead would page someone for nothing, so it is an error an operator reads, not reauth_required
+    with pytest.raises(TokenRejectedError):
+        read_identity(salesforce.IDENTITY, answer(403, {"error": "Bad_OAuth_Token"}), ())
+    with pytest.raises(PermanentRefreshError) as scope:
+        read_identity(salesforce.IDENTITY, answer(403, {"error": "insufficient_scope"}), ())
+    assert not isinstance(scope.value, TokenRejectedError)
+    assert scope.value.reconnect_required is False

@@ -285,7 +285,7 @@ def _salesforce_fields(client_secret: str, scope: str | None, instance_url: str)
     digest = hmac.new(client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256).digest()
     return {
         "signature": base64.b64encode(digest).decode("ascii"),
-        "scope": scope or "api refresh_token",
+        "scope": scope or "api refresh_token id",
         "instance_url": instance_url,
         "id": identity,
         "token_type": "Bearer",

@@ -1,8 +1,9 @@
 """Salesforce: form POST to the login host or the org's My Domain; no `expires_in` in the response.
 
 Connect: the web server flow at the same host's `/services/oauth2/authorize` (`response_type=code`,
-PKCE S256 supported), scopes `DEFAULT_SCOPES` (`api refresh_token`: REST API access and a refresh
-token) unless the caller names others; the code exchange goes to the same host's token endpoint.
+PKCE S256 supported), scopes `DEFAULT_SCOPES` (`api refresh_token id`: REST API access, a refresh
+token, and the identity URL service that the identity call below needs: Salesforce Help, "OAuth
+Tokens and Scopes", `id`) unless the caller names others; the code exchange goes to the same host's token endpoint.
 
 Identity: `GET {instance_url, else the login host}/services/oauth2/userinfo` with the access token
 as a bearer token (OpenID Connect UserInfo): the org is `organization_id`, the user `user_id`.
@@ -38,7 +39,7 @@ TOKEN_PATH = "/services/oauth2/token"
 AUTHORIZE_PATH = "/services/oauth2/authorize"
 USERINFO_PATH = "/services/oauth2/userinfo"
 REVOKE_PATH = "/services/oauth2/revoke"
-DEFAULT_SCOPES = ("api", "refresh_token")
+DEFAULT_SCOPES = ("api", "refresh_token", "id")
 # Hosts a stored `login_url` may name: the client secret is sent there, so only Salesforce's login
 # hosts and My Domain hosts. My Domain's sandbox (`--x.sandbox.my.salesforce.com`), Developer
 # Edition (`.develop.`), scratch and Trailhead hosts all end in `.my.salesforce.com`; Government
@@ -142,7 +143,16 @@ def already_invalid(status: int, code: str) -> bool:
     return status == 400 and code == "invalid_token"
 
 
-IDENTITY = IdentityCall(identity_base, identity_request, identity_account)
+def scope_refusal(status: int, body: Mapping[str, Any] | None) -> bool:
+    """A 403 that names a scope (`insufficient_scope`): the token lacks `id` (the identity URL
+    service), which says nothing about whether the grant is alive."""
+    if status != 403 or body is None:
+        return False
+    code = body.get("error") or body.get("errorCode") or ""
+    return isinstance(code, str) and "scope" in code.lower()
+
+
+IDENTITY = IdentityCall(identity_base, identity_request, identity_account, scope_refusal)
 REVOCATION = Revocation(revoke_url, revoke_request, already_invalid)
 AUTHORIZATION = Authorization(
     authorize_endpoint, fixed_scopes(*DEFAULT_SCOPES), params=(("response_type", "code"),), pkce=True

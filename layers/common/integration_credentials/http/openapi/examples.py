@@ -123,7 +123,7 @@ CONNECT_EXAMPLE: Final[dict[str, str]] = {
     "connect_url": (
         "https://login.salesforce.com/services/oauth2/authorize?response_type=code&client_id=3MVG9..."
         "&redirect_uri=https%3A%2F%2Fapi.example.com%2Fintegration-credentials%2Foauth%2Fcallback"
-        "&scope=api%20refresh_token&state=Yk3...&code_challenge=E9Mel...&code_challenge_method=S256"
+        "&scope=api%20refresh_token%20id&state=Yk3...&code_challenge=E9Mel...&code_challenge_method=S256"
     ),
     "expires_at": "2024-01-01T00:10:00.000000Z",
     "state_hash": "5d41402abc4b2a76b9719d911017c592ae7fc3b4f9c1e0ad3e1b6b0f2a4c8d1e",
