@@ -53,7 +53,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # The run-wide half of the IAM proof (each stack checks its own accesses at its teardown).
     # Under xdist this runs in the controller after every worker finished; it needs no order.
     config = session.config
-    if _is_worker(config) or not _runs_the_whole_suite(config) or session.shouldstop:
+    if (
+        _is_worker(config)
+        or config.option.collectonly
+        or not _runs_the_whole_suite(config)
+        or session.shouldstop
+    ):
         return
     if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return

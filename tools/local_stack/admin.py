@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from credentials_admin.cli import main as admin_main
 
-from .embedded_aws import FAKE_CREDENTIALS
+from .fake_aws import FAKE_CREDENTIALS
 from .provisioning import API_KEYS_TABLE, local_table_name
 
 

@@ -27,17 +27,15 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from . import iam
 from .aws_faults import CONTROL_PATH, Fault, FaultKind, Faults, drop_connection, error_answer, fault
 from .client_tokens import Answer, ClientRequestTokens
+
+# Re-exported: the tests and the tools name them here.
+from .fake_aws import FAKE_CREDENTIALS as FAKE_CREDENTIALS
+from .fake_aws import REGION as REGION
 from .keep_alive import KeepAliveServer
 
 if TYPE_CHECKING:
     from .provisioning import LocalResources
 
-REGION = "us-east-1"
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_DEFAULT_REGION": REGION,
-}
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]

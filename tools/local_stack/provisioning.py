@@ -15,7 +15,7 @@ from integration_credentials.adapters.providers import REFRESHABLE_PROVIDERS
 from integration_credentials.core.constants import oauth_client_id_parameter
 
 from . import iam
-from .embedded_aws import REGION
+from .fake_aws import REGION
 from .template import parameter_defaults, resolve, resources_of_type, table_resource, tables
 
 LOCAL_TABLE_NAME = "integration-credentials-local"
