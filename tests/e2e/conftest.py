@@ -233,6 +233,32 @@ def stack_token_endpoint() -> fake.FakeEndpoint:
     return endpoint
 
 
+# Every CRM's identity answer at once (each provider reads its own fields): Salesforce userinfo,
+# HubSpot introspection, Pipedrive users/me, Zoho org, Dynamics WhoAmI.
+IDENTITY_ANSWER = {
+    "organization_id": "00D000000000001AAA",
+    "user_id": "005000000000001AAA",
+    "active": True,
+    "hub_id": 12345678,
+    "hub_domain": "fuzz.hubspot.com",
+    "user": "fuzz@example.com",
+    "data": {"company_id": 4242, "company_domain": "fuzz", "id": 7},
+    "org": [{"id": "111222333", "company_name": "Fuzz"}],
+    "OrganizationId": "8f1c1c8e-0000-4000-8000-000000000001",
+    "UserId": "8f1c1c8e-0000-4000-8000-000000000002",
+}
+
+
+def stack_identity_endpoint() -> fake.FakeEndpoint:
+    """The CRMs' identity and revocation calls, always answering (started once per session)."""
+    if len(_TOKEN_ENDPOINTS) < 2:
+        stack_token_endpoint()
+        context = fake.serve(fake.fixed(fake.Reply(200, IDENTITY_ANSWER)))
+        _TOKEN_ENDPOINTS.append((context, context.__enter__()))
+    endpoint: fake.FakeEndpoint = _TOKEN_ENDPOINTS[1][1]
+    return endpoint
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, ledger: "SecretLedger") -> Iterator[RunningStack]:
     """The session's stack; stopped with SIGINT at the end, which must exit 0 in time; then
@@ -250,6 +276,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, ledger: "SecretLedger") -> I
         f"OAUTH_TOKEN_URL_{provider.upper()}": token_endpoint.url(f"/{provider}/token")
         for provider in ("salesforce", "hubspot", "pipedrive", "zoho", "dynamics")
     }
+    # Verification (`?verify=true`, `/verify`) and revocation go to a local fake too: one that
+    # names an account in each CRM's own answer shape, and accepts every revocation.
+    identity_endpoint = stack_identity_endpoint()
+    for provider in ("salesforce", "hubspot", "pipedrive", "zoho", "dynamics"):
+        token_urls[f"CRM_API_URL_{provider.upper()}"] = identity_endpoint.url(f"/{provider}")
+        token_urls[f"OAUTH_REVOKE_URL_{provider.upper()}"] = identity_endpoint.url(f"/{provider}/revoke")
     running = start_stack(
         log_path,
         port,

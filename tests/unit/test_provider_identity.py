@@ -22,7 +22,7 @@ from integration_credentials.adapters.providers import (
 )
 from integration_credentials.adapters.providers._base import account_of
 from integration_credentials.adapters.providers._http import TokenResponse
-from integration_credentials.adapters.providers.identity import read_identity, read_revocation
+from integration_credentials.adapters.providers.identity import identify, read_identity, read_revocation
 from integration_credentials.core.models import Account
 
 MODULES = {
@@ -327,3 +327,11 @@ def test_salesforce_refuses_a_dead_token_but_a_missing_id_scope_is_no_rejection(
         read_identity(salesforce.IDENTITY, answer(403, {"error": "insufficient_scope"}), ())
     assert not isinstance(scope.value, TokenRejectedError)
     assert scope.value.reconnect_required is False
+
+
+@given(st.text(min_size=1).filter(lambda token: token.strip() and any(not ("!" <= c <= "~") for c in token)))
+def test_a_token_no_header_can_carry_is_refused_before_any_call(token):
+    # (a fuzzed create?verify=true with such a token was a 500: http.client cannot encode it)
+    with pytest.raises(TokenRejectedError) as refused:
+        identify("salesforce", {}, token, api_url="http://127.0.0.1:9/unreachable")
+    assert refused.value.code == "invalid_token"

@@ -88,10 +88,20 @@ def identify(
         raise PermanentRefreshError(
             "missing_access_token", "there is no token to check", reconnect_required=False
         )
+    if not _sendable(access_token):
+        # Several identity calls carry the token in a header, which holds visible ASCII only
+        # (RFC 6750's b64token): no CRM issued such a token, and none would accept it.
+        raise TokenRejectedError("invalid_token", "the token holds characters no CRM token has")
     base = overridden(api_url, CRM_API_URL_ENV_PREFIX, provider)
     base = base.rstrip("/") if base else call.default_base(metadata, dsn)
     response = post(call.build(base, metadata, access_token, client), timeout)
     return read_identity(call, response, _secrets(access_token, client))
+
+
+def _sendable(token: str) -> bool:
+    """Whether `token` is visible ASCII (RFC 6750 b64token and every CRM's tokens), so that it can
+    go in an Authorization or x-api-token header."""
+    return all("!" <= character <= "~" for character in token)
 
 
 def read_identity(call: IdentityCall, response: TokenResponse, secrets: tuple[str, ...]) -> Account:

@@ -3,7 +3,8 @@
 Connect: the web server flow at the same host's `/services/oauth2/authorize` (`response_type=code`,
 PKCE S256 supported), scopes `DEFAULT_SCOPES` (`api refresh_token id`: REST API access, a refresh
 token, and the identity URL service that the identity call below needs: Salesforce Help, "OAuth
-Tokens and Scopes", `id`) unless the caller names others; the code exchange goes to the same host's token endpoint.
+Tokens and Scopes", `id`) unless the caller names others; the code exchange goes to the same
+host's token endpoint.
 
 Identity: `GET {instance_url, else the login host}/services/oauth2/userinfo` with the access token
 as a bearer token (OpenID Connect UserInfo): the org is `organization_id`, the user `user_id`.
