@@ -439,3 +439,21 @@ def test_a_delete_racing_updates_revokes_the_tokens_it_deleted(api, org_headers,
         messages = revocations_of(refresh_queue(), created["id"])
         assert run_worker(*messages)[0] == {"batchItemFailures": []}
         assert stored[-1] in {c["token"] for c in crm.calls}
+
+
+def test_a_token_oauth_cannot_revoke_is_no_failure(
+    api, org_headers, refresh_queue, crm, audit_file, event_queue
+):
+    # Given a deleted Pipedrive credential that holds an API token (no OAuth grant to revoke)
+    created = create(api, org_headers, salesforce_body())
+    assert api.delete(org_headers, created["id"]).status == 200
+    [message] = revocations_of(refresh_queue(), created["id"])
+    crm.failures.append(
+        PermanentRefreshError("not_revocable", "regenerated in the CRM", reconnect_required=False)
+    )
+    # When the worker takes its message
+    result, _ids = run_worker(message)
+    # Then nothing failed: no failure audited, no Revocation Failed event for someone to chase
+    assert result == {"batchItemFailures": []}
+    assert [r for r in audit_file() if r["action"] == "revoke"] == []
+    assert event_queue() == []

@@ -27,6 +27,9 @@ from .oauth_clients import oauth_client
 
 RevokeFunction = Callable[..., None]
 TokenKind = Literal["refresh_token", "access_token"]
+# The providers' codes for a token that OAuth cannot revoke (a Pipedrive API token, a HubSpot
+# private-app token): the user regenerates it in the CRM's settings.
+NO_OAUTH_REVOCATION = frozenset({"not_revocable"})
 Outcome = Literal["revoked", "failed", "not_deleted", "not_revocable"]
 
 
@@ -97,6 +100,9 @@ class Revoker:
             retry_after = int(error.retry_after or 0)
             raise ProviderUnavailableError(message.provider, error.code, retry_after) from None
         except PermanentRefreshError as error:
+            if error.code in NO_OAUTH_REVOCATION:
+                # An API token or private-app token: no OAuth grant to revoke, nothing failed.
+                return Revocation("not_revocable", kind)
             return Revocation("failed", kind, ProviderRejectedError(message.provider, error.code))
         return Revocation("revoked", kind)
 
