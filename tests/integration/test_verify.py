@@ -18,7 +18,7 @@ from integration_credentials.adapters.providers import (
 from integration_credentials.core.constants import SCOPE_READ, SCOPE_WRITE
 from integration_credentials.core.models import Account
 
-from tests.integration.conftest import mint_key
+from tests.integration.conftest import mint_key, reset_process_state
 from tests.integration.test_refresh import item, salesforce_body
 from tests.plaintext import leaks_in_items
 
@@ -220,15 +220,20 @@ def test_another_account_is_stored_and_announced(api, org_headers, crm, event_qu
 
 
 def test_a_refused_oauth_token_is_refreshed_once_and_checked_again(
-    api, org_headers, crm, salesforce_endpoint, event_queue
+    api, stack, org_headers, crm, salesforce_endpoint, event_queue
 ):
     # Given Salesforce credentials whose access token the CRM refuses, and a refresh that works
     endpoint = salesforce_endpoint(fake.salesforce())
     body = created(api, org_headers, salesforce_body())
     crm.answers[body["access_token"]] = rejected("Bad_OAuth_Token")
     crm.answers[fake.NEW_ACCESS_TOKEN] = Account("00D000000000001EAA", "acme", "005000000000001AAA")
-    # When the credentials are verified
+    # When the credentials are verified by a cold instance (no data key cached)
+    reset_process_state()
+    stack.aws.reset_calls()
     answer = api.verify(org_headers, body["id"])
+    # Then the new tokens were encrypted under a data key of their own (the verify function's
+    # GenerateDataKey grant, which the IAM proof holds to a test that uses it)
+    assert stack.aws.calls()[("kms", "GenerateDataKey")] >= 1
     # Then the token was refreshed once, the new one checked, and the account recorded
     assert answer.status == 200, answer.raw
     assert len(endpoint.received) == 1
