@@ -10,7 +10,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from integration_credentials.adapters.budget import seconds_left
 from integration_credentials.core.constants import SCOPE_READ
 from integration_credentials.http.handler import make_handler
-from integration_credentials.http.openapi import EXAMPLE_ID, TAG, responses, security, verified_ok
+from integration_credentials.http.openapi import (
+    EXAMPLE_ID,
+    TAG,
+    VERIFIED_EXAMPLE,
+    credentials_ok,
+    responses,
+    security,
+)
 from integration_credentials.http.resolver import create_resolver, current_audit, current_org
 from integration_credentials.http.responses import non_secret_response
 from integration_credentials.logic.health import credentials_verifier
@@ -36,7 +43,12 @@ app = create_resolver()
     operation_id="verifyCredentials",
     security=security(SCOPE_READ),
     responses=responses(
-        (200, verified_ok("The credentials' non-secret fields after the check")),
+        (
+            200,
+            credentials_ok(
+                "The credentials' non-secret fields after the check", {"verified": VERIFIED_EXAMPLE}
+            ),
+        ),
         403,
         404,
         409,

@@ -16,6 +16,9 @@ from local_stack import iam
 from local_stack.template import ROOT as REPO_ROOT
 from local_stack.template import load_template, resources_of_type
 
+# Which functions encrypt and which only decrypt: one list, the key policy's test's.
+from tests.infrastructure.test_key_policies import READERS, WRITERS
+
 ACCOUNT = iam.ACCOUNT_ID
 KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-credentials"
 BREAK_GLASS = f"arn:aws:iam::{ACCOUNT}:role/incident-response"
@@ -42,16 +45,6 @@ DATA_PLANE = frozenset(
 )
 # What leads to the data plane: a grant, a new policy, a replica key with a policy of the caller's.
 ESCALATING = frozenset({"kms:CreateGrant", "kms:PutKeyPolicy", "kms:ReplicateKey"})
-WRITERS = {
-    "CreateCredentialsFunction",
-    "UpdateCredentialsFunction",
-    "RefreshCredentialsFunction",
-    "RefreshWorkerFunction",
-    "VerifyCredentialsFunction",
-    "ConnectCredentialsFunction",
-    "OAuthCallbackFunction",
-}
-READERS = {"ListCredentialsFunction", "GetCredentialsFunction", "GetCredentialsByProviderFunction"}
 # A credential's encryption context (what the key policy's data-plane statements require), or none.
 ENCRYPTION_CONTEXTS: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = (
     (

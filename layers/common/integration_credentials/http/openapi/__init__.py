@@ -34,7 +34,6 @@ from .responses import (
     error_response,
     responses,
     schema_ref,
-    verified_ok,
 )
 from .security import API_KEY_SCHEME, BEARER_SCHEME, SECURITY, security, security_schemes
 
@@ -65,5 +64,4 @@ __all__ = [
     "schema_ref",
     "security",
     "security_schemes",
-    "verified_ok",
 ]

@@ -7,7 +7,7 @@ from typing import Any, Final, cast
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 
 from ...core.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
-from .examples import CONNECT_EXAMPLE, EXAMPLE_ID, HUBSPOT_EXAMPLE, SALESFORCE_EXAMPLE, VERIFIED_EXAMPLE
+from .examples import CONNECT_EXAMPLE, EXAMPLE_ID, HUBSPOT_EXAMPLE, SALESFORCE_EXAMPLE
 
 JSON: Final = "application/json"
 SCHEMA_REF: Final = "#/components/schemas/"
@@ -95,30 +95,15 @@ def _examples(named: Mapping[str, Any]) -> dict[str, Any]:
     return {name: {"value": value} for name, value in named.items()}
 
 
-def credentials_ok(description: str) -> OpenAPIResponse:
-    """A credentials object, with its ETag."""
+def credentials_ok(description: str, examples: dict[str, Any] | None = None) -> OpenAPIResponse:
+    """A credentials object, with its ETag; `examples` by name (default: the Salesforce one)."""
     return {
         "description": description,
         "headers": {"ETag": ETAG_HEADER, **NO_STORE_RESPONSE_HEADERS},
         "content": {
             JSON: {
                 "schema": schema_ref("CredentialsOut"),
-                "examples": _examples({"salesforce": SALESFORCE_EXAMPLE}),
-            }
-        },
-    }
-
-
-def verified_ok(description: str) -> OpenAPIResponse:
-    """The non-secret fields of a credentials object (no access token, `metadata` empty), with
-    its ETag."""
-    return {
-        "description": description,
-        "headers": {"ETag": ETAG_HEADER, **NO_STORE_RESPONSE_HEADERS},
-        "content": {
-            JSON: {
-                "schema": schema_ref("CredentialsOut"),
-                "examples": _examples({"verified": VERIFIED_EXAMPLE}),
+                "examples": _examples(examples or {"salesforce": SALESFORCE_EXAMPLE}),
             }
         },
     }
