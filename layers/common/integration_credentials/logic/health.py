@@ -45,7 +45,6 @@ from ..core.errors import (
     CrmIdentityError,
     CrmRejectedCredentialsError,
     CrmUnavailableError,
-    DependencyError,
     InvalidRequestError,
     NotVerifiableError,
     ProviderUnavailableError,
@@ -188,7 +187,7 @@ class CredentialsVerifier:
             released = True
         finally:
             if not released:
-                self._release(row, owner)
+                self._leases.let_go(row, owner)
         if answer.error is None:
             return "verified", None
         return ("rejected" if answer.rejected else "unavailable"), answer.error.code
@@ -322,12 +321,6 @@ class CredentialsVerifier:
                 after,
                 {"account": after.account.as_json(), "previous_account": before.account.as_json()},
             )
-
-    def _release(self, row: StoredCredentials, owner: str) -> None:
-        try:
-            self._leases.release(row.org_id, row.provider, owner)
-        except DependencyError:
-            logger.warning("lease not released", extra={"credentials_id": row.id})
 
 
 def identity_client(

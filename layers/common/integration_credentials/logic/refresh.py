@@ -34,7 +34,6 @@ from ..core.errors import (
     ConcurrentModificationError,
     CredentialsError,
     CredentialsNotFoundError,
-    DependencyError,
     NotRefreshableError,
     ProviderRejectedError,
     ProviderUnavailableError,
@@ -239,7 +238,7 @@ class TokenRefresher:
             return self._store(row, owner, secret, used_refresh_token, token)
         finally:
             if not released:
-                self._release(row, owner)
+                self._leases.let_go(row, owner)
 
     def _store(
         self,
@@ -283,7 +282,7 @@ class TokenRefresher:
                 current_secret = self._service.decrypt(current)
                 if current_secret.metadata.get("refresh_token") != used_refresh_token:
                     logger.info("credentials reconnected during refresh", extra={"credentials_id": row.id})
-                    self._release(current, owner)
+                    self._leases.let_go(current, owner)
                     return self._service.result_of(current)
                 holding = current.lease is None or current.lease.owner == owner
                 if not holding:
@@ -301,7 +300,7 @@ class TokenRefresher:
         # Issued tokens that could not be stored: the next refresh presents the old refresh token.
         logger.error("refreshed tokens not stored", extra={"credentials_id": row.id})
         metrics.add_metric(name="Refresh.not_stored", unit=MetricUnit.Count, value=1)
-        self._release(row, owner)
+        self._leases.let_go(row, owner)
         raise ConcurrentModificationError(f"credentials {row.id} kept changing during the refresh")
 
     def _record_failure(self, row: StoredCredentials, owner: str, error: RefreshError) -> Exception:
@@ -352,16 +351,9 @@ class TokenRefresher:
         try:
             self._repository.replace(row, new, lease_owner=owner, release_lease=True)
         except (ConcurrentModificationError, CredentialsNotFoundError):
-            self._release(row, owner)
+            self._leases.let_go(row, owner)
             return None
         return new
-
-    def _release(self, row: StoredCredentials, owner: str) -> None:
-        try:
-            self._leases.release(row.org_id, row.provider, owner)
-        except DependencyError:
-            # The lease expires by itself; the outcome of the refresh is already decided.
-            logger.warning("lease not released", extra={"credentials_id": row.id})
 
 
 @cache

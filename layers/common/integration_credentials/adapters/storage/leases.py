@@ -9,10 +9,11 @@ import contextlib
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ...core.errors import CredentialsNotFoundError
+from ...core.errors import CredentialsNotFoundError, DependencyError
 from ...core.models import StoredCredentials
 from ...core.settings import get_settings
 from ..aws import dynamodb_client
+from ..observability import logger
 from .dynamodb import ConditionFailedError, Table, dynamodb_errors, retry_conflicts
 from .items import row_from_item
 from .keys import credentials_key
@@ -93,6 +94,14 @@ class RefreshLeases(Table):
 
         with contextlib.suppress(ConditionFailedError):
             retry_conflicts(release)
+
+    def let_go(self, row: StoredCredentials, owner: str) -> None:
+        """`release`, for a holder whose outcome is already decided: when DynamoDB fails, the
+        lease is left to expire by itself (logged), not raised."""
+        try:
+            self.release(row.org_id, row.provider, owner)
+        except DependencyError:
+            logger.warning("lease not released", extra={"credentials_id": row.id})
 
 
 @cache
