@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import iam
+from . import iam, moto_speedups
 from .aws_faults import CONTROL_PATH, Fault, FaultKind, Faults, drop_connection, error_answer, fault
 from .client_tokens import Answer, ClientRequestTokens
 
@@ -69,50 +69,13 @@ class _QuietHandler(WSGIRequestHandler):
         return
 
 
-def _back_up_each_table_once() -> None:
-    """moto 5.2 backs a table up for a transaction once per item of it (a deepcopy of the whole
-    table inside the loop over the items), so a 3-item TransactWriteItems copied the table three
-    times and cost ~0.3 s at a few hundred items: concurrent tests ran into client timeouts. One
-    snapshot per table is the same backup; only Table objects are memoised, only in that call."""
-    import moto.dynamodb.models
-
-    models: Any = moto.dynamodb.models
-    original = models.DynamoDBBackend.transact_write_items
-    if getattr(original, "_backs_up_once", False):
-        return
-    real_copy = models.copy
-
-    class _CopyOnce:
-        memo: dict[int, Any] | None = None
-
-        def deepcopy(self, value: Any) -> Any:
-            if self.memo is None or type(value).__name__ != "Table":
-                return real_copy.deepcopy(value)
-            if id(value) not in self.memo:
-                self.memo[id(value)] = real_copy.deepcopy(value)
-            return self.memo[id(value)]
-
-    shim = _CopyOnce()
-
-    def transact_write_items(backend: Any, transact_items: Any) -> Any:
-        shim.memo = {}  # requests reach the backend one at a time (EmbeddedAws._app)
-        try:
-            return original(backend, transact_items)
-        finally:
-            shim.memo = None
-
-    transact_write_items._backs_up_once = True  # type: ignore[attr-defined]
-    models.copy = shim
-    setattr(models.DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010
-
-
 class EmbeddedAws:
     """moto server on 127.0.0.1 with serialisation, call counting and fault injection."""
 
     def __init__(
         self, port: int = 0, record_path: str | None = None, keep_alive: bool = False, host: str = "127.0.0.1"
     ) -> None:
-        _back_up_each_table_once()
+        moto_speedups.install()
         self._state = _State()
         # With a path, every IAM access a function makes (known by its access key id) is appended
         # to it once, as a JSON line (`iam.Access`); the first line names the stack's resources.
