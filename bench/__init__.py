@@ -12,5 +12,7 @@ benchmark exits 0 whatever it finds; it exits non-zero only if the service answe
 Modules: `cli` (main: the phases in order), `stack` (the `Bench` state and its plumbing),
 `events` (request events and handler calls), one module per measured phase (`cold_start`,
 `calls`, `warm_cpu`, `growth`, `size`), `report` (machine, table, BENCHMARKS.md), `common`
-(rows, samples, sizes, formatting), `aws` and `bare`.
+(rows, samples, sizes, formatting), `aws` and `bare`. Not part of `make bench`: `keyring` (with
+`keyring_*`), which measures the hierarchical keyring of a library outside the project's lock and
+runs on its own (`python -m bench.keyring`, docs/performance.md).
 """
