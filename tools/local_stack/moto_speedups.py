@@ -32,6 +32,8 @@ class _InQuery(threading.local):
     table: Any = None
     hash_key: Any = None
     index_name: str | None = None
+    # An index query's partition: (attribute, type, value) of its string or binary hash keys.
+    index_keys: tuple[tuple[str, str, Any], ...] | None = None
 
 
 _in_query = _InQuery()
@@ -58,6 +60,7 @@ def _fast_query(table_class: Any) -> None:
         _in_query.table = self
         _in_query.hash_key = bound.arguments.get("hash_key")
         _in_query.index_name = bound.arguments.get("index_name")
+        _in_query.index_keys = _string_keys(bound.arguments.get("hash_key_conditions"))
         try:
             return original_query(self, *args, **kwargs)
         finally:
@@ -67,7 +70,15 @@ def _fast_query(table_class: Any) -> None:
         if _in_query.table is not self:
             return list(original_all_items(self))
         if _in_query.index_name:
-            return list(_items(self.items.values(), ranged=bool(self.range_key_attr)))
+            items = _items(self.items.values(), ranged=bool(self.range_key_attr))
+            keys = _in_query.index_keys
+            if keys is None:
+                return list(items)
+            return [
+                item
+                for item in items
+                if all(_is(item.attrs.get(name), kind, value) for name, kind, value in keys)
+            ]
         bucket = self.items.get(_in_query.hash_key)
         if bucket is None:
             return []
@@ -78,6 +89,19 @@ def _fast_query(table_class: Any) -> None:
     all_items.__wrapped__ = original_all_items  # type: ignore[attr-defined]
     table_class.query = query
     table_class.all_items = all_items
+
+
+def _string_keys(conditions: Any) -> tuple[tuple[str, str, Any], ...] | None:
+    """The index query's hash key conditions when each is a string or binary value (equal exactly
+    when moto's DynamoType says so), else None: the query then filters every item itself."""
+    if not conditions:
+        return None
+    keys = tuple((str(name), value.type, value.value) for name, value in conditions)
+    return keys if all(kind in ("S", "B") for _name, kind, _value in keys) else None
+
+
+def _is(attribute: Any, kind: str, value: Any) -> bool:
+    return attribute is not None and attribute.type == kind and attribute.value == value
 
 
 def _items(buckets: Any, *, ranged: bool) -> Any:
