@@ -25,6 +25,9 @@ from typing import Any
 import boto3
 import fake_crms as fake
 import pytest
+from credentials_admin.cli import create_api_key
+from integration_credentials.adapters.storage.api_keys import ApiKeyRepository
+from local_stack.provisioning import API_KEYS_TABLE, local_table_name
 from smoke import Http, Reply
 
 from tests import iam_proof, tokens
@@ -400,7 +403,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 @dataclass(frozen=True)
 class Org:
-    """A tenant: its id, an API key minted with the admin CLI (or None), and JWTs on demand."""
+    """A tenant: its id, an API key minted as the admin CLI mints them (or None), and JWTs on demand."""
 
     org_id: str
     api_key: str | None
@@ -519,8 +522,15 @@ def run_admin(target: RunningStack, *args: str, via: str = "port") -> subprocess
     )
 
 
-def mint_api_key(target: RunningStack, org_id: str, via: str = "port") -> str:
-    """Mint a key with the CLI; its stdout must be exactly one line: the key."""
+def mint_api_key(target: RunningStack, org_id: str, via: str | None = None) -> str:
+    """Mint a key for an org on a stack. With `via` ("port" or "endpoint"), by the CLI, whose stdout
+    must be exactly one line: the key. Without, as the CLI mints it (`create_api_key`, on the
+    stack's keys table) but in this process: a CLI start costs about a second of CPU, and what the
+    CLI itself does is test_api_keys.py's and test_two_stacks.py's to check."""
+    if via is None:
+        repository = ApiKeyRepository(local_table_name(API_KEYS_TABLE), aws_client(target, "dynamodb"))
+        key, _key_id = create_api_key(repository, org_id)
+        return key
     result = run_admin(target, "create", "--org-id", org_id, via=via)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -531,7 +541,7 @@ def mint_api_key(target: RunningStack, org_id: str, via: str = "port") -> str:
 
 @pytest.fixture
 def make_org(stack: RunningStack) -> Callable[..., Org]:
-    """A factory of fresh orgs (uuid4 ids); `with_key=True` mints an API key with the CLI."""
+    """A factory of fresh orgs (uuid4 ids); `with_key=True` mints an API key (`mint_api_key`)."""
 
     def factory(with_key: bool = True) -> Org:
         org_id = str(uuid.uuid4())

@@ -1,5 +1,5 @@
 """`make smoke` (the pytest suite tools/smoke/suite) against the session's local stack, so it
-cannot rot: with two keys minted by the CLI; the way it runs after `sam deploy` (--stack-name:
+cannot rot: with two keys minted as the CLI mints them; the way it runs after `sam deploy` (--stack-name:
 outputs from CloudFormation, keys minted and revoked, audit records from S3) on the stack's
 embedded AWS, with a stand-in for Firehose; and failing loudly, cleaning up all the same."""
 
@@ -107,7 +107,7 @@ AUDIT = "test_each_request_has_its_record_in_the_audit_trail"
 
 
 def mint_keys(stack: RunningStack, *org_ids: str) -> list[str]:
-    """A key for each org id, minted by the CLI side by side."""
+    """A key for each org id, minted side by side."""
     with ThreadPoolExecutor(max_workers=len(org_ids)) as pool:
         return list(pool.map(lambda org_id: mint_api_key(stack, org_id), org_ids))
 
@@ -121,7 +121,7 @@ def assert_all_passed(result: SmokeResult) -> None:
 def test_smoke_suite_passes_against_the_local_stack(
     stack: RunningStack, ledger: SecretLedger, api: Api, tmp_path: Path
 ) -> None:
-    # Given two fresh orgs with keys minted by the CLI
+    # Given two fresh orgs with keys minted as the CLI mints them
     orgs = [str(uuid.uuid4()), str(uuid.uuid4())]
     keys = mint_keys(stack, *orgs)
     # And a write-only key of the first org, for the scope rule's check
