@@ -101,7 +101,8 @@ e2e: setup
 	$(UV) run pytest tests/e2e
 
 # The static checks and the client's build run side by side (each one's output kept together), then
-# the whole suite, in parallel over the machine's cores (pytest-xdist); PYTEST_ARGS adds options
+# the whole suite, in parallel over the machine's cores (pytest-xdist; loadgroup: a module that shares
+# costly state with another names their group); PYTEST_ARGS adds options
 # (`-n 0`: serially).
 CHECKS := lint typecheck cfn-lint sam-validate check-requirements client
 
@@ -109,7 +110,7 @@ checks: setup
 	@$(MAKE) --no-print-directory -j$(words $(CHECKS)) --output-sync=target $(CHECKS)
 
 test: checks
-	$(UV) run pytest -n auto $(PYTEST_ARGS)
+	$(UV) run pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # Needs python3.13 on PATH (pyenv: PYENV_VERSION=3.11.7:3.13.0) and no Docker.
 build: requirements

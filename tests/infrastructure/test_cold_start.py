@@ -3,9 +3,13 @@ loads it, imports what every one of its requests needs (at init, where Lambda's 
 concurrency or SnapStart pay for it ahead of any request) and nothing else (the figures are in
 `make bench`)."""
 
+import pytest
 from local_stack.template import ROOT, function_directories, queue_triggers, schedule_triggers
 
 from tests.infrastructure.fresh_interpreter import ESDK, JWT, OAUTH, XRAY, loaded
+
+# One worker runs both fresh-interpreter modules, which share their reports (`loaded`).
+pytestmark = pytest.mark.xdist_group("fresh_interpreters")
 
 # Every request of these encrypts or decrypts; delete never does, nor do the scheduler and its
 # shard scanner.

@@ -3,12 +3,16 @@
 every API function registers them, the before-snapshot hook makes no AWS client, credentials or
 call; and the runtime's module never ships in the layer."""
 
+import pytest
 from local_stack.template import function_directories
 
 from tests.infrastructure.fresh_interpreter import loaded
 from tests.infrastructure.test_layer_requirements import canonical, layer_packages
 
 API_FUNCTIONS = function_directories()
+
+# One worker runs both fresh-interpreter modules, which share their reports (`loaded`).
+pytestmark = pytest.mark.xdist_group("fresh_interpreters")
 
 
 def test_every_api_function_registers_the_hooks_and_makes_nothing_aws_before_the_snapshot():

@@ -52,6 +52,8 @@ PROVIDER_WINDOW = 600_000
 OTHER_PROVIDERS = ("salesforce", "pipedrive", "zoho", "dynamics")
 BATCH_WRITE_SIZE = 25
 WRITERS = 8
+# The module's tests run together on one worker: its 10,000-row population is built once.
+pytestmark = pytest.mark.xdist_group("refresh_scheduler_population")
 
 
 # ---- rows straight into the table ------------------------------------------------------------------
