@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
 
 .PHONY: help setup run test checks lint typecheck cfn-lint sam-validate requirements check-requirements \
-        openapi configuration client unit infrastructure integration e2e build deploy smoke bench clean \
+        openapi configuration client unit infrastructure integration e2e suite build deploy smoke bench clean \
         invoke sam-env
 
 help:
@@ -100,7 +100,7 @@ integration: setup
 e2e: setup
 	$(UV) run pytest tests/e2e
 
-# The static checks and the client's build run side by side (each one's output kept together), then
+# The static checks and the client's build run side by side (each one's output kept together); `suite` is
 # the whole suite, in parallel over the machine's cores (pytest-xdist; loadgroup: a module that shares
 # costly state with another names their group); PYTEST_ARGS adds options
 # (`-n 0`: serially).
@@ -109,7 +109,12 @@ CHECKS := lint typecheck cfn-lint sam-validate check-requirements client
 checks: setup
 	@$(MAKE) --no-print-directory -j$(words $(CHECKS)) --output-sync=target $(CHECKS)
 
-test: checks
+# `make test` runs the checks beside the suite (each check's output comes as one block when it ends);
+# it fails if either does.
+test: setup
+	@$(MAKE) --no-print-directory -j2 checks suite
+
+suite: setup
 	$(UV) run pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # Needs python3.13 on PATH (pyenv: PYENV_VERSION=3.11.7:3.13.0) and no Docker.
