@@ -73,6 +73,34 @@ INDEX_ATTRIBUTES = ("org_id", "provider", "id", "refresh_shard", "refresh_due")
 INDEX_WRITES = {"create_credentials": 1, "update_credentials": 2, "delete_credentials": 1}
 
 
+# A refresh moves its row's entry in the refresh-due index: a delete and a put of an entry < 1 KB.
+INDEX_MOVE_WRITES = 2
+# What the refresh lease adds to a row while it is held: its owner (a uuid4) and end (epoch ms).
+# A write bills the larger of the item before and after it, so the lease's take and the write
+# that gives it back are priced at the row with it.
+LEASE_ATTRIBUTES = {
+    "lease_owner": {"S": "8f5e9a70-1c3b-4b8e-9c1d-1f2a3b4c5d6e"},
+    "lease_until": {"N": "1796325746945"},
+}
+# DynamoDB per refresh at 7bf5d19, the last commit before the id mirror became a pointer, by
+# `refresh_units` on that commit's worker phase (/tmp script calling `worker_phase`): the lease's
+# UpdateItem and a TransactWriteItems over the row and its whole-row mirror. A refreshed row is
+# 1,090 B (1,156 B with its lease), its mirror was 1,142 B: 2 + 2 x (2 + 2) + 2 (index) = 12 WRU,
+# and the index entry (158 B) read by the scheduler's query, eventually consistent.
+BEFORE_REFRESH_WRITE_UNITS = 12.0
+BEFORE_REFRESH_READ_UNITS = 158 / 4096 / 2
+
+
+@dataclass
+class StoredSizes:
+    """The largest credentials row, id mirror and index entry the worker phase's refreshes left
+    (bytes, DynamoDB's sizing rules; the row without its lease, which a refresh gives back)."""
+
+    row: int
+    mirror: int
+    index_entry: int
+
+
 @dataclass
 class RefreshFigures:
     """One worker invocation of a batch, as the refresh phase measured it."""
@@ -82,6 +110,7 @@ class RefreshFigures:
     cpu: float  # CPU seconds of every thread of the process
     calls: dict[tuple[str, str], float]  # AWS calls per refresh
     log_bytes: float  # per refresh
+    stored: StoredSizes | None = None  # what the refreshes wrote (set once the phase read it back)
 
 
 @dataclass
@@ -319,22 +348,72 @@ def route_line(
     )
 
 
+def refresh_units(figures: RefreshFigures) -> tuple[float, float]:
+    """(write units, read units) one refresh bills, from the DynamoDB calls a measured worker
+    batch made per refresh and the items it left: each UpdateItem (the lease's take, the tokens'
+    write that gives it back) at the row with its lease, a transaction at twice each of its items
+    (the row with its lease, the mirror), a GetItem strongly consistent; the index entry moved;
+    the scheduler's query reading the entry, eventually consistent."""
+    stored = figures.stored
+    if stored is None:
+        raise ValueError("the worker phase did not size what it wrote")
+    leased = stored.row + item_size(LEASE_ATTRIBUTES)
+    writes = float(INDEX_MOVE_WRITES)
+    reads = stored.index_entry / 4096 / 2
+    for (service, operation), count in figures.calls.items():
+        if service != "dynamodb":
+            continue
+        if operation == "UpdateItem":
+            writes += count * write_units(leased)
+        elif operation == "TransactWriteItems":
+            writes += count * 2 * (write_units(leased) + write_units(stored.mirror))
+        elif operation == "GetItem":
+            reads += count * read_units(leased)
+    return writes, reads
+
+
+def refresh_units_dollars(writes: float, reads: float) -> float:
+    return writes * prices.DYNAMODB_WRITE_UNIT.dollars + reads * prices.DYNAMODB_READ_UNIT.dollars
+
+
+def refresh_units_row(figures: RefreshFigures) -> Row:
+    """The "DynamoDB per refresh" row: this run's units beside 7bf5d19's, goal halved at least."""
+    writes, reads = refresh_units(figures)
+    stored = figures.stored
+    assert stored is not None
+    now = refresh_units_dollars(writes, reads)
+    before = refresh_units_dollars(BEFORE_REFRESH_WRITE_UNITS, BEFORE_REFRESH_READ_UNITS)
+    goal = BEFORE_REFRESH_WRITE_UNITS / 2
+    operations = ", ".join(
+        f"{operation} {count:g}"
+        for (service, operation), count in sorted(figures.calls.items())
+        if service == "dynamodb"
+    )
+    return Row(
+        "Refresh pipeline",
+        "DynamoDB per refresh (request units)",
+        f"{writes:g} WRU + {reads:.2f} RRU ({operations}; row {stored.row} B + lease "
+        f"{item_size(LEASE_ATTRIBUTES)} B, mirror {stored.mirror} B, index entry moved): "
+        f"{money(now * REFRESHES_A_MONTH)} a month for {STORED:,} one-hour credentials; at 7bf5d19 "
+        f"{BEFORE_REFRESH_WRITE_UNITS:g} WRU + {BEFORE_REFRESH_READ_UNITS:.2f} RRU, "
+        f"{money(before * REFRESHES_A_MONTH)} ({before / now:.1f}{X} now)",
+        f"halved at least (≤ {goal:g} WRU; 7bf5d19: {BEFORE_REFRESH_WRITE_UNITS:g})",
+        writes <= goal,
+    )
+
+
 def refresh_parts(figures: RefreshFigures, sizes: Sizes, memory: int) -> dict[str, float]:
     """What one refresh costs, from a measured worker invocation of a batch."""
     seconds = billed_seconds(figures.cpu, figures.wall, memory)
     per_invocation = lambda_cost(seconds, memory)
     calls = figures.calls
-    # Lease (UpdateItem), the tokens' write (a transaction over the row and its mirror), the
-    # index entry moved (2); the scheduler's query reads the index entry (eventually consistent).
-    lease_and_write = dynamodb_dollars("refresh", calls, sizes) + 2 * prices.DYNAMODB_WRITE_UNIT.dollars
-    index_read = sizes.index_entry / 4096 / 2 * prices.DYNAMODB_READ_UNIT.dollars
     # SQS: SendMessageBatch (scheduler), ReceiveMessage and DeleteMessageBatch (Lambda's poller),
     # each once per ten messages.
     sqs = 3 / 10 * prices.SQS_REQUEST.dollars
     logs = figures.log_bytes + len(PLATFORM_LINES) / figures.refreshes
     return {
         "Lambda": per_invocation / figures.refreshes,
-        "DynamoDB": lease_and_write + index_read,
+        "DynamoDB": refresh_units_dollars(*refresh_units(figures)),
         "KMS": kms_requests(calls) * prices.KMS_REQUEST.dollars,
         "SQS": sqs,
         "Logs": logs_dollars(logs),

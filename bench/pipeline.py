@@ -31,12 +31,16 @@ from local_stack.template import ROOT, function_timeout, parameter_defaults, que
 from . import prices
 from .common import BenchError, Row, X, describe_calls, log, median, ms
 from .cost import (
+    INDEX_ATTRIBUTES,
     REFRESH_INTERVAL_SECONDS,
     CostInputs,
     RefreshFigures,
+    StoredSizes,
     billed_seconds,
+    item_size,
     lambda_cost,
     memory_mb,
+    refresh_units_row,
     stdout_bytes,
 )
 from .fanout import ScannerFigures, fanout_phase, sizing_rows
@@ -231,7 +235,21 @@ def worker_phase(bench: Bench, inputs: CostInputs) -> None:
             )
         rows = [(org, "salesforce") for org, _ in made]
         mirrors = [(id_mirror_key(credentials_id)["org_id"]["S"], "ID") for _, credentials_id in made]
+        # What a refresh writes, as refreshed here: the largest row and mirror (the write units
+        # per refresh are priced from them, `cost.refresh_units`).
+        refreshed = bench.aws.items(rows)
+        left = StoredSizes(
+            row=max(item_size(item) for item in refreshed),
+            mirror=max(item_size(item) for item in bench.aws.items(mirrors)),
+            index_entry=max(
+                item_size({name: item[name] for name in INDEX_ATTRIBUTES if name in item})
+                for item in refreshed
+            ),
+        )
+        for figures in inputs.worker.values():
+            figures.stored = left
         bench.aws.delete_items(rows + mirrors)
+        bench.rows.append(refresh_units_row(inputs.worker["concurrent"]))
     finally:
         endpoint.stop()
         _tune(REFRESH_WORKER_CONCURRENCY="10")
