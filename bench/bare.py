@@ -53,6 +53,7 @@ class BareService:
         self._key_arn = kms_key_arn
         self._api_keys = dict(api_keys)  # the cached key -> org lookup of a warm instance
         self.kms_calls = dict(kms_calls)
+        self._keys: dict[str, tuple[str, str]] = {}  # id -> its row's key, as the service keeps
         self.handlers: dict[str, Callable[[Event], Response]] = {
             "create_credentials": self.create,
             "list_credentials": self.list,
@@ -120,6 +121,18 @@ class BareService:
         if org is None:
             return None, None, _reply(401, {"detail": "unauthorized"})
         credentials_id = event["pathParameters"]["credentials_id"]
+        known = self._keys.get(credentials_id)
+        if known is not None:  # as the service: an id seen before names its row key
+            item = self._dynamodb.get_item(
+                TableName=self._table,
+                Key={"org_id": {"S": known[0]}, "provider": {"S": known[1]}},
+                ConsistentRead=True,
+            ).get("Item")
+            if item is None or item["id"]["S"] != credentials_id:
+                return org, None, _reply(404, {"detail": "not found"})
+            if known[0] != org:
+                return org, None, _reply(403, {"detail": "forbidden"})
+            return org, item, None
         # The id mirror names the row; the row is read next (both strongly consistent).
         mirror = self._dynamodb.get_item(
             TableName=self._table,
@@ -137,6 +150,7 @@ class BareService:
         ).get("Item")
         if item is None or item["id"] != mirror["id"]:
             return org, None, _reply(404, {"detail": "not found"})
+        self._keys[credentials_id] = (mirror["owner_org_id"]["S"], mirror["owner_provider"]["S"])
         return org, item, None
 
     # -- routes ------------------------------------------------------------------------------

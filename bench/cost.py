@@ -13,7 +13,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from integration_credentials.adapters.storage.keys import id_mirror_key, org_count_key
 from local_stack.template import load_template, resources_of_type
@@ -21,6 +20,18 @@ from local_stack.template import load_template, resources_of_type
 from . import prices
 from .common import ROUTE_NAMES, ROUTE_ORG, Row, X, log
 from .stack import Bench
+from .units import (
+    BEFORE_REFRESH_READ_UNITS,
+    BEFORE_REFRESH_WRITE_UNITS,
+    INDEX_ATTRIBUTES,
+    LEASE_ATTRIBUTES,
+    StoredSizes,
+    item_size,
+    read_units,
+    refresh_units,
+    refresh_units_dollars,
+    write_units,
+)
 
 MONTH_SECONDS = 30 * 86_400
 MINUTES_A_MONTH = MONTH_SECONDS // 60
@@ -69,36 +80,7 @@ LOGICAL_IDS = {
 }
 # Writes to the sparse refresh-due index per request (one index entry, under 1 KB): a create
 # adds one, an update that moves the due time deletes and adds one, a delete removes one.
-INDEX_ATTRIBUTES = ("org_id", "provider", "id", "refresh_shard", "refresh_due")
 INDEX_WRITES = {"create_credentials": 1, "update_credentials": 2, "delete_credentials": 1}
-
-
-# A refresh moves its row's entry in the refresh-due index: a delete and a put of an entry < 1 KB.
-INDEX_MOVE_WRITES = 2
-# What the refresh lease adds to a row while it is held: its owner (a uuid4) and end (epoch ms).
-# A write bills the larger of the item before and after it, so the lease's take and the write
-# that gives it back are priced at the row with it.
-LEASE_ATTRIBUTES = {
-    "lease_owner": {"S": "8f5e9a70-1c3b-4b8e-9c1d-1f2a3b4c5d6e"},
-    "lease_until": {"N": "1796325746945"},
-}
-# DynamoDB per refresh at 7bf5d19, the last commit before the id mirror became a pointer, by
-# `refresh_units` on that commit's worker phase (/tmp script calling `worker_phase`): the lease's
-# UpdateItem and a TransactWriteItems over the row and its whole-row mirror. A refreshed row is
-# 1,090 B (1,156 B with its lease), its mirror was 1,142 B: 2 + 2 x (2 + 2) + 2 (index) = 12 WRU,
-# and the index entry (158 B) read by the scheduler's query, eventually consistent.
-BEFORE_REFRESH_WRITE_UNITS = 12.0
-BEFORE_REFRESH_READ_UNITS = 158 / 4096 / 2
-
-
-@dataclass
-class StoredSizes:
-    """The largest credentials row, id mirror and index entry the worker phase's refreshes left
-    (bytes, DynamoDB's sizing rules; the row without its lease, which a refresh gives back)."""
-
-    row: int
-    mirror: int
-    index_entry: int
 
 
 @dataclass
@@ -130,42 +112,6 @@ def memory_mb(logical_id: str) -> int:
     """A function's MemorySize (its own, else the Globals')."""
     props = resources_of_type("AWS::Serverless::Function")[logical_id]["Properties"]
     return int(props.get("MemorySize", load_template()["Globals"]["Function"]["MemorySize"]))
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """An item's size by DynamoDB's sizing rules: attribute names plus values (strings as UTF-8,
-    binaries as bytes, numbers about one byte per two digits plus one, maps and lists 3 bytes
-    plus one per element)."""
-
-    def value_size(value: dict[str, Any]) -> int:
-        (kind, data), *_ = value.items()
-        if kind == "S":
-            return len(str(data).encode())
-        if kind == "B":
-            return len(data)
-        if kind == "N":
-            digits = len(str(data).lstrip("-").replace(".", "").lstrip("0")) or 1
-            return math.ceil(digits / 2) + 1
-        if kind in {"BOOL", "NULL"}:
-            return 1
-        if kind == "M":
-            return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in data.items())
-        if kind == "L":
-            return 3 + sum(value_size(v) + 1 for v in data)
-        if kind in {"SS", "NS", "BS"}:
-            return sum(value_size({kind[0]: element}) for element in data)
-        raise ValueError(kind)
-
-    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
-
-
-def write_units(size: int) -> int:
-    return max(1, math.ceil(size / 1024))
-
-
-def read_units(size: int, *, consistent: bool = True) -> float:
-    units = max(1, math.ceil(size / 4096))
-    return units if consistent else units / 2
 
 
 def billed_seconds(cpu: float, wall: float, memory: int) -> float:
@@ -348,39 +294,12 @@ def route_line(
     )
 
 
-def refresh_units(figures: RefreshFigures) -> tuple[float, float]:
-    """(write units, read units) one refresh bills, from the DynamoDB calls a measured worker
-    batch made per refresh and the items it left: each UpdateItem (the lease's take, the tokens'
-    write that gives it back) at the row with its lease, a transaction at twice each of its items
-    (the row with its lease, the mirror), a GetItem strongly consistent; the index entry moved;
-    the scheduler's query reading the entry, eventually consistent."""
+def refresh_units_row(figures: RefreshFigures) -> Row:
+    """The "DynamoDB per refresh" row: this run's units beside 7bf5d19's, goal halved at least."""
     stored = figures.stored
     if stored is None:
         raise ValueError("the worker phase did not size what it wrote")
-    leased = stored.row + item_size(LEASE_ATTRIBUTES)
-    writes = float(INDEX_MOVE_WRITES)
-    reads = stored.index_entry / 4096 / 2
-    for (service, operation), count in figures.calls.items():
-        if service != "dynamodb":
-            continue
-        if operation == "UpdateItem":
-            writes += count * write_units(leased)
-        elif operation == "TransactWriteItems":
-            writes += count * 2 * (write_units(leased) + write_units(stored.mirror))
-        elif operation == "GetItem":
-            reads += count * read_units(leased)
-    return writes, reads
-
-
-def refresh_units_dollars(writes: float, reads: float) -> float:
-    return writes * prices.DYNAMODB_WRITE_UNIT.dollars + reads * prices.DYNAMODB_READ_UNIT.dollars
-
-
-def refresh_units_row(figures: RefreshFigures) -> Row:
-    """The "DynamoDB per refresh" row: this run's units beside 7bf5d19's, goal halved at least."""
-    writes, reads = refresh_units(figures)
-    stored = figures.stored
-    assert stored is not None
+    writes, reads = refresh_units(figures.calls, stored)
     now = refresh_units_dollars(writes, reads)
     before = refresh_units_dollars(BEFORE_REFRESH_WRITE_UNITS, BEFORE_REFRESH_READ_UNITS)
     goal = BEFORE_REFRESH_WRITE_UNITS / 2
@@ -413,7 +332,9 @@ def refresh_parts(figures: RefreshFigures, sizes: Sizes, memory: int) -> dict[st
     logs = figures.log_bytes + len(PLATFORM_LINES) / figures.refreshes
     return {
         "Lambda": per_invocation / figures.refreshes,
-        "DynamoDB": refresh_units_dollars(*refresh_units(figures)),
+        "DynamoDB": refresh_units_dollars(*refresh_units(calls, figures.stored))
+        if figures.stored is not None
+        else float("nan"),
         "KMS": kms_requests(calls) * prices.KMS_REQUEST.dollars,
         "SQS": sqs,
         "Logs": logs_dollars(logs),

@@ -31,13 +31,10 @@ from local_stack.template import ROOT, function_timeout, parameter_defaults, que
 from . import prices
 from .common import BenchError, Row, X, describe_calls, log, median, ms
 from .cost import (
-    INDEX_ATTRIBUTES,
     REFRESH_INTERVAL_SECONDS,
     CostInputs,
     RefreshFigures,
-    StoredSizes,
     billed_seconds,
-    item_size,
     lambda_cost,
     memory_mb,
     refresh_units_row,
@@ -45,6 +42,7 @@ from .cost import (
 )
 from .fanout import ScannerFigures, fanout_phase, sizing_rows
 from .stack import Bench
+from .units import INDEX_ATTRIBUTES, StoredSizes, item_size
 
 PROVIDER_LATENCY_SECONDS = 0.3
 DUE_ROWS = 1000
@@ -236,7 +234,7 @@ def worker_phase(bench: Bench, inputs: CostInputs) -> None:
         rows = [(org, "salesforce") for org, _ in made]
         mirrors = [(id_mirror_key(credentials_id)["org_id"]["S"], "ID") for _, credentials_id in made]
         # What a refresh writes, as refreshed here: the largest row and mirror (the write units
-        # per refresh are priced from them, `cost.refresh_units`).
+        # per refresh are priced from them, `units.refresh_units`).
         refreshed = bench.aws.items(rows)
         left = StoredSizes(
             row=max(item_size(item) for item in refreshed),

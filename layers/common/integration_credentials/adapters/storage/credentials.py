@@ -1,9 +1,15 @@
 """Credentials rows and their id mirrors: one DynamoDB call per create, get by provider or list,
-two per get by id (the mirror, a pointer, then the row). Create and delete are conditional
+two per get by id (the mirror, a pointer, then the row; the row alone for an id this instance has
+seen). Create and delete are conditional
 transactions over the row, its mirror and the org's count; every other write is one conditional
 UpdateItem of the row (the mirror holds only its key, so nothing else changes). Failed conditions
-become domain errors here."""
+become domain errors here.
 
+Longer than 300 lines: each write's condition and the domain error its failure means (missing,
+moved, its own lost answer) read best beside the write itself, for every kind of write.
+"""
+
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -40,11 +46,37 @@ from .items import (
 from .keys import credentials_key, id_mirror_key, org_count_key
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 
+# How many ids a warm instance remembers the row key of (an entry is two short strings).
+KNOWN_KEYS = 10_000
+
+
 class CredentialsRepository(Table):
-    """Credentials rows: one DynamoDB call per create/get/list, every write conditional."""
+    """Credentials rows: one DynamoDB call per create/get/list, every write conditional.
+
+    An id names one row key, (org, provider), for its whole life (ids are never reused), so the
+    key a mirror gave is remembered: a by-id read of an id this instance has seen reads the row
+    alone (strongly consistent, checked to still hold that id: a deleted credential is not found,
+    as its mirror would be gone)."""
+
+    def __init__(self, table_name: str, client: "DynamoDBClient") -> None:
+        super().__init__(table_name, client)
+        self._keys: dict[str, tuple[str, str]] = {}
+        self._keys_lock = threading.Lock()
+
+    def clear_caches(self) -> None:
+        """Forget the row keys of the ids seen (as a cold start)."""
+        with self._keys_lock:
+            self._keys.clear()
+
+    def _remember(self, credentials_id: str, org_id: str, provider: str) -> None:
+        with self._keys_lock:
+            if credentials_id not in self._keys and len(self._keys) >= KNOWN_KEYS:
+                del self._keys[next(iter(self._keys))]  # the oldest
+            self._keys[credentials_id] = (org_id, provider)
 
     def create(self, row: StoredCredentials, *, limit: int) -> None:
         """Insert a row and its id mirror, and count it: `CredentialsAlreadyExistError` if the
@@ -89,6 +121,7 @@ class CredentialsRepository(Table):
             return ConcurrentModificationError("credentials id collision")
 
         self._transact(items, on_condition_failed)
+        self._remember(row.id, row.org_id, row.provider)
 
     def get_by_provider(self, org_id: str, provider: str) -> StoredCredentials | None:
         """The org's row for a provider, read strongly consistent (a read after a PUT sees it)."""
@@ -102,7 +135,12 @@ class CredentialsRepository(Table):
     def get_by_id(self, credentials_id: str) -> StoredCredentials | None:
         """A row by id, whatever org owns it (the caller checks ownership): its mirror names the
         row's key, then the row is read. Both reads strongly consistent; None when either is gone,
-        or the row now holds another credential (deleted and created again between the reads)."""
+        or the row now holds another credential (deleted and created again between the reads).
+        An id seen before costs the row's read alone."""
+        known = self._keys.get(credentials_id)
+        if known is not None:
+            row = self.get_by_provider(*known)
+            return row if row is not None and row.id == credentials_id else None
         with dynamodb_errors():
             response = self._client.get_item(
                 TableName=self._table,
@@ -124,7 +162,10 @@ class CredentialsRepository(Table):
             metrics.add_metric(name="IntegrityError", unit=MetricUnit.Count, value=1)
             return None
         row = self.get_by_provider(pointer[1], pointer[2])
-        return row if row is not None and row.id == credentials_id else None
+        if row is None or row.id != credentials_id:
+            return None
+        self._remember(credentials_id, pointer[1], pointer[2])
+        return row
 
     def list_for_org(
         self, org_id: str, *, limit: int | None = None, after_provider: str | None = None
