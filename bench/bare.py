@@ -53,6 +53,7 @@ class BareService:
         self._key_arn = kms_key_arn
         self._api_keys = dict(api_keys)  # the cached key -> org lookup of a warm instance
         self.kms_calls = dict(kms_calls)
+        self._keys: dict[str, tuple[str, str]] = {}  # id -> its row's key, as the service keeps
         self.handlers: dict[str, Callable[[Event], Response]] = {
             "create_credentials": self.create,
             "list_credentials": self.list,
@@ -86,11 +87,10 @@ class BareService:
         return edk
 
     def _puts(self, row: dict[str, Any], condition: str, values: dict[str, Any] | None) -> list[Any]:
-        data = {name: value for name, value in row.items() if name not in {"org_id", "provider"}}
         mirror = {
             "org_id": {"S": ID_PREFIX + row["id"]["S"]},
             "provider": {"S": "ID"},
-            **data,
+            "id": row["id"],
             "owner_org_id": row["org_id"],
             "owner_provider": row["provider"],
         }
@@ -121,15 +121,36 @@ class BareService:
         if org is None:
             return None, None, _reply(401, {"detail": "unauthorized"})
         credentials_id = event["pathParameters"]["credentials_id"]
-        item = self._dynamodb.get_item(
+        known = self._keys.get(credentials_id)
+        if known is not None:  # as the service: an id seen before names its row key
+            item = self._dynamodb.get_item(
+                TableName=self._table,
+                Key={"org_id": {"S": known[0]}, "provider": {"S": known[1]}},
+                ConsistentRead=True,
+            ).get("Item")
+            if item is None or item["id"]["S"] != credentials_id:
+                return org, None, _reply(404, {"detail": "not found"})
+            if known[0] != org:
+                return org, None, _reply(403, {"detail": "forbidden"})
+            return org, item, None
+        # The id mirror names the row; the row is read next (both strongly consistent).
+        mirror = self._dynamodb.get_item(
             TableName=self._table,
             Key={"org_id": {"S": ID_PREFIX + credentials_id}, "provider": {"S": "ID"}},
             ConsistentRead=True,
         ).get("Item")
-        if item is None:
+        if mirror is None:
             return org, None, _reply(404, {"detail": "not found"})
-        if item["owner_org_id"]["S"] != org:
+        if mirror["owner_org_id"]["S"] != org:
             return org, None, _reply(403, {"detail": "forbidden"})
+        item = self._dynamodb.get_item(
+            TableName=self._table,
+            Key={"org_id": mirror["owner_org_id"], "provider": mirror["owner_provider"]},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None or item["id"] != mirror["id"]:
+            return org, None, _reply(404, {"detail": "not found"})
+        self._keys[credentials_id] = (mirror["owner_org_id"]["S"], mirror["owner_provider"]["S"])
         return org, item, None
 
     # -- routes ------------------------------------------------------------------------------
@@ -225,30 +246,20 @@ class BareService:
             "updated_at": {"S": _now()},
             "secret": {"S": json.dumps(secret)},
         }
-        context = {"org_id": org, "provider": item["owner_provider"]["S"], "id": item["id"]["S"]}
+        context = {"org_id": org, "provider": item["provider"]["S"], "id": item["id"]["S"]}
         edk = self._kms("update_credentials", item, context)
         if edk:
             changed["edk"] = {"B": edk}
-        # As the route does: UpdateItem entries (only what changes), under the version read.
+        # As the route does: one UpdateItem of the row (only what changes), under the version read.
         values = {":id": item["id"], ":version": {"N": str(version)}}
         values.update({f":new_{name}": value for name, value in changed.items()})
-        expression = "SET " + ", ".join(f"{name} = :new_{name}" for name in changed)
-        updates: list[Any] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": key,
-                    "UpdateExpression": expression,
-                    "ConditionExpression": "id = :id AND version = :version",
-                    "ExpressionAttributeValues": values,
-                }
-            }
-            for key in (
-                {"org_id": {"S": org}, "provider": item["owner_provider"]},
-                {"org_id": item["org_id"], "provider": {"S": "ID"}},
-            )
-        ]
-        self._dynamodb.transact_write_items(TransactItems=updates)
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"org_id": {"S": org}, "provider": item["provider"]},
+            UpdateExpression="SET " + ", ".join(f"{name} = :new_{name}" for name in changed),
+            ConditionExpression="id = :id AND version = :version",
+            ExpressionAttributeValues=values,
+        )
         return _reply(200, self._view({**item, **changed}))
 
     def delete(self, event: Event) -> Response:
@@ -262,7 +273,7 @@ class BareService:
                 {
                     "Delete": {
                         "TableName": self._table,
-                        "Key": {"org_id": {"S": org}, "provider": item["owner_provider"]},
+                        "Key": {"org_id": {"S": org}, "provider": item["provider"]},
                         "ConditionExpression": "id = :id",
                         "ExpressionAttributeValues": values,
                     }
@@ -270,7 +281,7 @@ class BareService:
                 {
                     "Delete": {
                         "TableName": self._table,
-                        "Key": {"org_id": item["org_id"], "provider": {"S": "ID"}},
+                        "Key": {"org_id": {"S": ID_PREFIX + item["id"]["S"]}, "provider": {"S": "ID"}},
                         "ConditionExpression": "attribute_exists(org_id)",
                     }
                 },

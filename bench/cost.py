@@ -13,7 +13,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from integration_credentials.adapters.storage.keys import id_mirror_key, org_count_key
 from local_stack.template import load_template, resources_of_type
@@ -21,6 +20,18 @@ from local_stack.template import load_template, resources_of_type
 from . import prices
 from .common import ROUTE_NAMES, ROUTE_ORG, Row, X, log
 from .stack import Bench
+from .units import (
+    BEFORE_REFRESH_READ_UNITS,
+    BEFORE_REFRESH_WRITE_UNITS,
+    INDEX_ATTRIBUTES,
+    LEASE_ATTRIBUTES,
+    StoredSizes,
+    item_size,
+    read_units,
+    refresh_units,
+    refresh_units_dollars,
+    write_units,
+)
 
 MONTH_SECONDS = 30 * 86_400
 MINUTES_A_MONTH = MONTH_SECONDS // 60
@@ -69,7 +80,6 @@ LOGICAL_IDS = {
 }
 # Writes to the sparse refresh-due index per request (one index entry, under 1 KB): a create
 # adds one, an update that moves the due time deletes and adds one, a delete removes one.
-INDEX_ATTRIBUTES = ("org_id", "provider", "id", "refresh_shard", "refresh_due")
 INDEX_WRITES = {"create_credentials": 1, "update_credentials": 2, "delete_credentials": 1}
 
 
@@ -82,6 +92,7 @@ class RefreshFigures:
     cpu: float  # CPU seconds of every thread of the process
     calls: dict[tuple[str, str], float]  # AWS calls per refresh
     log_bytes: float  # per refresh
+    stored: StoredSizes | None = None  # what the refreshes wrote (set once the phase read it back)
 
 
 @dataclass
@@ -101,42 +112,6 @@ def memory_mb(logical_id: str) -> int:
     """A function's MemorySize (its own, else the Globals')."""
     props = resources_of_type("AWS::Serverless::Function")[logical_id]["Properties"]
     return int(props.get("MemorySize", load_template()["Globals"]["Function"]["MemorySize"]))
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """An item's size by DynamoDB's sizing rules: attribute names plus values (strings as UTF-8,
-    binaries as bytes, numbers about one byte per two digits plus one, maps and lists 3 bytes
-    plus one per element)."""
-
-    def value_size(value: dict[str, Any]) -> int:
-        (kind, data), *_ = value.items()
-        if kind == "S":
-            return len(str(data).encode())
-        if kind == "B":
-            return len(data)
-        if kind == "N":
-            digits = len(str(data).lstrip("-").replace(".", "").lstrip("0")) or 1
-            return math.ceil(digits / 2) + 1
-        if kind in {"BOOL", "NULL"}:
-            return 1
-        if kind == "M":
-            return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in data.items())
-        if kind == "L":
-            return 3 + sum(value_size(v) + 1 for v in data)
-        if kind in {"SS", "NS", "BS"}:
-            return sum(value_size({kind[0]: element}) for element in data)
-        raise ValueError(kind)
-
-    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
-
-
-def write_units(size: int) -> int:
-    return max(1, math.ceil(size / 1024))
-
-
-def read_units(size: int, *, consistent: bool = True) -> float:
-    units = max(1, math.ceil(size / 4096))
-    return units if consistent else units / 2
 
 
 def billed_seconds(cpu: float, wall: float, memory: int) -> float:
@@ -319,22 +294,47 @@ def route_line(
     )
 
 
+def refresh_units_row(figures: RefreshFigures) -> Row:
+    """The "DynamoDB per refresh" row: this run's units beside 7bf5d19's, goal halved at least."""
+    stored = figures.stored
+    if stored is None:
+        raise ValueError("the worker phase did not size what it wrote")
+    writes, reads = refresh_units(figures.calls, stored)
+    now = refresh_units_dollars(writes, reads)
+    before = refresh_units_dollars(BEFORE_REFRESH_WRITE_UNITS, BEFORE_REFRESH_READ_UNITS)
+    goal = BEFORE_REFRESH_WRITE_UNITS / 2
+    operations = ", ".join(
+        f"{operation} {count:g}"
+        for (service, operation), count in sorted(figures.calls.items())
+        if service == "dynamodb"
+    )
+    return Row(
+        "Refresh pipeline",
+        "DynamoDB per refresh (request units)",
+        f"{writes:g} WRU + {reads:.2f} RRU ({operations}; row {stored.row} B + lease "
+        f"{item_size(LEASE_ATTRIBUTES)} B, mirror {stored.mirror} B, index entry moved): "
+        f"{money(now * REFRESHES_A_MONTH)} a month for {STORED:,} one-hour credentials; at 7bf5d19 "
+        f"{BEFORE_REFRESH_WRITE_UNITS:g} WRU + {BEFORE_REFRESH_READ_UNITS:.2f} RRU, "
+        f"{money(before * REFRESHES_A_MONTH)} ({before / now:.1f}{X} now)",
+        f"halved at least (≤ {goal:g} WRU; 7bf5d19: {BEFORE_REFRESH_WRITE_UNITS:g})",
+        writes <= goal,
+    )
+
+
 def refresh_parts(figures: RefreshFigures, sizes: Sizes, memory: int) -> dict[str, float]:
     """What one refresh costs, from a measured worker invocation of a batch."""
     seconds = billed_seconds(figures.cpu, figures.wall, memory)
     per_invocation = lambda_cost(seconds, memory)
     calls = figures.calls
-    # Lease (UpdateItem), the tokens' write (a transaction over the row and its mirror), the
-    # index entry moved (2); the scheduler's query reads the index entry (eventually consistent).
-    lease_and_write = dynamodb_dollars("refresh", calls, sizes) + 2 * prices.DYNAMODB_WRITE_UNIT.dollars
-    index_read = sizes.index_entry / 4096 / 2 * prices.DYNAMODB_READ_UNIT.dollars
     # SQS: SendMessageBatch (scheduler), ReceiveMessage and DeleteMessageBatch (Lambda's poller),
     # each once per ten messages.
     sqs = 3 / 10 * prices.SQS_REQUEST.dollars
     logs = figures.log_bytes + len(PLATFORM_LINES) / figures.refreshes
     return {
         "Lambda": per_invocation / figures.refreshes,
-        "DynamoDB": lease_and_write + index_read,
+        "DynamoDB": refresh_units_dollars(*refresh_units(calls, figures.stored))
+        if figures.stored is not None
+        else float("nan"),
         "KMS": kms_requests(calls) * prices.KMS_REQUEST.dollars,
         "SQS": sqs,
         "Logs": logs_dollars(logs),

@@ -37,10 +37,12 @@ from .cost import (
     billed_seconds,
     lambda_cost,
     memory_mb,
+    refresh_units_row,
     stdout_bytes,
 )
 from .fanout import ScannerFigures, fanout_phase, sizing_rows
 from .stack import Bench
+from .units import INDEX_ATTRIBUTES, StoredSizes, item_size
 
 PROVIDER_LATENCY_SECONDS = 0.3
 DUE_ROWS = 1000
@@ -231,7 +233,21 @@ def worker_phase(bench: Bench, inputs: CostInputs) -> None:
             )
         rows = [(org, "salesforce") for org, _ in made]
         mirrors = [(id_mirror_key(credentials_id)["org_id"]["S"], "ID") for _, credentials_id in made]
+        # What a refresh writes, as refreshed here: the largest row and mirror (the write units
+        # per refresh are priced from them, `units.refresh_units`).
+        refreshed = bench.aws.items(rows)
+        left = StoredSizes(
+            row=max(item_size(item) for item in refreshed),
+            mirror=max(item_size(item) for item in bench.aws.items(mirrors)),
+            index_entry=max(
+                item_size({name: item[name] for name in INDEX_ATTRIBUTES if name in item})
+                for item in refreshed
+            ),
+        )
+        for figures in inputs.worker.values():
+            figures.stored = left
         bench.aws.delete_items(rows + mirrors)
+        bench.rows.append(refresh_units_row(inputs.worker["concurrent"]))
     finally:
         endpoint.stop()
         _tune(REFRESH_WORKER_CONCURRENCY="10")

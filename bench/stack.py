@@ -31,6 +31,11 @@ class Bench:
         os.environ["AWS_ENDPOINT_URL"] = self.aws.endpoint
         resources = self.aws.resources
         os.environ.update(function_environment(resources.refs, resources.attributes))
+        # The CRUD functions' own variables too (delete enqueues revocations: REFRESH_QUEUE_URL),
+        # or their handlers refuse to load, in process and in the cold-start processes alike.
+        os.environ.update(
+            function_environment(resources.refs, resources.attributes, "DeleteCredentialsFunction")
+        )
         # Outside Lambda the Powertools tracer is off anyway; say so explicitly (see BENCHMARKS.md).
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
         self.events = Events()

@@ -114,19 +114,18 @@ def test_a_reconnect_keeps_the_id_and_makes_reauth_required_credentials_active(
 
 
 def mark_reauth_required(stack: Stack, credentials_id: str) -> None:
-    """What a refresh refused with invalid_grant leaves: the row and its mirror reauth_required."""
+    """What a refresh refused with invalid_grant leaves: the row reauth_required (its id mirror
+    names the row, and holds nothing else)."""
     table = stack.resources.table_name
     mirror_key = {"org_id": {"S": f"ID#{credentials_id}"}, "provider": {"S": "ID"}}
     mirror = stack.dynamodb.get_item(TableName=table, Key=mirror_key)["Item"]
-    row_key = {"org_id": mirror["owner_org_id"], "provider": mirror["owner_provider"]}
-    for key in (mirror_key, row_key):
-        stack.dynamodb.update_item(
-            TableName=table,
-            Key=key,
-            UpdateExpression="SET #status = :status REMOVE refresh_due, refresh_shard",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":status": {"S": "reauth_required"}},
-        )
+    stack.dynamodb.update_item(
+        TableName=table,
+        Key={"org_id": mirror["owner_org_id"], "provider": mirror["owner_provider"]},
+        UpdateExpression="SET #status = :status REMOVE refresh_due, refresh_shard",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":status": {"S": "reauth_required"}},
+    )
 
 
 def state_of(reply: Any) -> str:

@@ -69,12 +69,13 @@ def test_create_that_keeps_conflicting_is_503_and_writes_nothing(api, stack, org
 
 def test_update_and_delete_retry_conflicts_then_give_up_whole(api, stack, org_id, org_headers):
     created = api.create(org_headers, body()).json
-    # An update meets two conflicts and lands
-    stack.aws.conflict(["TransactWriteItems"], times=2)
+    # An update (one UpdateItem of the row) meets two conflicts and lands
+    stack.aws.conflict(["UpdateItem"], times=2)
     updated = api.update(org_headers, created["id"], {"access_token": "tok-2"})
     assert updated.status == 200 and updated.json["access_token"] == "tok-2"
+    assert stack.aws.faults_left("dynamodb") == 0
     # One that keeps conflicting is a 503 and changes nothing
-    stack.aws.conflict(["TransactWriteItems"], times=CONFLICT_ATTEMPTS)
+    stack.aws.conflict(["UpdateItem"], times=CONFLICT_ATTEMPTS)
     assert api.update(org_headers, created["id"], {"access_token": "tok-3"}).status == 503
     stack.aws.heal()
     assert api.get(org_headers, created["id"]).json == updated.json
@@ -93,16 +94,26 @@ def test_update_and_delete_retry_conflicts_then_give_up_whole(api, stack, org_id
 
 def test_the_refresh_lease_and_write_retry_conflicts(api, stack, org_headers, salesforce_endpoint):
     chain = fake.RotatingChain()
-    salesforce_endpoint(chain.behaviour())
+    rotate = chain.behaviour()
+    conflicts_while_asked: list[int] = []
+
+    def provider(received):
+        # Set while the provider is asked, so they meet the token write, not the lease
+        for times in conflicts_while_asked:
+            stack.aws.conflict(["UpdateItem"], times=times)
+        return rotate(received)
+
+    salesforce_endpoint(provider)
     created = api.create(org_headers, salesforce_body()).json
     # Taking the lease (a single-item UpdateItem) meets TransactionConflictException twice
     stack.aws.conflict(["UpdateItem"], times=2)
     reply = api.refresh(org_headers, created["id"])
     assert reply.status == 200, reply.raw
     assert stack.aws.faults_left("dynamodb") == 0
-    # The write of the new tokens (a transaction) meets two conflicts
-    stack.aws.conflict(["TransactWriteItems"], times=2)
+    # The write of the new tokens (one UpdateItem of the row) meets two conflicts
+    conflicts_while_asked.append(2)
     assert api.refresh(org_headers, created["id"]).status == 200
+    assert stack.aws.faults_left("dynamodb") == 0
     stored = api.get(org_headers, created["id"]).json
     assert stored["metadata"]["refresh_token"] == chain.current
     assert chain.replayed == [] and not chain.revoked

@@ -115,13 +115,44 @@ def test_a_create_whose_answer_was_lost_is_201_not_its_own_409(api, stack, org_i
 
 @pytest.mark.parametrize("lost", [1, ATTEMPTS], ids=["botocore-retry", "every-attempt-then-resend"])
 def test_an_update_whose_answer_was_lost_is_applied_once(api, stack, org_headers, lost):
+    # The update is one conditional UpdateItem: its retry (or resend) meets its own write, and
+    # knows it by what it wrote
     created = api.create(org_headers, SEED_BODIES["hubspot"]).json
-    stack.aws.inject(
-        "dynamodb", "lost", operations=["TransactWriteItems"], times=lost, callers=[ANY_FUNCTION]
-    )
+    stack.aws.inject("dynamodb", "lost", operations=["UpdateItem"], times=lost, callers=[ANY_FUNCTION])
     reply = api.update(org_headers, created["id"], {"access_token": "rotated-after-lost-answer"})
     assert (reply.status, reply.headers["ETag"]) == (200, '"2"'), reply.raw
     assert api.get(org_headers, created["id"]).json == reply.json
+    assert stack.aws.faults_left("dynamodb") == 0
+
+
+@pytest.mark.parametrize("lost", [1, ATTEMPTS], ids=["botocore-retry", "every-attempt-then-resend"])
+def test_a_refresh_whose_token_write_answer_was_lost_stores_the_tokens_once(
+    api, stack, org_headers, salesforce_endpoint, lost
+):
+    # Given a DynamoDB that commits the write of the new tokens and loses its answer (armed
+    # while the provider is asked: the lease is taken by then)
+    chain = fake.RotatingChain()
+    rotate = chain.behaviour()
+
+    def provider(received):
+        stack.aws.inject("dynamodb", "lost", operations=["UpdateItem"], times=lost, callers=[ANY_FUNCTION])
+        return rotate(received)
+
+    salesforce_endpoint(provider)
+    created = api.create(org_headers, salesforce_body()).json
+    # When a refresh is asked for
+    reply = api.refresh(org_headers, created["id"])
+    # Then it answers the tokens it stored, once, and the lease is given back with them
+    assert (reply.status, reply.headers["ETag"]) == (200, '"2"'), reply.raw
+    assert stack.aws.faults_left("dynamodb") == 0
+    assert api.get(org_headers, created["id"]).json == reply.json
+    assert reply.json["metadata"]["refresh_token"] == chain.current
+    row = stack.dynamodb.get_item(
+        TableName=stack.resources.table_name,
+        Key={"org_id": {"S": created["org_id"]}, "provider": {"S": "salesforce"}},
+        ConsistentRead=True,
+    )["Item"]
+    assert "lease_owner" not in row
 
 
 @pytest.mark.parametrize("lost", [1, ATTEMPTS], ids=["botocore-retry", "every-attempt-then-resend"])

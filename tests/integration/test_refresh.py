@@ -83,6 +83,26 @@ def test_refresh_returns_the_new_token_and_records_it(api, stack, org_headers, o
     assert int(stored["refresh_due"]["N"]) == pytest.approx(expires.timestamp() - 900, abs=2)
 
 
+def test_a_refresh_writes_the_row_alone_and_gives_the_lease_back_with_the_tokens(
+    api, stack, org_headers, org_id, salesforce_endpoint
+):
+    # Given refreshable credentials (their id mirror as the create wrote it)
+    salesforce_endpoint(fake.salesforce())
+    created = api.create(org_headers, salesforce_body()).json
+    mirror = item(stack, f"ID#{created['id']}", "ID")
+    # When a refresh is asked for
+    stack.aws.reset_calls()
+    refreshed = api.refresh(org_headers, created["id"])
+    calls = {op: n for (svc, op), n in stack.aws.calls().items() if svc == "dynamodb"}
+    # Then DynamoDB saw the by-id read and two single-item writes of the row: the lease's take
+    # and the tokens' write, which gives the lease back (no transaction: the mirror is not copied)
+    assert refreshed.status == 200, refreshed.raw
+    assert calls.pop("UpdateItem") == 2 and set(calls) == {"GetItem"}
+    assert "lease_owner" not in item(stack, org_id, "salesforce")
+    assert item(stack, f"ID#{created['id']}", "ID") == mirror
+    assert api.get(org_headers, created["id"]).json == refreshed.json
+
+
 def test_refresh_of_another_orgs_credentials_is_403_and_calls_nobody(
     api, org_headers, other_org_headers, salesforce_endpoint
 ):

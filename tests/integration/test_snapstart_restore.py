@@ -27,13 +27,15 @@ def test_a_warm_read_after_restore_reads_its_key_and_decrypts_again(stack, api, 
     credentials_id = created.json["id"]
     first = api.get(org_headers, credentials_id)
     stack.aws.reset_calls()
-    # Warm: the key's answer and the plaintext are cached, one GetItem (the id mirror), no KMS.
+    # Warm: the key's answer, the id's row key and the plaintext are cached: one GetItem (the
+    # row), no KMS.
     assert api.get(org_headers, credentials_id).json == first.json
     assert (calls(stack, "dynamodb", "GetItem"), calls(stack, "kms", "Decrypt")) == (1, 0)
     after_restore()
     stack.aws.reset_calls()
     assert api.get(org_headers, credentials_id).json == first.json
-    # The key record and the mirror read again, and the message decrypted through KMS.
+    # The key record and the row read again (an id's row key is no time-bound cache: it is kept),
+    # and the message decrypted through KMS.
     assert (calls(stack, "dynamodb", "GetItem"), calls(stack, "kms", "Decrypt")) == (2, 1)
 
 

@@ -5,6 +5,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from integration_credentials.adapters.storage.credentials import credentials_repository
 from integration_credentials.core.errors import CredentialsAlreadyExistError, CredentialsIntegrityError
 from integration_credentials.core.models import CredentialsUpdate
 from integration_credentials.logic.credentials import credentials_service
@@ -101,22 +102,117 @@ def test_warm_reads_make_no_kms_call(api, stack, org_headers):
             assert kms == 0
 
 
+def operations_for(stack, action):
+    stack.aws.reset_calls()
+    reply = action()
+    return reply, {op: n for (svc, op), n in stack.aws.calls().items() if svc == "dynamodb"}
+
+
 def test_dynamodb_calls_per_request(api, stack, org_headers):
+    # One call for create, get by provider and list. A by-id route reads the row (its key known
+    # to the instance, which wrote or read the id before); a write after that is one UpdateItem
+    # of the row (the mirror never changes), a delete one transaction over the row, its mirror
+    # and the org's count.
     api.list(org_headers)  # warm: the API key is cached
-    created, dynamo, _ = calls_for(stack, lambda: api.create(org_headers, SEED_BODIES["salesforce"]))
-    assert dynamo == 1
+    created, calls = operations_for(stack, lambda: api.create(org_headers, SEED_BODIES["salesforce"]))
+    assert calls == {"TransactWriteItems": 1}
     credentials_id = created.json["id"]
     budget = {
-        "get_by_provider": (lambda: api.get_by_provider(org_headers, "salesforce"), 1),
-        "list": (lambda: api.list(org_headers), 1),
-        "get": (lambda: api.get(org_headers, credentials_id), 2),
-        "update": (lambda: api.update(org_headers, credentials_id, {"access_token": "n"}), 2),
-        "delete": (lambda: api.delete(org_headers, credentials_id), 2),
+        "get_by_provider": (lambda: api.get_by_provider(org_headers, "salesforce"), {"GetItem": 1}),
+        "list": (lambda: api.list(org_headers), {"Query": 1}),
+        "get": (lambda: api.get(org_headers, credentials_id), {"GetItem": 1}),
+        "update": (
+            lambda: api.update(org_headers, credentials_id, {"access_token": "n"}),
+            {"GetItem": 1, "UpdateItem": 1},
+        ),
+        "delete": (lambda: api.delete(org_headers, credentials_id), {"GetItem": 1, "TransactWriteItems": 1}),
     }
-    for name, (action, limit) in budget.items():
-        reply, dynamo, _ = calls_for(stack, action)
+    for name, (action, expected) in budget.items():
+        reply, calls = operations_for(stack, action)
         assert reply.status == 200, name
-        assert dynamo <= limit, name
+        assert calls == expected, name
+
+
+def test_an_id_new_to_the_instance_is_read_through_its_mirror_once(api, stack, org_headers, captured_logs):
+    # Given credentials written by another instance (this one has not seen their id)
+    created = api.create(org_headers, SEED_BODIES["hubspot"]).json
+    credentials_repository().clear_caches()
+    api.list(org_headers)  # the API key cached
+    # When they are read by id twice, then the first read is the mirror and the row, the next
+    # the row alone; and once deleted, the id is not found (the row's read says so)
+    first, calls = operations_for(stack, lambda: api.get(org_headers, created["id"]))
+    assert (first.status, calls) == (200, {"GetItem": 2})
+    again, calls = operations_for(stack, lambda: api.get(org_headers, created["id"]))
+    assert (again.json, calls) == (first.json, {"GetItem": 1})
+    stack.dynamodb.transact_write_items(
+        TransactItems=[
+            {"Delete": {"TableName": stack.resources.table_name, "Key": key}}
+            for key in (
+                {"org_id": {"S": created["org_id"]}, "provider": {"S": "hubspot"}},
+                mirror_key(created["id"]),
+            )
+        ]
+    )
+    gone, calls = operations_for(stack, lambda: api.get(org_headers, created["id"]))
+    assert (gone.status, calls) == (404, {"GetItem": 1})
+    # ...nor once the provider's row holds new credentials (another id): no integrity alarm either
+    assert api.create(org_headers, SEED_BODIES["hubspot"]).status == 201
+    assert api.get(org_headers, created["id"]).status == 404
+    assert "integrity check failed" not in captured_logs.getvalue()
+
+
+def raw_item(stack, key):
+    return stack.dynamodb.get_item(TableName=stack.resources.table_name, Key=key, ConsistentRead=True).get(
+        "Item"
+    )
+
+
+def mirror_key(credentials_id):
+    return {"org_id": {"S": f"ID#{credentials_id}"}, "provider": {"S": "ID"}}
+
+
+def test_an_id_mirror_is_the_key_of_its_row_and_no_update_writes_it(api, stack, org_id, org_headers):
+    # Given credentials created
+    created = api.create(org_headers, {"provider": "custom", **SECRETS}).json
+    mirror = raw_item(stack, mirror_key(created["id"]))
+    # Then their mirror names the row and copies nothing of it (no ciphertext, no state)
+    assert mirror == {
+        **mirror_key(created["id"]),
+        "id": {"S": created["id"]},
+        "owner_org_id": {"S": org_id},
+        "owner_provider": {"S": "custom"},
+    }
+    # When they are updated, then the row changed and the mirror did not
+    updated = api.update(org_headers, created["id"], {"access_token": "rotated-access-token"})
+    assert updated.status == 200
+    assert raw_item(stack, mirror_key(created["id"])) == mirror
+    assert api.get(org_headers, created["id"]).json == updated.json
+
+
+def test_a_mirror_that_copied_its_row_is_read_as_a_pointer_to_the_row(api, stack, org_id, org_headers):
+    # Given credentials whose mirror is a whole copy of the row at version 1, as mirrors were
+    # written before they held only the key, and a later PUT that wrote the row alone
+    created = api.create(org_headers, {"provider": "custom", **SECRETS}).json
+    row = raw_item(stack, {"org_id": {"S": org_id}, "provider": {"S": "custom"}})
+    copy = {name: value for name, value in row.items() if name not in {"refresh_shard", "lease_owner"}}
+    copy |= {**mirror_key(created["id"]), "owner_org_id": {"S": org_id}, "owner_provider": {"S": "custom"}}
+    stack.dynamodb.put_item(TableName=stack.resources.table_name, Item=copy)
+    credentials_repository().clear_caches()  # an instance that has not seen the id: reads the mirror
+    updated = api.update(org_headers, created["id"], {"access_token": "newer-than-the-mirror"})
+    assert updated.status == 200
+    # When they are read by id (by an instance new to the id), then the row's current tokens and
+    # version come back
+    credentials_repository().clear_caches()
+    read, calls = operations_for(stack, lambda: api.get(org_headers, created["id"]))
+    assert calls == {"GetItem": 2}
+    assert (read.status, read.headers["ETag"]) == (200, '"2"')
+    assert read.json["access_token"] == "newer-than-the-mirror"
+    # ...and a PUT against the current version, then a delete, go through that mirror too
+    again = api.update(org_headers, created["id"], {"dsn": "postgres://x"}, headers_extra={"If-Match": '"2"'})
+    assert (again.status, again.json["access_token"]) == (200, "newer-than-the-mirror")
+    assert api.delete(org_headers, created["id"]).status == 200
+    assert raw_item(stack, mirror_key(created["id"])) is None
+    assert api.get(org_headers, created["id"]).status == 404
 
 
 def test_sixteen_concurrent_creates_give_one_winner(stack, org_id):

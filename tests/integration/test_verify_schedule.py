@@ -157,7 +157,7 @@ def test_a_refresh_token_makes_it_a_refresh_again_and_no_verification(
 
 
 def test_a_put_that_changes_no_token_keeps_a_refresh_due_time(api, stack, org_headers, org_id):
-    # A PUT reads the credentials by id (their mirror): the due time must be known there too
+    # A PUT reads the credentials by id (their mirror names the row, read next): the due time is kept
     stored = created(api, org_headers, salesforce_body())
     refresh_due = due_of(stack, org_id, "salesforce")
     assert refresh_due is not None
@@ -179,19 +179,22 @@ def test_a_put_removing_the_refresh_token_schedules_a_verification(api, stack, o
     assert time.time() < verify_due <= time.time() + DAY
 
 
-def test_a_verification_keeps_the_refresh_due_time_of_a_mirror_written_before_it_carried_one(
+def test_a_verification_keeps_the_refresh_due_time_behind_a_mirror_that_copied_an_older_row(
     api, stack, org_headers, org_id, crm
 ):
-    from integration_credentials.adapters.storage.keys import id_mirror_key
+    from integration_credentials.adapters.storage.credentials import credentials_repository
+    from integration_credentials.adapters.storage.keys import credentials_key, id_mirror_key
 
-    # Given refreshable credentials whose id mirror has no due time (as rows written before)
+    # Given refreshable credentials whose id mirror is a whole copy of the row without a due
+    # time (as mirrors were written before they held only the row's key)
     stored = created(api, org_headers, salesforce_body())
     refresh_due = due_of(stack, org_id, "salesforce")
-    stack.dynamodb.update_item(
-        TableName=stack.resources.table_name,
-        Key=id_mirror_key(stored["id"]),
-        UpdateExpression="REMOVE refresh_due",
-    )
-    # When they are verified, then the row keeps its refresh schedule
+    table = stack.resources.table_name
+    row = stack.dynamodb.get_item(TableName=table, Key=credentials_key(org_id, "salesforce"))["Item"]
+    copy = {name: value for name, value in row.items() if name not in {"refresh_due", "refresh_shard"}}
+    copy |= {**id_mirror_key(stored["id"]), "owner_org_id": row["org_id"], "owner_provider": row["provider"]}
+    stack.dynamodb.put_item(TableName=table, Item=copy)
+    credentials_repository().clear_caches()  # a verifier that has not seen the id: reads the mirror
+    # When they are verified, then the row keeps its refresh schedule (read from the row)
     assert api.verify(org_headers, stored["id"]).status == 200
     assert due_of(stack, org_id, "salesforce") == refresh_due

@@ -127,8 +127,6 @@ class CredentialsVerifier:
         row = self._service.owned_row(org_id, credentials_id, audit=audit)
         if row.provider not in IDENTIFIABLE_PROVIDERS:
             raise NotVerifiableError(row.id, f"provider '{row.provider}' has no identity call")
-        # The row itself (the id mirror read above may predate the due time it now carries).
-        row = self._reread(row)
         answers: dict[str, Answer] = {}
         refreshed = False
         for _attempt in range(_STORE_ATTEMPTS):

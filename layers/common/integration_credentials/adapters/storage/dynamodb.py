@@ -10,11 +10,14 @@ backoff; then the request fails with a 503.
 Every transaction carries one `ClientRequestToken` for all its tries (botocore's, the conflict
 retries, and the resends below): DynamoDB answers a try of a transaction that already committed
 under the token as it answered the first, without applying it again, so a write whose answer was
-lost is not met by its own condition (a create by its own row, a delete by its own absence). When
-a try's outcome is unknown (the connection dropped or timed out after sending, a 5xx) and
-botocore's attempts are spent, the transaction is sent again under the same token while the
-request's time budget allows: the answer then says what happened. Only when no answer comes
-before the budget ends is the outcome unknown to the service too (a 503, logged and counted).
+lost is not met by its own condition (a create by its own row, a delete by its own absence). A
+single-item conditional write has no token: a try after one that committed is met by its own
+condition, and the item returned with that failure tells the writer it was its own write
+(`CredentialsRepository.replace`, `RefreshLeases.acquire`). When a try's outcome is unknown (the
+connection dropped or timed out after sending, a 5xx) and botocore's attempts are spent, the
+write is sent again while the request's time budget allows: the answer then says what happened.
+Only when no answer comes before the budget ends is the outcome unknown to the service too (a
+503, logged and counted).
 """
 
 import random
@@ -144,13 +147,21 @@ def transact(client: "DynamoDBClient", items: "list[TransactWriteItemTypeDef]") 
         with dynamodb_errors():
             client.transact_write_items(TransactItems=items, ClientRequestToken=token)
 
+    resending(write)
+
+
+def resending(write: Callable[[], T]) -> T:
+    """Run a write, retrying contention and sending it again while its outcome is unknown (the
+    answer lost, a 5xx) and the budget allows. A transaction is answered as to its first try
+    (its token); a single-item conditional write that did commit meets its own condition on the
+    resend, with the item as it wrote it (`ConditionFailedError.item`): its caller tells the two
+    apart."""
     uncertain = False
     resends = 0
     while True:
         with uncertain_outcome() as call:
             try:
-                retry_conflicts(write)
-                return
+                return retry_conflicts(write)
             except DependencyUnavailableError as error:
                 uncertain = uncertain or call.uncertain
                 if not uncertain:

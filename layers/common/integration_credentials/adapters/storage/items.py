@@ -1,16 +1,20 @@
-"""Credentials rows as DynamoDB items and back, and the UpdateItem expressions that write them.
+"""Credentials rows as DynamoDB items and back, their id mirrors (pointers), and the UpdateItem
+expressions that write them.
 
 A row created with an Idempotency-Key carries that request's HMAC (`idempotency_hmac`, never
-removed). Token refresh adds plaintext bookkeeping to a row and its mirror (status, expires_at,
+removed). Token refresh adds plaintext bookkeeping to a row (status, expires_at,
 last_refreshed_at, last_error_*, refresh_failures), connection health the CRM account (account_id,
-account_name, account_user) and verified_at; and to the row only: the refresh lease
-(lease_owner, lease_until in epoch ms) and, while the scheduler should refresh or verify it,
-`refresh_shard` and `refresh_due` (epoch seconds; the mirror carries `refresh_due` alone).
-Updates name the attributes they change, so a user's PUT never drops a lease.
+account_name, account_user) and verified_at; the refresh lease (lease_owner, lease_until in epoch
+ms) and, while the scheduler should refresh or verify it, `refresh_shard` and `refresh_due`
+(epoch seconds). Updates name the attributes they change, so a user's PUT never drops a lease.
+
+An id mirror holds only the key of its row (`id`, `owner_org_id`, `owner_provider`): written on
+create, deleted on delete, never touched in between. Mirrors written before that copied the whole
+row; only those three attributes of them are ever read.
 """
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ...core.models import Account, Lease, RefreshState, StoredCredentials
 from .keys import Item, refresh_shard
@@ -19,10 +23,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 
-def row_attributes(
-    row: StoredCredentials, *, mirror: bool
-) -> tuple[dict[str, "AttributeValueTypeDef"], list[str]]:
-    """(attributes to set, attributes to remove) of a row or of its mirror; keys excluded."""
+# What a by-id read takes from a mirror (old full mirrors carry more: never read).
+MIRROR_ATTRIBUTES: Final = ("id", "owner_org_id", "owner_provider")
+
+
+def row_attributes(row: StoredCredentials) -> tuple[dict[str, "AttributeValueTypeDef"], list[str]]:
+    """(attributes to set, attributes to remove) of a row; keys excluded."""
     state = row.state
     values: dict[str, AttributeValueTypeDef] = {
         "id": {"S": row.id},
@@ -49,18 +55,9 @@ def row_attributes(
             removed.append(name)
         else:
             values[name] = {"S": value}
-    if not mirror and row.idempotency_hmac is not None:
+    if row.idempotency_hmac is not None:
         values["idempotency_hmac"] = {"S": row.idempotency_hmac}
-    if mirror:
-        values["owner_org_id"] = {"S": row.org_id}
-        values["owner_provider"] = {"S": row.provider}
-        # The due time too, without a shard (so never in the index): a read by id, as a PUT
-        # makes, knows it and keeps it.
-        if state.refresh_due is not None:
-            values["refresh_due"] = {"N": str(state.refresh_due)}
-        else:
-            removed.append("refresh_due")
-    elif state.refresh_due is not None:
+    if state.refresh_due is not None:
         values["refresh_shard"] = {"S": refresh_shard(row.id)}
         values["refresh_due"] = {"N": str(state.refresh_due)}
     else:
@@ -96,8 +93,29 @@ def update_expression(
     }
 
 
+def mirror_attributes(row: StoredCredentials) -> dict[str, "AttributeValueTypeDef"]:
+    """The id mirror of a row (keys excluded): the id and the key of the row it points to."""
+    return {"id": {"S": row.id}, "owner_org_id": {"S": row.org_id}, "owner_provider": {"S": row.provider}}
+
+
+def mirror_pointer(item: Item) -> tuple[str, str, str] | None:
+    """(id, org_id, provider) an id mirror names; None for an item that is no mirror."""
+    try:
+        return str(item["id"]["S"]), str(item["owner_org_id"]["S"]), str(item["owner_provider"]["S"])
+    except (KeyError, TypeError):
+        return None
+
+
+def holds(item: Item, values: Mapping[str, "AttributeValueTypeDef"]) -> bool:
+    """Whether `item` carries every one of `values` (a conditional write whose answer was lost,
+    met again by its own condition, finds the row as it wrote it)."""
+    return all(item.get(name) == value for name, value in values.items())
+
+
 def row_from_item(item: Item) -> StoredCredentials:
-    """A credentials row (or its mirror) as the domain's `StoredCredentials`."""
+    """A credentials row as the domain's `StoredCredentials`. An owner it names (as only an id
+    mirror does) is taken over its key: a row naming another owner fails the callers' ownership
+    checks instead of passing for the partition's."""
     owner_org = item.get("owner_org_id")
     owner_provider = item.get("owner_provider")
 

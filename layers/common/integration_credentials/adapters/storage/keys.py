@@ -1,11 +1,12 @@
 """The table's key layout (partition `org_id`, sort `provider`):
 
 - credentials:  (<org_id>, <provider>)       id, version, created_at, updated_at, ciphertext
-- id mirror:    ("ID#<id>", "ID")            the same attributes plus owner_org_id, owner_provider
+- id mirror:    ("ID#<id>", "ID")            id, owner_org_id, owner_provider: the row's key
 - org count:    ("ORGCOUNT#<org_id>", "COUNT") credentials_count (MAX_CREDENTIALS_PER_ORG)
 
-A credential and its mirror are written together in one transaction, so by-id routes read the
-mirror with one strongly consistent GetItem (no eventually consistent index on the happy path).
+A credential and its mirror are created and deleted together in one transaction, so by-id routes
+read the mirror, then the row it names, each with a strongly consistent GetItem (no eventually
+consistent index on the happy path). Nothing else writes a mirror: every update is the row's alone.
 API keys live in a table of their own (`api_keys`), which the functions may only read.
 Credentials rows that are due for a token refresh also carry `refresh_shard` and `refresh_due`,
 the keys of the sparse `refresh-due` index.
