@@ -6,11 +6,12 @@ import json
 import os
 import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 
 from integration_credentials.core.constants import ID_MIRROR_PREFIX
 from local_stack.lambda_runtime import FunctionPool
-from local_stack.template import ROOT, function_environment
+from local_stack.template import ROOT, function_environment, resources_of_type
 
 from .aws import BenchAws
 from .bare import ID_PREFIX as BARE_ID_PREFIX
@@ -31,11 +32,11 @@ class Bench:
         os.environ["AWS_ENDPOINT_URL"] = self.aws.endpoint
         resources = self.aws.resources
         os.environ.update(function_environment(resources.refs, resources.attributes))
-        # The CRUD functions' own variables too (delete enqueues revocations: REFRESH_QUEUE_URL),
-        # or their handlers refuse to load, in process and in the cold-start processes alike.
-        os.environ.update(
-            function_environment(resources.refs, resources.attributes, "DeleteCredentialsFunction")
-        )
+        # And each measured function's own variables (delete's REFRESH_QUEUE_URL): the handlers
+        # share this process, so it holds all of them.
+        for logical_id, function in resources_of_type("AWS::Serverless::Function").items():
+            if Path(function["Properties"]["CodeUri"]).name in FUNCTIONS:
+                os.environ.update(function_environment(resources.refs, resources.attributes, logical_id))
         # Outside Lambda the Powertools tracer is off anyway; say so explicitly (see BENCHMARKS.md).
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
         self.events = Events()

@@ -1,8 +1,12 @@
-"""No event, header, body, token, dsn or metadata value in any log line, even at DEBUG."""
+"""No event, header, body, token, dsn or metadata value in any log line, even at DEBUG; each line
+names the request it belongs to."""
 
+import json
 import uuid
 
-from tests.integration.conftest import JWT_SECRET, bearer, mint_key, reset_process_state
+from local_stack.lambda_runtime import FakeLambdaContext
+
+from tests.integration.conftest import JWT_SECRET, bearer, load_function, mint_key, reset_process_state
 
 
 def test_no_secret_reaches_the_logs_on_any_route(api, stack, captured_logs):
@@ -48,3 +52,29 @@ def test_no_secret_reaches_the_logs_on_any_route(api, stack, captured_logs):
     forbidden = [*secrets.values(), key, token_headers["Authorization"].split()[1], "user:PW-", JWT_SECRET]
     leaked = [value for value in forbidden if value in logs]
     assert leaked == []
+
+
+def test_every_line_of_a_request_carries_its_api_gateway_request_id(api, stack, captured_logs):
+    # Given an org's key, and two requests API Gateway sent with request ids of their own, one of
+    # them for an id nobody has (a 404, which is logged)
+    key = mint_key(stack, f"org-{uuid.uuid4()}")
+    instance = load_function("get_credentials")
+    events = [
+        api.event(
+            "get_credentials",
+            headers={"X-API-Key": key},
+            path_parameters={"credentials_id": str(uuid.uuid4())},
+        )
+        for _ in range(2)
+    ]
+    # When the same warm instance serves both
+    for event in events:
+        context = FakeLambdaContext(function_name="get_credentials", aws_request_id=str(uuid.uuid4()))
+        assert instance.lambda_handler(event, context)["statusCode"] == 404
+    # Then each request's log line carries that request's API Gateway id as its correlation id
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines() if line.startswith("{")]
+    rejected = [line for line in lines if line.get("message") == "request rejected"]
+    assert [line.get("correlation_id") for line in rejected] == [
+        event["requestContext"]["requestId"] for event in events
+    ]
+    assert {line.get("action") for line in rejected} == {"get"}

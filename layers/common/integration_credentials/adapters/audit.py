@@ -23,6 +23,8 @@ from .parameters import service_hmac
 
 MARKER = "integration-credentials/v1"
 _file_lock = threading.Lock()
+# What json.dumps(record, separators=(",", ":"), ensure_ascii=False) builds on every call, built once.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def hmac_or_none(value: str | None) -> str | None:
@@ -96,7 +98,7 @@ class AuditRecord:
             "user_agent": self.user_agent,
             **{name: value for name, value in self.extra.items() if value is not None},
         }
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        line = _ENCODER.encode(record)
         path = os.environ.get("AUDIT_LOG_FILE")
         # Never fail a request over its audit line: a file that cannot be written falls back to stdout.
         if not (path and _append(path, line)):

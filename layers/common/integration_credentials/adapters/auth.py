@@ -70,7 +70,8 @@ class ApiKeyVerifier:
         self._repository = repository
         self._ttl = ttl_seconds
         self._unknown_ttl = unknown_ttl_seconds
-        self._cache: dict[str, tuple[float, ApiKeyRecord]] = {}
+        # key hash -> (until, its principal): frozen, so every warm request shares one.
+        self._cache: dict[str, tuple[float, Principal]] = {}
         self._unknown: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -84,7 +85,7 @@ class ApiKeyVerifier:
             cached = self._cache.get(key_hash)
             unknown_until = self._unknown.get(key_hash)
         if cached is not None and cached[0] > now:
-            return _key_principal(cached[1])
+            return cached[1]
         if unknown_until is not None and unknown_until > now:
             raise AuthenticationError("unknown or revoked API key")
         try:
@@ -107,8 +108,9 @@ class ApiKeyVerifier:
         with self._lock:
             if len(self._cache) >= _API_KEY_CACHE_LIMIT:
                 self._cache.clear()
-            self._cache[key_hash] = (now + self._ttl, record)
-        return _key_principal(record)
+            principal = _key_principal(record)
+            self._cache[key_hash] = (now + self._ttl, principal)
+        return principal
 
     def clear_caches(self) -> None:
         """Forget every cached answer, known and unknown keys alike (the next read of each key

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -32,6 +31,14 @@ def _body_access_token(event: dict[str, Any]) -> str | None:
     return token if isinstance(token, str) else None
 
 
+def _request_id(event: dict[str, Any]) -> str | None:
+    # What Powertools' correlation_paths.API_GATEWAY_HTTP selects, read directly: its JMESPath
+    # query was about 3% of a warm read's CPU outside the AWS calls.
+    context = event.get("requestContext")
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    return request_id if isinstance(request_id, str) else None
+
+
 def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str | None) -> LambdaHandler:
     """The Lambda entry point of one function: logger (correlation id = API Gateway request id,
     never the event), tracer (never the response: it holds tokens) and metrics around routing.
@@ -45,12 +52,11 @@ def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str | None)
     require_settings(action)
     register_hooks()
 
-    @logger.inject_lambda_context(
-        correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
-    )
+    @logger.inject_lambda_context(clear_state=True, log_event=False)
     @traced
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        logger.set_correlation_id(_request_id(event))
         logger.append_keys(action=action)
         audit = AuditRecord.start(event, action)
         with time_budget(context):

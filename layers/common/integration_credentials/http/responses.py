@@ -16,6 +16,8 @@ JSON = "application/json"
 # Every API response: a body may carry tokens, and no cache or proxy may keep it (Pragma for
 # HTTP/1.0 caches).
 NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# What json.dumps(payload, ensure_ascii=False, allow_nan=False) builds on every call, built once.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response[str]:
@@ -24,7 +26,7 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
     return Response(
         status_code=status,
         content_type=JSON,
-        body=json.dumps(payload, ensure_ascii=False, allow_nan=False),
+        body=_ENCODER.encode(payload),
         headers={**NO_STORE_HEADERS, **(headers or {})},
     )
 
