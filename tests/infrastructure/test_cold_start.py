@@ -5,7 +5,16 @@ concurrency or SnapStart pay for it ahead of any request) and nothing else (the 
 
 from local_stack.template import ROOT, function_directories, queue_triggers, schedule_triggers
 
-from tests.infrastructure.fresh_interpreter import ESDK, JWT, OAUTH, XRAY, loaded
+from tests.infrastructure.fresh_interpreter import (
+    CONNECT_BODY,
+    CREATE_BODY,
+    ESDK,
+    JWT,
+    OAUTH,
+    UPDATE_BODY,
+    XRAY,
+    loaded,
+)
 
 # Every request of these encrypts or decrypts; delete never does, nor do the scheduler and its
 # shard scanner.
@@ -33,6 +42,15 @@ REFRESHING = {
 # The callback signs the result it sends back to the return URL (a JWS): pyjwt. Step 1 never
 # signs, and API keys are the default authentication (JWT verification loads pyjwt on demand).
 SIGNING = {"oauth_callback"}
+# A request body's model (building its validator is most of its import) is loaded by the route
+# that validates it; the connect flow's two functions store what a connect makes (a create, or a
+# reconnect's update) through the same models.
+BODIES = {
+    "create_credentials": {CREATE_BODY},
+    "update_credentials": {UPDATE_BODY},
+    "connect_credentials": {CONNECT_BODY, CREATE_BODY, UPDATE_BODY},
+    "oauth_callback": {CONNECT_BODY, CREATE_BODY, UPDATE_BODY},
+}
 # No function loads at init the JWKS client (RS256 deployments only, on their first bearer token)
 # or Powertools parameters (SSM: read by bearer tokens, refused callers and token writes, never
 # by a request with an API key), nor the response bodies' models (the OpenAPI document's schemas:
@@ -51,7 +69,7 @@ def test_each_function_imports_at_init_what_its_requests_need_and_nothing_more()
     found = loaded(functions)
     for name in functions:
         expected = (
-            sorted({ESDK} if name in ENCRYPTING else set())
+            sorted(({ESDK} if name in ENCRYPTING else set()) | BODIES.get(name, set()))
             + ([OAUTH] if name in REFRESHING else [])
             + ([JWT] if name in SIGNING else [])
         )

@@ -5,8 +5,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from integration_credentials.core.bodies.update import CredentialsUpdate
 from integration_credentials.core.errors import CredentialsAlreadyExistError, CredentialsIntegrityError
-from integration_credentials.core.models import CredentialsUpdate
 from integration_credentials.logic.credentials import credentials_service
 
 from tests.conftest import SEED_BODIES
@@ -122,7 +122,7 @@ def test_dynamodb_calls_per_request(api, stack, org_headers):
 def test_sixteen_concurrent_creates_give_one_winner(stack, org_id):
     reset_process_state()
     service = credentials_service()
-    from integration_credentials.core.models import CredentialsCreate
+    from integration_credentials.core.bodies.create import CredentialsCreate
 
     body = CredentialsCreate.model_validate(SEED_BODIES["salesforce"])
 
@@ -143,7 +143,7 @@ def test_sixteen_concurrent_creates_give_one_winner(stack, org_id):
 def test_concurrent_updates_lose_nothing(stack, org_id):
     reset_process_state()
     service = credentials_service()
-    from integration_credentials.core.models import CredentialsCreate
+    from integration_credentials.core.bodies.create import CredentialsCreate
 
     created = service.create(org_id, CredentialsCreate.model_validate(SEED_BODIES["hubspot"])).body
 

@@ -32,10 +32,8 @@ from ..core.errors import (
 from ..core.models import (
     STATUS_ACTIVE,
     Account,
-    CredentialsCreate,
     CredentialsResult,
     CredentialsSecret,
-    CredentialsUpdate,
     RefreshState,
     StoredCredentials,
     body_secret,
@@ -52,6 +50,8 @@ from ..policy.schedule import scheduled_state, state_after_update
 
 if TYPE_CHECKING:
     from ..adapters.crypto.cipher import CredentialsCipher
+    from ..core.bodies.create import CredentialsCreate
+    from ..core.bodies.update import CredentialsUpdate
 
 _UPDATE_ATTEMPTS = 10
 _BACKOFF_CAP_SECONDS = 0.2
@@ -94,7 +94,7 @@ class CredentialsService:
     def create(
         self,
         org_id: str,
-        request: CredentialsCreate,
+        request: "CredentialsCreate",
         *,
         audit: Audit = None,
         event: str | None = None,
@@ -178,7 +178,7 @@ class CredentialsService:
         self,
         org_id: str,
         credentials_id: str,
-        request: CredentialsUpdate,
+        request: "CredentialsUpdate",
         *,
         if_match: str | None = None,
         audit: Audit = None,
