@@ -1,7 +1,5 @@
 """Credentials rows as DynamoDB items and back: what a write stores is what a read returns."""
 
-from dataclasses import replace
-
 import pytest
 from integration_credentials.adapters.storage.items import row_attributes, row_from_item
 from integration_credentials.core.models import Account, StoredCredentials, credentials_view
@@ -30,7 +28,7 @@ def item_of(row: StoredCredentials, *, mirror: bool) -> dict:
 )
 def test_the_account_and_verification_time_round_trip(mirror: bool, account: Account | None) -> None:
     # Given a row whose token was verified (or never was)
-    row = replace(ROW, account=account, verified_at="2024-01-03T00:00:00.000000Z" if account else None)
+    row = ROW.replace(account=account, verified_at="2024-01-03T00:00:00.000000Z" if account else None)
     # When it is written and read back (the row, or its by-id mirror)
     read = row_from_item(item_of(row, mirror=mirror))
     # Then the account and the verification time are what was written
@@ -44,7 +42,7 @@ def test_a_row_without_an_account_removes_a_stale_one() -> None:
 
 
 def test_the_public_object_shows_the_account_without_unknown_parts() -> None:
-    row = replace(ROW, account=Account("42", user="7"), verified_at="2024-01-03T00:00:00.000000Z")
+    row = ROW.replace(account=Account("42", user="7"), verified_at="2024-01-03T00:00:00.000000Z")
     view = credentials_view(row, secret=type("S", (), {"dsn": "d", "access_token": "t", "metadata": {}})())  # type: ignore[arg-type]
     assert view["account"] == {"id": "42", "user": "7"}
     assert view["verified_at"] == "2024-01-03T00:00:00.000000Z"

@@ -1,22 +1,29 @@
-"""The stored credentials object, its parts and its public view (the request bodies: `bodies`)."""
+"""The stored credentials object, its parts and its public view (the request bodies: `bodies`);
+immutable values (`frozen.Frozen`)."""
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .constants import TIMESTAMP_FORMAT
+from .frozen import Frozen, set_field
 
 if TYPE_CHECKING:
     from .bodies.create import CredentialsCreate
 
 
-@dataclass(frozen=True, slots=True)
-class CredentialsSecret:
+class CredentialsSecret(Frozen):
     """The part of a credential that is only ever stored encrypted."""
+
+    __slots__ = ("access_token", "dsn", "metadata")
 
     dsn: str
     access_token: str
     metadata: dict[str, Any]
+
+    def __init__(self, dsn: str, access_token: str, metadata: dict[str, Any]) -> None:
+        set_field(self, "dsn", dsn)
+        set_field(self, "access_token", access_token)
+        set_field(self, "metadata", metadata)
 
 
 def body_secret(request: "CredentialsCreate") -> CredentialsSecret:
@@ -30,21 +37,48 @@ STATUS_REFRESH_FAILED: Final = "refresh_failed"
 STATUS_REAUTH_REQUIRED: Final = "reauth_required"
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshState:
+class RefreshState(Frozen):
     """Token refresh bookkeeping, stored in plaintext beside the ciphertext (never a token).
 
     `refresh_due` (epoch seconds) is set while the scheduler should refresh the credential: it is
     the sort key of the sparse `refresh-due` index. `failures` counts refresh failures in a row.
     """
 
-    status: CredentialsStatus = "active"
-    expires_at: str | None = None
-    last_refreshed_at: str | None = None
-    last_error_code: str | None = None
-    last_error_message: str | None = None
-    refresh_due: int | None = None
-    failures: int = 0
+    __slots__ = (
+        "expires_at",
+        "failures",
+        "last_error_code",
+        "last_error_message",
+        "last_refreshed_at",
+        "refresh_due",
+        "status",
+    )
+
+    status: CredentialsStatus
+    expires_at: str | None
+    last_refreshed_at: str | None
+    last_error_code: str | None
+    last_error_message: str | None
+    refresh_due: int | None
+    failures: int
+
+    def __init__(
+        self,
+        status: CredentialsStatus = "active",
+        expires_at: str | None = None,
+        last_refreshed_at: str | None = None,
+        last_error_code: str | None = None,
+        last_error_message: str | None = None,
+        refresh_due: int | None = None,
+        failures: int = 0,
+    ) -> None:
+        set_field(self, "status", status)
+        set_field(self, "expires_at", expires_at)
+        set_field(self, "last_refreshed_at", last_refreshed_at)
+        set_field(self, "last_error_code", last_error_code)
+        set_field(self, "last_error_message", last_error_message)
+        set_field(self, "refresh_due", refresh_due)
+        set_field(self, "failures", failures)
 
     @property
     def last_error(self) -> dict[str, str] | None:
@@ -54,23 +88,38 @@ class RefreshState:
         return {"code": self.last_error_code, "message": self.last_error_message or ""}
 
 
-@dataclass(frozen=True, slots=True)
-class Lease:
+# A row's state before any refresh (immutable: one instance serves every row).
+NEW_STATE: Final = RefreshState()
+
+
+class Lease(Frozen):
     """Who holds a credential's refresh lease, and until when (epoch milliseconds)."""
+
+    __slots__ = ("owner", "until_ms")
 
     owner: str
     until_ms: int
 
+    def __init__(self, owner: str, until_ms: int) -> None:
+        set_field(self, "owner", owner)
+        set_field(self, "until_ms", until_ms)
 
-@dataclass(frozen=True, slots=True)
-class Account:
+
+class Account(Frozen):
     """The CRM account a credential's token belongs to, as the CRM's identity call names it:
     `id` the account (Salesforce org, HubSpot portal, Pipedrive company, Zoho CRM org, Dynamics
     organization), `name` its name or domain and `user` the user the token acts as, where told."""
 
+    __slots__ = ("id", "name", "user")
+
     id: str
-    name: str | None = None
-    user: str | None = None
+    name: str | None
+    user: str | None
+
+    def __init__(self, id: str, name: str | None = None, user: str | None = None) -> None:
+        set_field(self, "id", id)
+        set_field(self, "name", name)
+        set_field(self, "user", user)
 
     def as_json(self) -> dict[str, str]:
         """The public `account` object: `id`, and `name` and `user` where known."""
@@ -78,9 +127,23 @@ class Account:
         return {key: value for key, value in shown.items() if value is not None}
 
 
-@dataclass(frozen=True, slots=True)
-class StoredCredentials:
+class StoredCredentials(Frozen):
     """A row as the table holds it: plaintext keys, timestamps and refresh state, encrypted secret."""
+
+    __slots__ = (
+        "account",
+        "ciphertext",
+        "created_at",
+        "id",
+        "idempotency_hmac",
+        "lease",
+        "org_id",
+        "provider",
+        "state",
+        "updated_at",
+        "verified_at",
+        "version",
+    )
 
     id: str
     org_id: str
@@ -89,14 +152,42 @@ class StoredCredentials:
     created_at: str
     updated_at: str
     ciphertext: bytes
-    state: RefreshState = field(default_factory=RefreshState)
-    lease: Lease | None = None
+    state: RefreshState
+    lease: Lease | None
     # The HMAC of the Idempotency-Key request that created the row (`logic.idempotency`), by
     # which a retry of that request recognises the row as its own.
-    idempotency_hmac: str | None = None
+    idempotency_hmac: str | None
     # The CRM account the token was last verified to belong to, and when (plaintext: no secret).
-    account: Account | None = None
-    verified_at: str | None = None
+    account: Account | None
+    verified_at: str | None
+
+    def __init__(
+        self,
+        id: str,
+        org_id: str,
+        provider: str,
+        version: int,
+        created_at: str,
+        updated_at: str,
+        ciphertext: bytes,
+        state: RefreshState = NEW_STATE,
+        lease: Lease | None = None,
+        idempotency_hmac: str | None = None,
+        account: Account | None = None,
+        verified_at: str | None = None,
+    ) -> None:
+        set_field(self, "id", id)
+        set_field(self, "org_id", org_id)
+        set_field(self, "provider", provider)
+        set_field(self, "version", version)
+        set_field(self, "created_at", created_at)
+        set_field(self, "updated_at", updated_at)
+        set_field(self, "ciphertext", ciphertext)
+        set_field(self, "state", state)
+        set_field(self, "lease", lease)
+        set_field(self, "idempotency_hmac", idempotency_hmac)
+        set_field(self, "account", account)
+        set_field(self, "verified_at", verified_at)
 
     @property
     def encryption_context(self) -> dict[str, str]:
@@ -126,12 +217,17 @@ def credentials_view(row: StoredCredentials, secret: CredentialsSecret) -> dict[
     }
 
 
-@dataclass(frozen=True, slots=True)
-class CredentialsResult:
+class CredentialsResult(Frozen):
     """A credentials object and the version it was read or written at."""
+
+    __slots__ = ("body", "version")
 
     body: dict[str, Any]
     version: int
+
+    def __init__(self, body: dict[str, Any], version: int) -> None:
+        set_field(self, "body", body)
+        set_field(self, "version", version)
 
     @property
     def etag(self) -> str:

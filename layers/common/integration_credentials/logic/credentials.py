@@ -11,7 +11,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -119,8 +118,7 @@ class CredentialsService:
             verified_at=verified[1] if verified else None,
         )
         secret = body_secret(request)
-        row = replace(
-            row,
+        row = row.replace(
             ciphertext=self._cipher.encrypt(secret, row.encryption_context),
             state=scheduled_state(
                 row.provider, secret, now=time.time(), settings=get_settings(), credentials_id=row.id
@@ -234,7 +232,7 @@ class CredentialsService:
             state = state_after_update(row, current, secret, now=time.time(), settings=get_settings())
             updated = self.new_version(row, secret, state)
             if pinned is not None:
-                updated = replace(updated, account=pinned.account, verified_at=pinned.verified_at)
+                updated = updated.replace(account=pinned.account, verified_at=pinned.verified_at)
             try:
                 self._repository.replace(row, updated)
             except ConcurrentModificationError:
@@ -298,8 +296,7 @@ class CredentialsService:
         ciphertext = (
             row.ciphertext if secret is None else self._cipher.encrypt(secret, row.encryption_context)
         )
-        return replace(
-            row,
+        return row.replace(
             version=row.version + 1,
             updated_at=utc_timestamp(after=row.updated_at),
             ciphertext=ciphertext,
