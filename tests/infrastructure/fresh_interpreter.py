@@ -14,7 +14,19 @@ from integration_credentials.core.settings import ROLE_SETTINGS, env_name
 from local_stack.template import ROOT
 
 LAYER = ROOT / "layers" / "common"
-XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS, CREATE_BODY, UPDATE_BODY, CONNECT_BODY = (
+(
+    XRAY,
+    ESDK,
+    JWT,
+    OAUTH,
+    JWKS,
+    PARAMETERS,
+    RESPONSE_MODELS,
+    CREATE_BODY,
+    UPDATE_BODY,
+    CONNECT_BODY,
+    REVOCATIONS,
+) = (
     "aws_xray_sdk.core",
     "aws_encryption_sdk",
     "jwt",
@@ -25,8 +37,21 @@ XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS, CREATE_BODY, UPDATE_B
     "integration_credentials.core.bodies.create",
     "integration_credentials.core.bodies.update",
     "integration_credentials.core.bodies.connect",
+    "integration_credentials.adapters.revocations",
 )
-WATCHED = (XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS, CREATE_BODY, UPDATE_BODY, CONNECT_BODY)
+WATCHED = (
+    XRAY,
+    ESDK,
+    JWT,
+    OAUTH,
+    JWKS,
+    PARAMETERS,
+    RESPONSE_MODELS,
+    CREATE_BODY,
+    UPDATE_BODY,
+    CONNECT_BODY,
+    REVOCATIONS,
+)
 
 _PROBE = """
 import importlib.util, json, sys

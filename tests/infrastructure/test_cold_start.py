@@ -11,6 +11,7 @@ from tests.infrastructure.fresh_interpreter import (
     ESDK,
     JWT,
     OAUTH,
+    REVOCATIONS,
     UPDATE_BODY,
     XRAY,
     loaded,
@@ -50,6 +51,9 @@ BODIES = {
     "update_credentials": {UPDATE_BODY},
     "connect_credentials": {CONNECT_BODY, CREATE_BODY, UPDATE_BODY},
     "oauth_callback": {CONNECT_BODY, CREATE_BODY, UPDATE_BODY},
+    # The revocation message (a pydantic model too): DELETE sends it, the worker reads it.
+    "delete_credentials": {REVOCATIONS},
+    "refresh_worker": {REVOCATIONS},
 }
 # No function loads at init the JWKS client (RS256 deployments only, on their first bearer token)
 # or Powertools parameters (SSM: read by bearer tokens, refused callers and token writes, never
@@ -81,12 +85,12 @@ def test_powertools_trace_disabled_keeps_the_xray_sdk_out_on_lambda_too() -> Non
     # Tracer would import the X-Ray SDK all the same (off Lambda, with a botocore session and two
     # X-Ray clients for its sampler).
     found = loaded(["delete_credentials"], LAMBDA_TASK_ROOT=str(ROOT), POWERTOOLS_TRACE_DISABLED="true")
-    assert found["delete_credentials"]["init"] == {"modules": [], "tracer": "NoneType"}
+    assert found["delete_credentials"]["init"] == {"modules": [REVOCATIONS], "tracer": "NoneType"}
 
 
 def test_on_lambda_the_handlers_are_traced() -> None:
     # On Lambda (LAMBDA_TASK_ROOT set) with tracing not disabled, the Tracer exists and wraps the
     # handlers (Tracing: Active in template.yaml).
     found = loaded(["delete_credentials", "refresh_scheduler"], LAMBDA_TASK_ROOT=str(ROOT))
-    for entry in found.values():
-        assert entry["init"] == {"modules": [XRAY], "tracer": "Tracer"}
+    for name, entry in found.items():
+        assert entry["init"] == {"modules": sorted({XRAY} | BODIES.get(name, set())), "tracer": "Tracer"}

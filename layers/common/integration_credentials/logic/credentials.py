@@ -19,7 +19,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..adapters import events
 from ..adapters.audit import Audit
 from ..adapters.observability import logger, metrics
-from ..adapters.revocations import enqueue_revocation, is_revocable
 from ..adapters.storage.credentials import CredentialsRepository, credentials_repository
 from ..core.errors import (
     ConcurrentModificationError,
@@ -64,7 +63,7 @@ class CredentialsService:
         repository: CredentialsRepository,
         cipher: "CredentialsCipher | None" = None,
         *,
-        enqueue_revocation: Callable[[StoredCredentials], None] = enqueue_revocation,
+        enqueue_revocation: Callable[[StoredCredentials], None] | None = None,
     ) -> None:
         self._repository = repository
         self._cipher_instance = cipher
@@ -261,6 +260,11 @@ class CredentialsService:
         SQS failure deletes nothing, and the row is then deleted only at the version enqueued,
         so the worker revokes the tokens that were deleted (it revokes only once the row is
         gone, `logic.revocation`)."""
+        # DELETE alone sends revocations: the delete function loads their message model at init,
+        # the other routes never build it.
+        from ..adapters.revocations import enqueue_revocation, is_revocable
+
+        enqueue = self._enqueue_revocation or enqueue_revocation
         if_match = _precondition(if_match)
         for attempt in range(_UPDATE_ATTEMPTS):
             if attempt:
@@ -270,7 +274,7 @@ class CredentialsService:
                 raise PreconditionFailedError(etag_of(row.version))
             revoking = revoke and is_revocable(row.provider)
             if revoking:
-                self._enqueue_revocation(row)
+                enqueue(row)
             try:
                 self._repository.delete(row, check_version=revoking or if_match is not None)
             except ConcurrentModificationError:
