@@ -71,7 +71,7 @@ def test_credentials_no_refresh_touches_are_due_for_verification_once_stored():
         is None
     )
     # The interval is the setting's
-    hourly = SETTINGS.model_copy(update={"verify_interval_seconds": 3600})
+    hourly = SETTINGS.replace(verify_interval_seconds=3600)
     assert scheduled_state(
         "pipedrive", secret(), now=NOW, settings=hourly, credentials_id="c-1"
     ).refresh_due == (next_verification("c-1", now=NOW, interval=3600))
