@@ -31,6 +31,10 @@ class Bench:
         os.environ["AWS_ENDPOINT_URL"] = self.aws.endpoint
         resources = self.aws.resources
         os.environ.update(function_environment(resources.refs, resources.attributes))
+        # The delete function's own queue (the revocations it enqueues): its init checks it.
+        os.environ.update(
+            function_environment(resources.refs, resources.attributes, "DeleteCredentialsFunction")
+        )
         # Outside Lambda the Powertools tracer is off anyway; say so explicitly (see BENCHMARKS.md).
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
         self.events = Events()
