@@ -380,7 +380,7 @@ class Settings:
     def __init__(self, **values: Any) -> None:
         """Settings of `values` (field names), validated: a pydantic-core `ValidationError`
         otherwise; unset fields take their defaults."""
-        for name, value in _validator().validate_python(values).items():
+        for name, value in _validator(frozenset(values)).validate_python(values).items():
             object.__setattr__(self, name, value)
 
     @classmethod
@@ -409,7 +409,7 @@ for _name, _annotation in Settings.__annotations__.items():
 
 def _schema(field: Setting) -> core_schema.CoreSchema:
     """pydantic-core's schema of one field: its type (a settings field's few kinds), bounds and
-    default, as pydantic would write it for the same annotation and `Field`."""
+    before-validator, as pydantic would write them for the same annotation and `Field`."""
     annotation = field.annotation
     optional = isinstance(annotation, types.UnionType)
     if optional:
@@ -435,11 +435,15 @@ def _schema(field: Setting) -> core_schema.CoreSchema:
         schema = core_schema.nullable_schema(schema)
     if field.before is not None:
         schema = core_schema.no_info_before_validator_function(field.before, schema)
-    if field.default_factory is not None:
-        schema = core_schema.with_default_schema(schema, default_factory=field.default_factory)
-    elif not field.required:
-        schema = core_schema.with_default_schema(schema, default=field.default)
     return schema
+
+
+def _with_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    # The fields not given take their defaults, unvalidated (as pydantic's `validate_default`).
+    for name, field in FIELDS.items():
+        if name not in values:
+            values[name] = field.get_default()
+    return _rs256_is_pinned(values)
 
 
 def _rs256_is_pinned(values: dict[str, Any]) -> dict[str, Any]:
@@ -457,14 +461,17 @@ def _rs256_is_pinned(values: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def _validator() -> SchemaValidator:
+def _validator(given: frozenset[str]) -> SchemaValidator:
+    # Of the fields given and the required ones only: a function's environment sets a third of
+    # them, and the schema of all costs its cold start more than validating them.
     fields = {
         name: core_schema.typed_dict_field(_schema(field), required=field.required)
         for name, field in FIELDS.items()
+        if name in given or field.required
     }
     return SchemaValidator(
         core_schema.no_info_after_validator_function(
-            _rs256_is_pinned, core_schema.typed_dict_schema(fields, extra_behavior="forbid")
+            _with_defaults, core_schema.typed_dict_schema(fields, extra_behavior="forbid")
         )
     )
 
