@@ -4,8 +4,8 @@ the provider's OAuth authorization-code flow: 201 with the URL to send the user'
 # Loaded at init, not by the first request: every connect encrypts its state.
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
+from integration_credentials.core.bodies.connect import ConnectRequest
 from integration_credentials.core.constants import SCOPE_WRITE
-from integration_credentials.core.models import ConnectRequest
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import EXAMPLE_ID, TAG, connect_ok, responses, security
 from integration_credentials.http.resolver import create_resolver, current_audit, current_principal

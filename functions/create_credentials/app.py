@@ -8,8 +8,8 @@ from typing import Annotated
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from integration_credentials.core.bodies.create import CredentialsCreate
 from integration_credentials.core.constants import SCOPE_WRITE
-from integration_credentials.core.models import CredentialsCreate
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import TAG, credentials_ok, responses, security
 from integration_credentials.http.resolver import (

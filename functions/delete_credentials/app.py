@@ -3,6 +3,8 @@
 from typing import Annotated
 from uuid import UUID
 
+# Loaded at init, not by the first request: a delete enqueues the revocation of its grant.
+import integration_credentials.adapters.revocations  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from integration_credentials.core.constants import BOOLEAN_PATTERN, IF_MATCH_PATTERN, SCOPE_WRITE

@@ -7,8 +7,8 @@ from uuid import UUID
 import integration_credentials.adapters.crypto.cipher  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from integration_credentials.core.bodies.update import CredentialsUpdate
 from integration_credentials.core.constants import IF_MATCH_PATTERN, SCOPE_WRITE
-from integration_credentials.core.models import CredentialsUpdate
 from integration_credentials.http.handler import make_handler
 from integration_credentials.http.openapi import EXAMPLE_ID, TAG, credentials_ok, responses, security
 from integration_credentials.http.resolver import (

@@ -14,7 +14,19 @@ from integration_credentials.core.settings import ROLE_SETTINGS, env_name
 from local_stack.template import ROOT
 
 LAYER = ROOT / "layers" / "common"
-XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS = (
+(
+    XRAY,
+    ESDK,
+    JWT,
+    OAUTH,
+    JWKS,
+    PARAMETERS,
+    RESPONSE_MODELS,
+    CREATE_BODY,
+    UPDATE_BODY,
+    CONNECT_BODY,
+    REVOCATIONS,
+) = (
     "aws_xray_sdk.core",
     "aws_encryption_sdk",
     "jwt",
@@ -22,8 +34,24 @@ XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS = (
     "integration_credentials.adapters.jwks",
     "aws_lambda_powertools.utilities.parameters",
     "integration_credentials.http.openapi.models",
+    "integration_credentials.core.bodies.create",
+    "integration_credentials.core.bodies.update",
+    "integration_credentials.core.bodies.connect",
+    "integration_credentials.adapters.revocations",
 )
-WATCHED = (XRAY, ESDK, JWT, OAUTH, JWKS, PARAMETERS, RESPONSE_MODELS)
+WATCHED = (
+    XRAY,
+    ESDK,
+    JWT,
+    OAUTH,
+    JWKS,
+    PARAMETERS,
+    RESPONSE_MODELS,
+    CREATE_BODY,
+    UPDATE_BODY,
+    CONNECT_BODY,
+    REVOCATIONS,
+)
 
 _PROBE = """
 import importlib.util, json, sys

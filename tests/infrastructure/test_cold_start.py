@@ -6,7 +6,17 @@ concurrency or SnapStart pay for it ahead of any request) and nothing else (the 
 import pytest
 from local_stack.template import ROOT, function_directories, queue_triggers, schedule_triggers
 
-from tests.infrastructure.fresh_interpreter import ESDK, JWT, OAUTH, XRAY, loaded
+from tests.infrastructure.fresh_interpreter import (
+    CONNECT_BODY,
+    CREATE_BODY,
+    ESDK,
+    JWT,
+    OAUTH,
+    REVOCATIONS,
+    UPDATE_BODY,
+    XRAY,
+    loaded,
+)
 
 # One worker runs both fresh-interpreter modules, which share their reports (`loaded`).
 pytestmark = pytest.mark.xdist_group("fresh_interpreters")
@@ -37,6 +47,18 @@ REFRESHING = {
 # The callback signs the result it sends back to the return URL (a JWS): pyjwt. Step 1 never
 # signs, and API keys are the default authentication (JWT verification loads pyjwt on demand).
 SIGNING = {"oauth_callback"}
+# A request body's model (building its validator is most of its import) is loaded by the route
+# that validates it; the connect flow's two functions store what a connect makes (a create, or a
+# reconnect's update) through the same models.
+BODIES = {
+    "create_credentials": {CREATE_BODY},
+    "update_credentials": {UPDATE_BODY},
+    "connect_credentials": {CONNECT_BODY, CREATE_BODY, UPDATE_BODY},
+    "oauth_callback": {CONNECT_BODY, CREATE_BODY, UPDATE_BODY},
+    # The revocation message (a pydantic model too): DELETE sends it, the worker reads it.
+    "delete_credentials": {REVOCATIONS},
+    "refresh_worker": {REVOCATIONS},
+}
 # No function loads at init the JWKS client (RS256 deployments only, on their first bearer token)
 # or Powertools parameters (SSM: read by bearer tokens, refused callers and token writes, never
 # by a request with an API key), nor the response bodies' models (the OpenAPI document's schemas:
@@ -55,7 +77,7 @@ def test_each_function_imports_at_init_what_its_requests_need_and_nothing_more()
     found = loaded(functions)
     for name in functions:
         expected = (
-            sorted({ESDK} if name in ENCRYPTING else set())
+            sorted(({ESDK} if name in ENCRYPTING else set()) | BODIES.get(name, set()))
             + ([OAUTH] if name in REFRESHING else [])
             + ([JWT] if name in SIGNING else [])
         )
@@ -67,12 +89,12 @@ def test_powertools_trace_disabled_keeps_the_xray_sdk_out_on_lambda_too() -> Non
     # Tracer would import the X-Ray SDK all the same (off Lambda, with a botocore session and two
     # X-Ray clients for its sampler).
     found = loaded(["delete_credentials"], LAMBDA_TASK_ROOT=str(ROOT), POWERTOOLS_TRACE_DISABLED="true")
-    assert found["delete_credentials"]["init"] == {"modules": [], "tracer": "NoneType"}
+    assert found["delete_credentials"]["init"] == {"modules": [REVOCATIONS], "tracer": "NoneType"}
 
 
 def test_on_lambda_the_handlers_are_traced() -> None:
     # On Lambda (LAMBDA_TASK_ROOT set) with tracing not disabled, the Tracer exists and wraps the
     # handlers (Tracing: Active in template.yaml).
     found = loaded(["delete_credentials", "refresh_scheduler"], LAMBDA_TASK_ROOT=str(ROOT))
-    for entry in found.values():
-        assert entry["init"] == {"modules": [XRAY], "tracer": "Tracer"}
+    for name, entry in found.items():
+        assert entry["init"] == {"modules": sorted({XRAY} | BODIES.get(name, set())), "tracer": "Tracer"}

@@ -13,10 +13,10 @@ from generators.configuration import (
     render,
     template_environment,
 )
-from integration_credentials.core.settings import ROLE_SETTINGS, Settings, env_name
+from integration_credentials.core.settings import FIELDS, ROLE_SETTINGS, env_name
 from local_stack.template import load_template, resources_of_type
 
-SETTINGS = {env_name(field): field for field in Settings.model_fields}
+SETTINGS = {env_name(field): field for field in FIELDS}
 # `<PROVIDER>` in a documented name stands for a provider's name in upper case.
 OTHERS = [re.compile(re.escape(name).replace("<PROVIDER>", "[A-Z0-9_]+") + "$") for name in OTHER_VARIABLES]
 
@@ -35,7 +35,7 @@ def test_the_committed_page_is_the_generated_one():
 def test_every_setting_is_on_the_page_with_its_description():
     page = OUTPUT.read_text(encoding="utf-8")
     for variable, field in SETTINGS.items():
-        description = Settings.model_fields[field].description
+        description = FIELDS[field].description
         assert description and description.strip(), f"{field} has no description"
         (row,) = [line for line in page.splitlines() if line.startswith(f"| `{variable}` |")]
         assert description.replace("|", "\\|") in row

@@ -159,7 +159,7 @@ def settings(**overrides):
         "jwt_issuer": JWT_ISSUER,
         "jwt_audience": JWT_AUDIENCE,
     }
-    return Settings.model_validate({**base, **overrides})
+    return Settings.validate({**base, **overrides})
 
 
 def test_issuer_and_audience_are_checked_when_configured(stack):

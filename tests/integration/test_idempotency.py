@@ -82,7 +82,7 @@ def test_a_new_key_for_an_existing_provider_is_the_seeds_409_and_retryable(api, 
 
 
 def test_concurrent_retries_create_once(api, org_headers, stack, org_id):
-    from integration_credentials.core.models import CredentialsCreate
+    from integration_credentials.core.bodies.create import CredentialsCreate
     from integration_credentials.logic.idempotency import create_idempotently
 
     body = CredentialsCreate.model_validate(SEED_BODIES["pipedrive"])

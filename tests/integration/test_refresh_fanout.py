@@ -110,7 +110,7 @@ def scan(stack: Any, queue_url: str, message: dict[str, Any]) -> tuple[str, Any]
 
 
 def settings(**update: Any) -> Any:
-    return get_settings().model_copy(update=update)
+    return get_settings().replace(**update)
 
 
 def ours(bodies: list[dict[str, Any]], rows: list[Row]) -> list[tuple[str, str, str]]:

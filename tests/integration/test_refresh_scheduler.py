@@ -180,7 +180,7 @@ def keys_of(bodies: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 
 def scheduler_settings(**update: Any) -> Settings:
-    return get_settings().model_copy(update=update)
+    return get_settings().replace(**update)
 
 
 def run_scheduler(stack: Any, queue_url: str, now: float, **update: Any) -> Any:

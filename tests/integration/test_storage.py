@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from integration_credentials.adapters.storage.credentials import credentials_repository
+from integration_credentials.core.bodies.update import CredentialsUpdate
 from integration_credentials.core.errors import CredentialsAlreadyExistError, CredentialsIntegrityError
-from integration_credentials.core.models import CredentialsUpdate
 from integration_credentials.logic.credentials import credentials_service
 
 from tests.conftest import SEED_BODIES
@@ -218,7 +218,7 @@ def test_a_mirror_that_copied_its_row_is_read_as_a_pointer_to_the_row(api, stack
 def test_sixteen_concurrent_creates_give_one_winner(stack, org_id):
     reset_process_state()
     service = credentials_service()
-    from integration_credentials.core.models import CredentialsCreate
+    from integration_credentials.core.bodies.create import CredentialsCreate
 
     body = CredentialsCreate.model_validate(SEED_BODIES["salesforce"])
 
@@ -239,7 +239,7 @@ def test_sixteen_concurrent_creates_give_one_winner(stack, org_id):
 def test_concurrent_updates_lose_nothing(stack, org_id):
     reset_process_state()
     service = credentials_service()
-    from integration_credentials.core.models import CredentialsCreate
+    from integration_credentials.core.bodies.create import CredentialsCreate
 
     created = service.create(org_id, CredentialsCreate.model_validate(SEED_BODIES["hubspot"])).body
 

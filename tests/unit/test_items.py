@@ -1,7 +1,5 @@
 """Credentials rows as DynamoDB items and back: what a write stores is what a read returns."""
 
-from dataclasses import replace
-
 import pytest
 from integration_credentials.adapters.storage.items import (
     holds,
@@ -34,7 +32,7 @@ def item_of(row: StoredCredentials) -> dict:
 )
 def test_the_account_and_verification_time_round_trip(account: Account | None) -> None:
     # Given a row whose token was verified (or never was)
-    row = replace(ROW, account=account, verified_at="2024-01-03T00:00:00.000000Z" if account else None)
+    row = ROW.replace(account=account, verified_at="2024-01-03T00:00:00.000000Z" if account else None)
     # When it is written and read back
     read = row_from_item(item_of(row))
     # Then the account and the verification time are what was written
@@ -48,7 +46,7 @@ def test_a_row_without_an_account_removes_a_stale_one() -> None:
 
 
 def test_the_public_object_shows_the_account_without_unknown_parts() -> None:
-    row = replace(ROW, account=Account("42", user="7"), verified_at="2024-01-03T00:00:00.000000Z")
+    row = ROW.replace(account=Account("42", user="7"), verified_at="2024-01-03T00:00:00.000000Z")
     view = credentials_view(row, secret=type("S", (), {"dsn": "d", "access_token": "t", "metadata": {}})())  # type: ignore[arg-type]
     assert view["account"] == {"id": "42", "user": "7"}
     assert view["verified_at"] == "2024-01-03T00:00:00.000000Z"
@@ -57,7 +55,7 @@ def test_the_public_object_shows_the_account_without_unknown_parts() -> None:
 
 def test_an_id_mirror_holds_the_key_of_its_row_and_nothing_else() -> None:
     # A mirror copies no token, state or account: a refresh or a PUT has nothing to change in it
-    mirror = mirror_attributes(replace(ROW, account=Account("42"), verified_at="2024-01-03T00:00:00.000000Z"))
+    mirror = mirror_attributes(ROW.replace(account=Account("42"), verified_at="2024-01-03T00:00:00.000000Z"))
     assert set(mirror) == {"id", "owner_org_id", "owner_provider"}
     assert mirror_pointer(mirror) == (ROW.id, ROW.org_id, ROW.provider)
 
@@ -71,8 +69,8 @@ def test_a_mirror_written_as_a_copy_of_its_row_is_read_as_a_pointer() -> None:
 
 
 def test_a_write_is_told_from_another_by_what_it_wrote() -> None:
-    written, _removed = row_attributes(replace(ROW, version=4, ciphertext=b"\x01new"))
+    written, _removed = row_attributes(ROW.replace(version=4, ciphertext=b"\x01new"))
     assert holds({**item_of(ROW), **written, "lease_owner": {"S": "w"}}, written)
     assert not holds(item_of(ROW), written)
-    other, _ = row_attributes(replace(ROW, version=4, ciphertext=b"\x01another"))
+    other, _ = row_attributes(ROW.replace(version=4, ciphertext=b"\x01another"))
     assert not holds({**item_of(ROW), **other}, written)

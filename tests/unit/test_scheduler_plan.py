@@ -12,7 +12,7 @@ PROVIDERS = ("salesforce", "hubspot", "pipedrive", "zoho", "dynamics", "my-crm")
 
 
 def settings(**values: object) -> Settings:
-    return Settings.model_validate({"table_name": "t", "kms_key_arn": "k", **values})
+    return Settings.validate({"table_name": "t", "kms_key_arn": "k", **values})
 
 
 @given(

@@ -10,8 +10,8 @@ import pytest
 from integration_credentials.core import settings as settings_module
 from integration_credentials.core.constants import SCOPE_WRITE
 from integration_credentials.core.settings import (
+    FIELDS,
     ROLE_SETTINGS,
-    Settings,
     SettingsError,
     env_name,
     require_settings,
@@ -42,7 +42,7 @@ def cold_start(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], function: s
 
 
 def test_every_setting_is_its_fields_name_in_upper_case_and_described():
-    for name, field in Settings.model_fields.items():
+    for name, field in FIELDS.items():
         assert env_name(name) == name.upper()
         assert field.description and field.description.strip(), name
     # A JSON setting is read from its variable as any other (no alias anywhere).
@@ -125,3 +125,15 @@ def test_the_handler_factory_checks_its_actions_settings(monkeypatch):
         make_handler(create_resolver(), action="create", scope=SCOPE_WRITE)
     # Another action that needs no idempotency table starts
     assert callable(make_handler(create_resolver(), action="update", scope=SCOPE_WRITE))
+
+
+def test_settings_are_immutable_and_a_changed_copy_is_validated_again():
+    settings = settings_from_environ({"TABLE_NAME": "t", "KMS_KEY_ARN": "k"})
+    with pytest.raises(AttributeError):
+        settings.table_name = "other"  # type: ignore[misc]
+    assert settings.replace(refresh_shard_scanners=8).refresh_shard_scanners == 8
+    assert settings.refresh_shard_scanners == 16
+    with pytest.raises(ValueError, match="less than or equal to 64"):
+        settings.replace(refresh_shard_scanners=65)
+    with pytest.raises(ValueError, match="refresh_shard_scaners"):
+        settings.replace(refresh_shard_scaners=8)

@@ -1,7 +1,8 @@
 """How pydantic/Powertools validation errors become the seed's 400 details."""
 
 import pytest
-from integration_credentials.core.models import CredentialsCreate, CredentialsUpdate
+from integration_credentials.core.bodies.create import CredentialsCreate
+from integration_credentials.core.bodies.update import CredentialsUpdate
 from integration_credentials.http.messages import validation_message
 from pydantic import ValidationError
 

@@ -4,7 +4,6 @@ refreshing, and when: each in its own slot of VERIFY_INTERVAL_SECONDS, spread ov
 import math
 import uuid
 from collections import Counter
-from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -72,7 +71,7 @@ def test_credentials_no_refresh_touches_are_due_for_verification_once_stored():
         is None
     )
     # The interval is the setting's
-    hourly = SETTINGS.model_copy(update={"verify_interval_seconds": 3600})
+    hourly = SETTINGS.replace(verify_interval_seconds=3600)
     assert scheduled_state(
         "pipedrive", secret(), now=NOW, settings=hourly, credentials_id="c-1"
     ).refresh_due == (next_verification("c-1", now=NOW, interval=3600))
@@ -94,7 +93,7 @@ def test_an_update_keeps_a_verifications_due_time_and_turns_a_refreshs_into_one(
     )
     assert turned.refresh_due == next_verification("c-1", now=NOW, interval=DAY)
     # ...and for a provider without an identity call, it is not scheduled at all
-    custom = replace(was_refreshed, provider="custom")
+    custom = was_refreshed.replace(provider="custom")
     assert (
         state_after_update(
             custom, secret(refresh_token="rt"), secret(), now=NOW, settings=SETTINGS

@@ -18,11 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from annotated_types import Ge, Gt, Le, MinLen
-from integration_credentials.core.settings import CONDITIONS, ROLE_SETTINGS, Settings, env_name
+from integration_credentials.core.settings import CONDITIONS, FIELDS, ROLE_SETTINGS, Setting, env_name
 from local_stack.template import ROOT, load_template, resources_of_type
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from .output import generate
 
@@ -116,7 +113,7 @@ def _source(value: Any) -> str:
     return f"`{value}`"
 
 
-def _type(field: FieldInfo) -> str:
+def _type(field: Setting) -> str:
     annotation = field.annotation
     args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
     if isinstance(annotation, types.UnionType) and len(args) == 1:
@@ -131,22 +128,21 @@ def _type(field: FieldInfo) -> str:
     else:
         names: dict[Any, str] = {str: "text", int: "integer", float: "number"}
         text = names.get(annotation, str(annotation))
-    for bound in field.metadata:
-        if isinstance(bound, Ge):
-            text += f", ≥ {bound.ge}"
-        elif isinstance(bound, Gt):
-            text += f", > {bound.gt}"
-        elif isinstance(bound, Le):
-            text += f", ≤ {bound.le}"
-        elif isinstance(bound, MinLen) and bound.min_length == 1:
-            text += ", not empty"
+    if field.ge is not None:
+        text += f", ≥ {field.ge}"
+    if field.gt is not None:
+        text += f", > {field.gt}"
+    if field.le is not None:
+        text += f", ≤ {field.le}"
+    if field.min_length == 1:
+        text += ", not empty"
     return text
 
 
-def _default(field: FieldInfo) -> str:
-    if field.default is PydanticUndefined and field.default_factory is None:
+def _default(field: Setting) -> str:
+    if field.required:
         return "required"
-    value = field.get_default(call_default_factory=True)
+    value = field.get_default()
     if value is None:
         return "unset"
     if isinstance(value, frozenset):
@@ -156,8 +152,8 @@ def _default(field: FieldInfo) -> str:
     return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
 
-def _needed_by(name: str, field: FieldInfo, roles: dict[str, str]) -> str:
-    if field.is_required():
+def _needed_by(name: str, field: Setting, roles: dict[str, str]) -> str:
+    if field.required:
         return "every function"
     functions = sorted(directory for directory, role in roles.items() if name in ROLE_SETTINGS[role])
     if not functions:
@@ -187,7 +183,7 @@ def _rows() -> Iterator[str]:
     where = template_environment()
     yield "| variable | type | default | needed at init by | template.yaml | description |"
     yield "|---|---|---|---|---|---|"
-    for name, field in Settings.model_fields.items():
+    for name, field in FIELDS.items():
         variable = env_name(name)
         cells = (
             f"`{variable}`",

@@ -15,7 +15,6 @@ import json
 import secrets
 import time
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -151,8 +150,7 @@ def seed_handler(event: dict[str, Any], context: Any) -> str:
     secret = CredentialsSecret(
         dsn=event["dsn"], access_token=event["access_token"], metadata=event["metadata"]
     )
-    row = replace(
-        row,
+    row = row.replace(
         ciphertext=credentials_cipher().encrypt(secret, row.encryption_context),
         state=scheduled_state(row.provider, secret, now=time.time(), settings=get_settings()),
     )

@@ -34,7 +34,7 @@ from typing import Any
 import boto3
 from fake_crms import PROVIDERS as FAKE_CRM_PROVIDERS
 from fake_crms import FakeCrms
-from integration_credentials.core.settings import Settings, env_name
+from integration_credentials.core.settings import FIELDS, env_name
 from werkzeug.serving import make_server
 
 from .demo import (
@@ -75,7 +75,7 @@ FAKE_CRM_ENDPOINT_PREFIXES = ("OAUTH_AUTHORIZE_URL_", "OAUTH_TOKEN_URL_", "CRM_A
 # endpoint overrides (OAUTH_TOKEN_URL_SALESFORCE...), refresh tuning (REFRESH_MARGIN_SECONDS...),
 # the verification period and every other setting of the model (docs/configuration.md).
 PASSTHROUGH_PREFIXES = (*FAKE_CRM_ENDPOINT_PREFIXES, "REFRESH_", "LOCAL_REFRESH_")
-_SETTINGS = frozenset(env_name(field) for field in Settings.model_fields)
+_SETTINGS = frozenset(env_name(field) for field in FIELDS)
 PASSTHROUGH_NAMES = _SETTINGS | {"VERIFY_INTERVAL_SECONDS"}
 LOCAL_CONNECT_RETURN_URLS = "http://127.0.0.1:*,http://localhost:*"
 # What a bearer token for the local stack must carry, unless the developer exported others (a

@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,19 +37,43 @@ def hmac_or_none(value: str | None) -> str | None:
         return None
 
 
-@dataclass
 class AuditRecord:
-    """What one request did, filled in as the request goes."""
+    """What one request did, filled in as the request goes. (A plain class: a dataclass compiles
+    its methods from source at every cold start, `core.frozen`.)"""
 
-    action: str
-    request_id: str
-    source_ip: str
-    user_agent: str
-    credentials_id: str | None = None
-    provider: str | None = None
-    principal: Principal | None = None
-    reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "action",
+        "credentials_id",
+        "extra",
+        "principal",
+        "provider",
+        "reason",
+        "request_id",
+        "source_ip",
+        "user_agent",
+    )
+
+    def __init__(
+        self,
+        action: str,
+        request_id: str,
+        source_ip: str,
+        user_agent: str,
+        credentials_id: str | None = None,
+        provider: str | None = None,
+        principal: Principal | None = None,
+        reason: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.action = action
+        self.request_id = request_id
+        self.source_ip = source_ip
+        self.user_agent = user_agent
+        self.credentials_id: str | None = credentials_id
+        self.provider: str | None = provider
+        self.principal: Principal | None = principal
+        self.reason: str | None = reason
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
     @classmethod
     def start(cls, event: dict[str, Any], action: str) -> "AuditRecord":

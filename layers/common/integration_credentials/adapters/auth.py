@@ -16,7 +16,6 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ..core.constants import ALL_SCOPES, API_KEY_PATTERN, ORG_ID_PATTERN
 from ..core.errors import AuthenticationError, DependencyMisconfiguredError
+from ..core.frozen import Frozen, set_field
 from ..core.settings import Settings, get_settings
 from .observability import logger, metrics
 from .parameters import secure_parameter
@@ -40,14 +40,27 @@ _API_KEY_CACHE_LIMIT = 1024
 _UNKNOWN_KEY_CACHE_LIMIT = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
+class Principal(Frozen):
     """An authenticated caller: its org, and which key or token subject it used."""
+
+    __slots__ = ("method", "org_id", "scopes", "subject")
 
     org_id: str
     method: Literal["api_key", "jwt", "api_key+jwt", "scheduler"]
     subject: str
-    scopes: frozenset[str] = ALL_SCOPES
+    scopes: frozenset[str]
+
+    def __init__(
+        self,
+        org_id: str,
+        method: Literal["api_key", "jwt", "api_key+jwt", "scheduler"],
+        subject: str,
+        scopes: frozenset[str] = ALL_SCOPES,
+    ) -> None:
+        set_field(self, "org_id", org_id)
+        set_field(self, "method", method)
+        set_field(self, "subject", subject)
+        set_field(self, "scopes", scopes)
 
 
 def hash_api_key(api_key: str) -> str:

@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import botocore.exceptions
@@ -72,11 +71,13 @@ class TimeBudgetSpentError(botocore.exceptions.BotoCoreError):
     fmt = "The invocation's time budget for AWS calls is spent"
 
 
-@dataclass
 class _Call:
     """What the hooks learn about the AWS calls made inside `uncertain_outcome`."""
 
-    uncertain: bool = False
+    __slots__ = ("uncertain",)
+
+    def __init__(self) -> None:
+        self.uncertain = False
 
 
 _deadline: ContextVar[float | None] = ContextVar("aws_deadline", default=None)

@@ -1,188 +1,32 @@
-"""Request bodies (validated by pydantic) and the stored credentials object.
+"""The stored credentials object, its parts and its public view (the request bodies: `bodies`);
+immutable values (`frozen.Frozen`)."""
 
-Longer than 300 lines: the request bodies, the stored row and its public view share one set of
-field rules, and read best beside each other.
-"""
-
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from pydantic.config import JsonDict
-from pydantic_core import PydanticCustomError
+from .constants import TIMESTAMP_FORMAT
+from .frozen import Frozen, set_field
 
-from .constants import MAX_ACCESS_TOKEN_CHARS, MAX_DSN_CHARS, PROVIDER_PATTERN, TIMESTAMP_FORMAT
-from .validation import metadata_problem, text_problem
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
+if TYPE_CHECKING:
+    from .bodies.create import CredentialsCreate
 
 
-def _rule_error(problem: str) -> PydanticCustomError:
-    # `json_rule`: the message is the problem, already naming the field (api.validation_message).
-    return PydanticCustomError("json_rule", "{problem}", {"problem": problem})
-
-
-def _utf8_text(value: str, info: Any) -> str:
-    problem = text_problem(value, str(info.field_name))
-    if problem is not None:
-        raise _rule_error(problem)
-    return value
-
-
-def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    problem = metadata_problem(value)
-    if problem is not None:
-        raise _rule_error(problem)
-    return value
-
-
-# The JSON schema (OpenAPI) of `_not_blank`: one character that str.strip() does not remove.
-_NOT_BLANK_SCHEMA = Field(
-    json_schema_extra={
-        "pattern": r"[^\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    }
-)
-
-
-def _absent_means_unchanged(schema: JsonDict) -> None:
-    # JSON schema only: `None` is the value of an absent field, not one a client may send
-    # (`_null_is_not_absent` rejects it), so the schema has neither a null branch nor a default.
-    schema.pop("default", None)
-    branches = schema.pop("anyOf", None)
-    if isinstance(branches, list):
-        others = [branch for branch in branches if branch != {"type": "null"}]
-        if len(others) == 1 and isinstance(others[0], dict):
-            schema.update(others[0])
-        else:
-            schema["anyOf"] = others
-
-
-def _optional() -> Any:
-    return Field(default=None, json_schema_extra=_absent_means_unchanged)
-
-
-ProviderId = Annotated[str, StringConstraints(pattern=PROVIDER_PATTERN)]
-Dsn = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_DSN_CHARS),
-    AfterValidator(_not_blank),
-    AfterValidator(_utf8_text),
-    _NOT_BLANK_SCHEMA,
-]
-AccessToken = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_ACCESS_TOKEN_CHARS),
-    AfterValidator(_not_blank),
-    AfterValidator(_utf8_text),
-    _NOT_BLANK_SCHEMA,
-]
-# Any JSON object, within the bounds of `validation` (depth, keys, finite numbers, UTF-8).
-Metadata = Annotated[dict[str, Any], AfterValidator(_storable_metadata)]
-
-
-class CredentialsCreate(BaseModel):
-    """Body of `POST /integration-credentials/`."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    provider: ProviderId
-    dsn: Dsn
-    access_token: AccessToken
-    metadata: Metadata = Field(default_factory=dict)
-
-
-class CredentialsUpdate(BaseModel):
-    """Body of `PUT /integration-credentials/{id}`: every field optional, `metadata` a merge patch."""
-
-    # The JSON schema says what the service accepts: at least one field, none of them null.
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
-
-    dsn: Dsn | None = _optional()
-    access_token: AccessToken | None = _optional()
-    metadata: Metadata | None = _optional()
-
-    @field_validator("dsn", "access_token", "metadata", mode="before")
-    @classmethod
-    def _null_is_not_absent(cls, value: Any, info: Any) -> Any:
-        # Runs only for fields present in the body: an explicit null cannot remove a required field.
-        if value is None:
-            expected = "dict_type" if info.field_name == "metadata" else "string_type"
-            raise PydanticCustomError(expected, "null is not allowed")
-        return value
-
-
-Scope = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
-# An opaque id of the platform's user: visible ASCII, bounded (it travels in the signed result).
-END_USER_PATTERN: Final = r"^[\x21-\x7e]{1,256}$"
-UUID_PATTERN: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-
-
-class ConnectRequest(BaseModel):
-    """Body of `POST /integration-credentials/connect`: start the OAuth authorization-code flow."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    provider: ProviderId = Field(description="salesforce, hubspot, pipedrive, zoho or dynamics")
-    return_url: Annotated[
-        str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_utf8_text)
-    ] = Field(description="Where the user's browser lands afterwards; must be on the deployment's allow-list")
-    scopes: Annotated[list[Scope], Field(min_length=1, max_length=50)] | None = Field(
-        default=None,
-        description="The scopes to ask for (default: the provider's, docs/connect.md); not for pipedrive",
-        json_schema_extra=_absent_means_unchanged,
-    )
-    optional_scopes: Annotated[list[Scope], Field(min_length=1, max_length=50)] | None = Field(
-        default=None,
-        description="HubSpot only: scopes the user may decline (`optional_scope`)",
-        json_schema_extra=_absent_means_unchanged,
-    )
-    metadata: Metadata = Field(
-        default_factory=dict,
-        description=(
-            "Hints for the provider (salesforce `login_url`; dynamics `tenant_id` and `instance_url`; "
-            "zoho `data_center`), stored with the credentials' metadata, encrypted meanwhile"
-        ),
-    )
-    credentials_id: Annotated[str, StringConstraints(pattern=UUID_PATTERN)] | None = Field(
-        default=None,
-        description="Reconnect these credentials (same id and created_at) instead of connecting anew",
-        json_schema_extra=_absent_means_unchanged,
-    )
-    end_user: Annotated[str, StringConstraints(pattern=END_USER_PATTERN)] | None = Field(
-        default=None,
-        description=(
-            "Who the link is for: an opaque id of the platform's user (1 to 256 visible ASCII "
-            "characters), kept encrypted with the link and named in the signed result "
-            "(`connect_result`) the browser brings back, so the return page can check it against "
-            "its own session"
-        ),
-        json_schema_extra=_absent_means_unchanged,
-    )
-    allow_account_change: bool = Field(
-        default=False,
-        description=(
-            "A reconnect only: accept new tokens of another CRM account than the one the credentials "
-            "belong to (a deliberate move: stored, audited and published as `Integration Credentials "
-            "Account Changed`); without it such a reconnect is refused (`error=account_mismatch`)"
-        ),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class CredentialsSecret:
+class CredentialsSecret(Frozen):
     """The part of a credential that is only ever stored encrypted."""
+
+    __slots__ = ("access_token", "dsn", "metadata")
 
     dsn: str
     access_token: str
     metadata: dict[str, Any]
 
+    def __init__(self, dsn: str, access_token: str, metadata: dict[str, Any]) -> None:
+        set_field(self, "dsn", dsn)
+        set_field(self, "access_token", access_token)
+        set_field(self, "metadata", metadata)
 
-def body_secret(request: CredentialsCreate) -> CredentialsSecret:
+
+def body_secret(request: "CredentialsCreate") -> CredentialsSecret:
     """The secret of a create request."""
     return CredentialsSecret(dsn=request.dsn, access_token=request.access_token, metadata=request.metadata)
 
@@ -193,21 +37,48 @@ STATUS_REFRESH_FAILED: Final = "refresh_failed"
 STATUS_REAUTH_REQUIRED: Final = "reauth_required"
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshState:
+class RefreshState(Frozen):
     """Token refresh bookkeeping, stored in plaintext beside the ciphertext (never a token).
 
     `refresh_due` (epoch seconds) is set while the scheduler should refresh the credential: it is
     the sort key of the sparse `refresh-due` index. `failures` counts refresh failures in a row.
     """
 
-    status: CredentialsStatus = "active"
-    expires_at: str | None = None
-    last_refreshed_at: str | None = None
-    last_error_code: str | None = None
-    last_error_message: str | None = None
-    refresh_due: int | None = None
-    failures: int = 0
+    __slots__ = (
+        "expires_at",
+        "failures",
+        "last_error_code",
+        "last_error_message",
+        "last_refreshed_at",
+        "refresh_due",
+        "status",
+    )
+
+    status: CredentialsStatus
+    expires_at: str | None
+    last_refreshed_at: str | None
+    last_error_code: str | None
+    last_error_message: str | None
+    refresh_due: int | None
+    failures: int
+
+    def __init__(
+        self,
+        status: CredentialsStatus = "active",
+        expires_at: str | None = None,
+        last_refreshed_at: str | None = None,
+        last_error_code: str | None = None,
+        last_error_message: str | None = None,
+        refresh_due: int | None = None,
+        failures: int = 0,
+    ) -> None:
+        set_field(self, "status", status)
+        set_field(self, "expires_at", expires_at)
+        set_field(self, "last_refreshed_at", last_refreshed_at)
+        set_field(self, "last_error_code", last_error_code)
+        set_field(self, "last_error_message", last_error_message)
+        set_field(self, "refresh_due", refresh_due)
+        set_field(self, "failures", failures)
 
     @property
     def last_error(self) -> dict[str, str] | None:
@@ -217,23 +88,38 @@ class RefreshState:
         return {"code": self.last_error_code, "message": self.last_error_message or ""}
 
 
-@dataclass(frozen=True, slots=True)
-class Lease:
+# A row's state before any refresh (immutable: one instance serves every row).
+NEW_STATE: Final = RefreshState()
+
+
+class Lease(Frozen):
     """Who holds a credential's refresh lease, and until when (epoch milliseconds)."""
+
+    __slots__ = ("owner", "until_ms")
 
     owner: str
     until_ms: int
 
+    def __init__(self, owner: str, until_ms: int) -> None:
+        set_field(self, "owner", owner)
+        set_field(self, "until_ms", until_ms)
 
-@dataclass(frozen=True, slots=True)
-class Account:
+
+class Account(Frozen):
     """The CRM account a credential's token belongs to, as the CRM's identity call names it:
     `id` the account (Salesforce org, HubSpot portal, Pipedrive company, Zoho CRM org, Dynamics
     organization), `name` its name or domain and `user` the user the token acts as, where told."""
 
+    __slots__ = ("id", "name", "user")
+
     id: str
-    name: str | None = None
-    user: str | None = None
+    name: str | None
+    user: str | None
+
+    def __init__(self, id: str, name: str | None = None, user: str | None = None) -> None:
+        set_field(self, "id", id)
+        set_field(self, "name", name)
+        set_field(self, "user", user)
 
     def as_json(self) -> dict[str, str]:
         """The public `account` object: `id`, and `name` and `user` where known."""
@@ -241,9 +127,23 @@ class Account:
         return {key: value for key, value in shown.items() if value is not None}
 
 
-@dataclass(frozen=True, slots=True)
-class StoredCredentials:
+class StoredCredentials(Frozen):
     """A row as the table holds it: plaintext keys, timestamps and refresh state, encrypted secret."""
+
+    __slots__ = (
+        "account",
+        "ciphertext",
+        "created_at",
+        "id",
+        "idempotency_hmac",
+        "lease",
+        "org_id",
+        "provider",
+        "state",
+        "updated_at",
+        "verified_at",
+        "version",
+    )
 
     id: str
     org_id: str
@@ -252,14 +152,42 @@ class StoredCredentials:
     created_at: str
     updated_at: str
     ciphertext: bytes
-    state: RefreshState = field(default_factory=RefreshState)
-    lease: Lease | None = None
+    state: RefreshState
+    lease: Lease | None
     # The HMAC of the Idempotency-Key request that created the row (`logic.idempotency`), by
     # which a retry of that request recognises the row as its own.
-    idempotency_hmac: str | None = None
+    idempotency_hmac: str | None
     # The CRM account the token was last verified to belong to, and when (plaintext: no secret).
-    account: Account | None = None
-    verified_at: str | None = None
+    account: Account | None
+    verified_at: str | None
+
+    def __init__(
+        self,
+        id: str,
+        org_id: str,
+        provider: str,
+        version: int,
+        created_at: str,
+        updated_at: str,
+        ciphertext: bytes,
+        state: RefreshState = NEW_STATE,
+        lease: Lease | None = None,
+        idempotency_hmac: str | None = None,
+        account: Account | None = None,
+        verified_at: str | None = None,
+    ) -> None:
+        set_field(self, "id", id)
+        set_field(self, "org_id", org_id)
+        set_field(self, "provider", provider)
+        set_field(self, "version", version)
+        set_field(self, "created_at", created_at)
+        set_field(self, "updated_at", updated_at)
+        set_field(self, "ciphertext", ciphertext)
+        set_field(self, "state", state)
+        set_field(self, "lease", lease)
+        set_field(self, "idempotency_hmac", idempotency_hmac)
+        set_field(self, "account", account)
+        set_field(self, "verified_at", verified_at)
 
     @property
     def encryption_context(self) -> dict[str, str]:
@@ -289,12 +217,17 @@ def credentials_view(row: StoredCredentials, secret: CredentialsSecret) -> dict[
     }
 
 
-@dataclass(frozen=True, slots=True)
-class CredentialsResult:
+class CredentialsResult(Frozen):
     """A credentials object and the version it was read or written at."""
+
+    __slots__ = ("body", "version")
 
     body: dict[str, Any]
     version: int
+
+    def __init__(self, body: dict[str, Any], version: int) -> None:
+        set_field(self, "body", body)
+        set_field(self, "version", version)
 
     @property
     def etag(self) -> str:

@@ -2,7 +2,6 @@
 headers (a test holds that every domain error type is in it), and how each is logged."""
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aws_lambda_powertools.event_handler import Response
@@ -42,6 +41,7 @@ from ..core.errors import (
     TooManyCredentialsError,
     UnsupportedMediaTypeError,
 )
+from ..core.frozen import Frozen, set_field
 from .responses import json_response
 
 RETRY_AFTER_SECONDS: Final = "2"
@@ -71,13 +71,24 @@ def _fixed_headers(headers: Mapping[str, str]) -> Callable[[Any], Mapping[str, s
 _RETRY_SOON: Final = _fixed_headers({"Retry-After": "1"})
 
 
-@dataclass(frozen=True)
-class HttpError:
+class HttpError(Frozen):
     """How one domain error type is answered."""
 
+    __slots__ = ("detail", "headers", "status")
+
     status: int
-    detail: Callable[[Any], str] = _message
-    headers: Callable[[Any], Mapping[str, str]] = field(default=_no_headers)
+    detail: Callable[[Any], str]
+    headers: Callable[[Any], Mapping[str, str]]
+
+    def __init__(
+        self,
+        status: int,
+        detail: Callable[[Any], str] = _message,
+        headers: Callable[[Any], Mapping[str, str]] = _no_headers,
+    ) -> None:
+        set_field(self, "status", status)
+        set_field(self, "detail", detail)
+        set_field(self, "headers", headers)
 
 
 def _integrity_detail(error: CredentialsIntegrityError) -> str:

@@ -5,10 +5,9 @@ size)."""
 import base64
 import binascii
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..adapters.audit import AuditRecord
 from ..adapters.auth import authenticator
@@ -28,11 +27,14 @@ from .responses import JSON, json_response, to_event_response
 
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 
 def handle_request(
     app: APIGatewayHttpResolver,
     event: dict[str, Any],
-    context: LambdaContext,
+    context: "LambdaContext",
     audit: AuditRecord | None = None,
     *,
     scope: str | None,

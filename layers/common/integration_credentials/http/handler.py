@@ -4,11 +4,10 @@ the resolver, and the request's audit record."""
 import base64
 import json
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..adapters.audit import AuditRecord, hmac_or_none
 from ..adapters.budget import time_budget
@@ -17,9 +16,13 @@ from ..adapters.snapstart import register_hooks
 from ..core.settings import require_settings
 from .gate import handle_request
 
+if TYPE_CHECKING:
+    # A type only: its module is not otherwise loaded at init.
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 _TOKEN_WRITING_ACTIONS = frozenset({"create", "update"})
 
-LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+LambdaHandler = Callable[[dict[str, Any], "LambdaContext"], dict[str, Any]]
 
 
 def _body_access_token(event: dict[str, Any]) -> str | None:
@@ -55,7 +58,7 @@ def make_handler(app: APIGatewayHttpResolver, action: str, *, scope: str | None)
     @logger.inject_lambda_context(clear_state=True, log_event=False)
     @traced
     @metrics.log_metrics
-    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
         logger.set_correlation_id(_request_id(event))
         logger.append_keys(action=action)
         audit = AuditRecord.start(event, action)

@@ -37,6 +37,9 @@ from ..adapters.observability import logger, metrics, report_dependency_error
 from ..adapters.parameters import secure_parameter
 from ..adapters.providers import PermanentRefreshError, RefreshError, TokenRefresh, TokenRejectedError
 from ..adapters.storage.connect_states import ConnectStateItem, ConnectStates, Slots, connect_states
+from ..core.bodies.connect import ConnectRequest
+from ..core.bodies.create import CredentialsCreate
+from ..core.bodies.update import CredentialsUpdate
 from ..core.constants import REFRESHABLE_PROVIDERS
 from ..core.errors import (
     AccountMismatchError,
@@ -54,10 +57,7 @@ from ..core.errors import (
     TooManyCredentialsError,
 )
 from ..core.models import (
-    ConnectRequest,
-    CredentialsCreate,
     CredentialsResult,
-    CredentialsUpdate,
     format_timestamp,
     utc_timestamp,
 )

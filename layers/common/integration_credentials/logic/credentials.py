@@ -11,7 +11,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..adapters import events
 from ..adapters.audit import Audit
 from ..adapters.observability import logger, metrics
-from ..adapters.revocations import enqueue_revocation, is_revocable
 from ..adapters.storage.credentials import CredentialsRepository, credentials_repository
 from ..core.errors import (
     ConcurrentModificationError,
@@ -32,10 +30,8 @@ from ..core.errors import (
 from ..core.models import (
     STATUS_ACTIVE,
     Account,
-    CredentialsCreate,
     CredentialsResult,
     CredentialsSecret,
-    CredentialsUpdate,
     RefreshState,
     StoredCredentials,
     body_secret,
@@ -52,6 +48,8 @@ from ..policy.schedule import scheduled_state, state_after_update
 
 if TYPE_CHECKING:
     from ..adapters.crypto.cipher import CredentialsCipher
+    from ..core.bodies.create import CredentialsCreate
+    from ..core.bodies.update import CredentialsUpdate
 
 _UPDATE_ATTEMPTS = 10
 _BACKOFF_CAP_SECONDS = 0.2
@@ -65,7 +63,7 @@ class CredentialsService:
         repository: CredentialsRepository,
         cipher: "CredentialsCipher | None" = None,
         *,
-        enqueue_revocation: Callable[[StoredCredentials], None] = enqueue_revocation,
+        enqueue_revocation: Callable[[StoredCredentials], None] | None = None,
     ) -> None:
         self._repository = repository
         self._cipher_instance = cipher
@@ -94,7 +92,7 @@ class CredentialsService:
     def create(
         self,
         org_id: str,
-        request: CredentialsCreate,
+        request: "CredentialsCreate",
         *,
         audit: Audit = None,
         event: str | None = None,
@@ -119,8 +117,7 @@ class CredentialsService:
             verified_at=verified[1] if verified else None,
         )
         secret = body_secret(request)
-        row = replace(
-            row,
+        row = row.replace(
             ciphertext=self._cipher.encrypt(secret, row.encryption_context),
             state=scheduled_state(
                 row.provider, secret, now=time.time(), settings=get_settings(), credentials_id=row.id
@@ -178,7 +175,7 @@ class CredentialsService:
         self,
         org_id: str,
         credentials_id: str,
-        request: CredentialsUpdate,
+        request: "CredentialsUpdate",
         *,
         if_match: str | None = None,
         audit: Audit = None,
@@ -234,7 +231,7 @@ class CredentialsService:
             state = state_after_update(row, current, secret, now=time.time(), settings=get_settings())
             updated = self.new_version(row, secret, state)
             if pinned is not None:
-                updated = replace(updated, account=pinned.account, verified_at=pinned.verified_at)
+                updated = updated.replace(account=pinned.account, verified_at=pinned.verified_at)
             try:
                 self._repository.replace(row, updated)
             except ConcurrentModificationError:
@@ -263,6 +260,11 @@ class CredentialsService:
         SQS failure deletes nothing, and the row is then deleted only at the version enqueued,
         so the worker revokes the tokens that were deleted (it revokes only once the row is
         gone, `logic.revocation`)."""
+        # DELETE alone sends revocations: the delete function loads their message model at init,
+        # the other routes never build it.
+        from ..adapters.revocations import enqueue_revocation, is_revocable
+
+        enqueue = self._enqueue_revocation or enqueue_revocation
         if_match = _precondition(if_match)
         for attempt in range(_UPDATE_ATTEMPTS):
             if attempt:
@@ -272,7 +274,7 @@ class CredentialsService:
                 raise PreconditionFailedError(etag_of(row.version))
             revoking = revoke and is_revocable(row.provider)
             if revoking:
-                self._enqueue_revocation(row)
+                enqueue(row)
             try:
                 self._repository.delete(row, check_version=revoking or if_match is not None)
             except ConcurrentModificationError:
@@ -298,8 +300,7 @@ class CredentialsService:
         ciphertext = (
             row.ciphertext if secret is None else self._cipher.encrypt(secret, row.encryption_context)
         )
-        return replace(
-            row,
+        return row.replace(
             version=row.version + 1,
             updated_at=utc_timestamp(after=row.updated_at),
             ciphertext=ciphertext,

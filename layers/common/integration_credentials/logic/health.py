@@ -21,7 +21,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -262,11 +262,11 @@ class CredentialsVerifier:
             if scheduled or state.status == STATUS_ACTIVE:
                 # Nothing a refresh recorded is cleared: only a verification's own failure, or the
                 # dead grant of a credential that only a verification can find alive again.
-                state = replace(state, status=STATUS_ACTIVE, last_error_code=None, last_error_message=None)
+                state = state.replace(status=STATUS_ACTIVE, last_error_code=None, last_error_message=None)
             if scheduled:
                 interval = self._settings.verify_interval_seconds
                 due = next_verification(row.id, now=now, interval=interval)
-                state = replace(state, refresh_due=due, failures=0)
+                state = state.replace(refresh_due=due, failures=0)
         elif answer.rejected:
             assert answer.error is not None
             state = self._failed(state, answer.error, STATUS_REAUTH_REQUIRED, due=None)
@@ -280,8 +280,8 @@ class CredentialsVerifier:
             state = self._failed(
                 state, answer.error, state.status, due=retry_at, count=lease_owner is not None
             )
-        updated = replace(
-            self._service.new_version(row, None, state), account=account, verified_at=verified_at
+        updated = self._service.new_version(row, None, state).replace(
+            account=account, verified_at=verified_at
         )
         self._repository.replace(row, updated, lease_owner=lease_owner, release_lease=lease_owner is not None)
         self._publish(row, updated)
@@ -296,8 +296,7 @@ class CredentialsVerifier:
         due: int | None,
         count: bool = True,
     ) -> RefreshState:
-        return replace(
-            state,
+        return state.replace(
             status=status,
             last_error_code=error.code,
             last_error_message=error.message[:MAX_ERROR_MESSAGE_CHARS],

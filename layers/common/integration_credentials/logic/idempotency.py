@@ -39,6 +39,7 @@ from ..adapters.aws import dependency_error_of, dynamodb_client
 from ..adapters.budget import uncertain_outcome
 from ..adapters.parameters import service_hmac
 from ..adapters.storage.dynamodb import may_resend, resend_pause
+from ..core.bodies.create import CredentialsCreate
 from ..core.errors import (
     CredentialsAlreadyExistError,
     CredentialsError,
@@ -47,7 +48,7 @@ from ..core.errors import (
     DependencyUnavailableError,
     IdempotencyConflictError,
 )
-from ..core.models import CredentialsCreate, CredentialsResult, body_secret, format_timestamp
+from ..core.models import CredentialsResult, body_secret, format_timestamp
 from ..core.settings import get_settings
 from .credentials import credentials_service
 

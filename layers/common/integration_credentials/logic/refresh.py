@@ -14,7 +14,6 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -216,7 +215,7 @@ class TokenRefresher:
                 verified = verified_by_schedule(row.provider, secret.metadata)
                 if row.state.refresh_due is not None and not verified:
                     released = True
-                    self._write(row, replace(row.state, refresh_due=None), owner)
+                    self._write(row, row.state.replace(refresh_due=None), owner)
                 raise NotRefreshableError(row.id, reason, verified_by_schedule=verified)
             used_refresh_token = str(secret.metadata["refresh_token"])
             try:
@@ -322,8 +321,7 @@ class TokenRefresher:
                 if transient
                 else ProviderRejectedError(row.provider, error.code)
             )
-        state = replace(
-            row.state,
+        state = row.state.replace(
             status=status,
             last_error_code=error.code,
             last_error_message=error.message[:MAX_ERROR_MESSAGE_CHARS],

@@ -8,19 +8,23 @@ writes another customer's data, so it is refused unless the reconnect says
 account's display name may change without the account changing.
 """
 
-from dataclasses import dataclass
-
 from ..core.errors import AccountMismatchError, AccountUnverifiedError
+from ..core.frozen import Frozen, set_field
 from ..core.models import Account
 
 
-@dataclass(frozen=True, slots=True)
-class NewGrantIdentity:
+class NewGrantIdentity(Frozen):
     """What the identity call said about a new grant's access token: its `account` and when
     (`verified_at`), or neither when the CRM could not tell (down, or no usable answer)."""
 
-    account: Account | None = None
-    verified_at: str | None = None
+    __slots__ = ("account", "verified_at")
+
+    account: Account | None
+    verified_at: str | None
+
+    def __init__(self, account: Account | None = None, verified_at: str | None = None) -> None:
+        set_field(self, "account", account)
+        set_field(self, "verified_at", verified_at)
 
     @property
     def verified(self) -> tuple[Account, str] | None:
@@ -30,14 +34,20 @@ class NewGrantIdentity:
         return self.account, self.verified_at
 
 
-@dataclass(frozen=True, slots=True)
-class PinnedAccount:
+class PinnedAccount(Frozen):
     """The account (and its verification time) a reconnect stores, and whether it moved the
     credentials to another account than the one they had."""
+
+    __slots__ = ("account", "changed", "verified_at")
 
     account: Account | None
     verified_at: str | None
     changed: bool
+
+    def __init__(self, account: Account | None, verified_at: str | None, changed: bool) -> None:
+        set_field(self, "account", account)
+        set_field(self, "verified_at", verified_at)
+        set_field(self, "changed", changed)
 
 
 def pin_account(

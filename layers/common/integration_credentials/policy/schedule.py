@@ -16,7 +16,6 @@ import math
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -217,14 +216,14 @@ def state_after_update(
     )
     if tokens_changed:
         fresh = scheduled_state(row.provider, secret, now=now, settings=settings, credentials_id=row.id)
-        return replace(fresh, last_refreshed_at=row.state.last_refreshed_at)
+        return fresh.replace(last_refreshed_at=row.state.last_refreshed_at)
     if row.state.refresh_due is not None and not_refreshable_reason(row.provider, secret.metadata):
         if not verified_by_schedule(row.provider, secret.metadata):
-            return replace(row.state, refresh_due=None)
+            return row.state.replace(refresh_due=None)
         if not_refreshable_reason(row.provider, previous.metadata) is None:
             # Its due time was a refresh's: from now on it is a verification's.
             interval = settings.verify_interval_seconds
-            return replace(row.state, refresh_due=next_verification(row.id, now=now, interval=interval))
+            return row.state.replace(refresh_due=next_verification(row.id, now=now, interval=interval))
     return row.state
 
 

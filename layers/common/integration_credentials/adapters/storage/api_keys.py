@@ -8,12 +8,12 @@ shape, an org with `#`, an unknown scope) is refused as an invalid key, never tr
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ...core.constants import ALL_SCOPES, ORG_ID_PATTERN
 from ...core.errors import DependencyMisconfiguredError
+from ...core.frozen import Frozen, set_field
 from ...core.settings import get_settings
 from ..aws import dynamodb_client
 from .dynamodb import ConditionFailedError, Table, dynamodb_errors
@@ -34,13 +34,19 @@ class InvalidKeyRecordError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
+class ApiKeyRecord(Frozen):
     """An active key's org, public id and scopes."""
+
+    __slots__ = ("key_id", "org_id", "scopes")
 
     org_id: str
     key_id: str
     scopes: frozenset[str]
+
+    def __init__(self, org_id: str, key_id: str, scopes: frozenset[str]) -> None:
+        set_field(self, "org_id", org_id)
+        set_field(self, "key_id", key_id)
+        set_field(self, "scopes", scopes)
 
 
 def check_record(org_id: object, key_id: object, scopes: object) -> ApiKeyRecord:
