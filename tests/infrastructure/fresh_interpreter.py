@@ -14,19 +14,8 @@ from integration_credentials.core.settings import ROLE_SETTINGS, env_name
 from local_stack.template import ROOT
 
 LAYER = ROOT / "layers" / "common"
-(
-    XRAY,
-    ESDK,
-    JWT,
-    OAUTH,
-    JWKS,
-    PARAMETERS,
-    RESPONSE_MODELS,
-    CREATE_BODY,
-    UPDATE_BODY,
-    CONNECT_BODY,
-    REVOCATIONS,
-) = (
+# The modules whose presence after init each probe reports.
+WATCHED = (
     "aws_xray_sdk.core",
     "aws_encryption_sdk",
     "jwt",
@@ -39,7 +28,7 @@ LAYER = ROOT / "layers" / "common"
     "integration_credentials.core.bodies.connect",
     "integration_credentials.adapters.revocations",
 )
-WATCHED = (
+(
     XRAY,
     ESDK,
     JWT,
@@ -51,7 +40,7 @@ WATCHED = (
     UPDATE_BODY,
     CONNECT_BODY,
     REVOCATIONS,
-)
+) = WATCHED
 
 _PROBE = """
 import importlib.util, json, sys

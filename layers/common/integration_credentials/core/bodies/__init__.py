@@ -66,19 +66,11 @@ def optional_field() -> Any:
 
 
 ProviderId = Annotated[str, StringConstraints(pattern=PROVIDER_PATTERN)]
-Dsn = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_DSN_CHARS),
-    AfterValidator(_not_blank),
-    AfterValidator(utf8_text),
-    _NOT_BLANK_SCHEMA,
-]
+# A secret text: 1 to `max_chars` characters, not blank, valid UTF-8.
+_SECRET_TEXT = (AfterValidator(_not_blank), AfterValidator(utf8_text), _NOT_BLANK_SCHEMA)
+Dsn = Annotated[str, StringConstraints(min_length=1, max_length=MAX_DSN_CHARS), *_SECRET_TEXT]
 AccessToken = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_ACCESS_TOKEN_CHARS),
-    AfterValidator(_not_blank),
-    AfterValidator(utf8_text),
-    _NOT_BLANK_SCHEMA,
+    str, StringConstraints(min_length=1, max_length=MAX_ACCESS_TOKEN_CHARS), *_SECRET_TEXT
 ]
 # Any JSON object, within the bounds of `validation` (depth, keys, finite numbers, UTF-8).
 Metadata = Annotated[dict[str, Any], AfterValidator(_storable_metadata)]
