@@ -16,6 +16,9 @@ from fake_crms import press_consent
 
 from tests.e2e.conftest import RunningStack, mint_api_key
 
+# The modules on the session's fake-CRM stack run on one worker: that stack starts once.
+pytestmark = pytest.mark.xdist_group("fake_crm_stack")
+
 BASE = "/integration-credentials"
 PROVIDER = "pipedrive"  # revocable, and no hints needed
 

@@ -43,6 +43,9 @@ from local_stack.aws_faults import ANY_FUNCTION, RemoteFaults
 
 from .conftest import ROOT, RunningStack, free_port_pair, mint_api_key, run_admin, start_stack
 
+# Every test of this module on one worker: its stack (module-scoped) starts once, not once per worker.
+pytestmark = pytest.mark.xdist_group("test_client")
+
 TOKEN_PATH = "/services/oauth2/token"
 INSTANCE_URL = "https://acme.my.salesforce.com"
 WORKERS = 20

@@ -26,6 +26,9 @@ from .conftest import (
     start_stack,
 )
 
+# Every test of this module on one worker: its stack (module-scoped) starts once, not once per worker.
+pytestmark = pytest.mark.xdist_group("test_client_example")
+
 EXAMPLE = ROOT / "clients" / "python" / "examples" / "sync_contacts.py"
 OPEN_LEADS = [  # the fake Salesforce's leads with IsConverted = false, as the SDR agent's contacts
     {

@@ -27,6 +27,9 @@ from integration_credentials.policy.connect_result import ConnectResultError, ve
 from tests.e2e.conftest import RunningStack, connect_result_key, mint_api_key
 from tests.plaintext import leaks_in_bytes
 
+# The modules on the session's fake-CRM stack run on one worker: that stack starts once.
+pytestmark = pytest.mark.xdist_group("fake_crm_stack")
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 APT_TIMEOUT_SECONDS = 600

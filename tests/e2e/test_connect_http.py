@@ -16,6 +16,9 @@ from integration_credentials.policy.connect_result import verify_connect_result
 
 from tests.e2e.conftest import RunningStack, connect_result_key, mint_api_key
 
+# The modules on the session's fake-CRM stack run on one worker: that stack starts once.
+pytestmark = pytest.mark.xdist_group("fake_crm_stack")
+
 CONNECT = "/integration-credentials/connect"
 HINTS: dict[str, dict[str, str]] = {
     "salesforce": {"login_url": "https://test.salesforce.com"},

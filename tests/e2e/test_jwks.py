@@ -25,6 +25,9 @@ from .conftest import (
     start_stack,
 )
 
+# Every test of this module on one worker: its stack (module-scoped) starts once, not once per worker.
+pytestmark = pytest.mark.xdist_group("test_jwks")
+
 JWKS_CACHE_SECONDS = 1
 # Past the set's lifetime (a sleep, not a measurement: what follows must see it expired).
 SET_EXPIRED = JWKS_CACHE_SECONDS + 0.5

@@ -38,6 +38,9 @@ from .conftest import (
     start_stack,
 )
 
+# Every test of this module on one worker: its stack (module-scoped) starts once, not once per worker.
+pytestmark = pytest.mark.xdist_group("test_refresh_local_stack")
+
 REFRESH_INTERVAL_SECONDS = 1
 # The stack starts each function at its first invocation (a cold start each, as Lambda does): the
 # scheduler, the shard scanner and the worker, one after the other, before the first refresh.

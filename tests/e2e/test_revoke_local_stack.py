@@ -41,9 +41,13 @@ def revoke_is_built() -> bool:
     return True
 
 
-pytestmark = pytest.mark.skipif(
-    not revoke_is_built(), reason="providers.revoke is still the interface's placeholder (issue 24)"
-)
+# Every test of this module on one worker: its stack (module-scoped) starts once, not once per worker.
+pytestmark = [
+    pytest.mark.skipif(
+        not revoke_is_built(), reason="providers.revoke is still the interface's placeholder (issue 24)"
+    ),
+    pytest.mark.xdist_group("test_revoke_local_stack"),
+]
 
 
 def salesforce_revocation(received: Received) -> Reply:

@@ -30,7 +30,8 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_connect_http import HINTS, post_connect
 
-pytestmark = pytest.mark.needs_identity_calls
+# Every test of this module on one worker: its stack (module-scoped) starts once, not once per worker.
+pytestmark = [pytest.mark.needs_identity_calls, pytest.mark.xdist_group("test_verify_fake_crms")]
 
 TIMEOUT = 30
 SCHEDULE_DEADLINE_SECONDS = 30
