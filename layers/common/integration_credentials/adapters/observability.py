@@ -52,6 +52,14 @@ def report_dependency_error(error: DependencyError) -> None:
         metrics.add_metric(name="DependencyUnavailable", unit=MetricUnit.Count, value=1)
 
 
+def report_integrity_failure(reason: str, credentials_id: str | None) -> None:
+    """Log and count an item this service did not write as it reads it (a forged or misplaced row
+    or mirror, a ciphertext under another context): the `IntegrityError` alarm's metric. The reason
+    is a fixed text of ours, never data from the item."""
+    logger.error("integrity check failed", extra={"reason": reason, "credentials_id": credentials_id})
+    metrics.add_metric(name="IntegrityError", unit=MetricUnit.Count, value=1)
+
+
 def _tracer() -> Tracer | None:
     """The Tracer, only where it traces: on Lambda, not under `sam local`, unless
     POWERTOOLS_TRACE_DISABLED (Powertools' own rule). A Tracer imports the X-Ray SDK even when it

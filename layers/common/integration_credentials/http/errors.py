@@ -5,9 +5,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.metrics import MetricUnit
 
-from ..adapters.observability import logger, metrics, report_dependency_error
+from ..adapters.observability import logger, report_dependency_error, report_integrity_failure
 from ..core.constants import FORBIDDEN_DETAIL, UNAUTHORIZED_DETAIL
 from ..core.errors import (
     AccountMismatchError,
@@ -181,9 +180,6 @@ def log_error(error: CredentialsError) -> None:
     if isinstance(error, DependencyUnavailableError | DependencyMisconfiguredError):
         report_dependency_error(error)
     elif isinstance(error, CredentialsIntegrityError):
-        logger.error(
-            "integrity check failed", extra={"reason": str(error), "credentials_id": error.credentials_id}
-        )
-        metrics.add_metric(name="IntegrityError", unit=MetricUnit.Count, value=1)
+        report_integrity_failure(str(error), error.credentials_id)
     else:
         logger.info("request rejected", extra={"reason": type(error).__name__})

@@ -14,11 +14,9 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from ..adapters import events
 from ..adapters.audit import Audit
-from ..adapters.observability import logger, metrics
+from ..adapters.observability import report_integrity_failure
 from ..adapters.storage.credentials import CredentialsRepository, credentials_repository
 from ..core.errors import (
     ConcurrentModificationError,
@@ -133,7 +131,7 @@ class CredentialsService:
         """The org's credentials for one provider."""
         row = self._repository.get_by_provider(org_id, provider)
         if row is not None and (row.org_id != org_id or row.provider != provider):
-            _report_foreign(row, "a row read for one org and provider names another")
+            report_integrity_failure("a row read for one org and provider names another", row.id)
             row = None
         if row is None:
             raise CredentialsNotFoundError(provider=provider)
@@ -166,7 +164,7 @@ class CredentialsService:
         bodies = []
         for row in rows:
             if row.org_id != org_id:
-                _report_foreign(row, "a listed row is another org's")
+                report_integrity_failure("a listed row is another org's", row.id)
                 continue
             bodies.append(self.result_of(row).body)
         return bodies, next_after
@@ -315,10 +313,9 @@ class CredentialsService:
     def owned_row(self, org_id: str, credentials_id: str, *, audit: Audit = None) -> StoredCredentials:
         """A row by id: 403 when another org owns it, 404 when nobody does (the audit names the
         row either way)."""
+        # The repository returns only a row that holds this id (a mirror naming another is
+        # reported there).
         row = self._repository.get_by_id(credentials_id)
-        if row is not None and row.id != credentials_id:
-            _report_foreign(row, "a row read by id names another id")
-            row = None
         if row is None:
             raise CredentialsNotFoundError(credentials_id=credentials_id)
         _acted_on(audit, row)
@@ -330,13 +327,6 @@ class CredentialsService:
 def _precondition(if_match: str | None) -> str | None:
     """An empty If-Match names no precondition, as an absent one."""
     return if_match if if_match is not None and if_match.strip() else None
-
-
-def _report_foreign(row: StoredCredentials, reason: str) -> None:
-    """Report a row that is not what the read asked for (a forged or misplaced item: something
-    other than this service wrote the table); the caller drops it and never shows it."""
-    logger.error("integrity check failed", extra={"reason": reason, "credentials_id": row.id})
-    metrics.add_metric(name="IntegrityError", unit=MetricUnit.Count, value=1)
 
 
 def _account_changed(audit: Audit, before: StoredCredentials, after: StoredCredentials) -> None:

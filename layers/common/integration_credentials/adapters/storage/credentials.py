@@ -14,8 +14,6 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from ...core.errors import (
     ConcurrentModificationError,
     CredentialsAlreadyExistError,
@@ -25,7 +23,7 @@ from ...core.errors import (
 from ...core.models import StoredCredentials
 from ...core.settings import get_settings
 from ..aws import dynamodb_client
-from ..observability import logger, metrics
+from ..observability import report_integrity_failure
 from .dynamodb import (
     ConditionFailedError,
     Table,
@@ -155,11 +153,7 @@ class CredentialsRepository(Table):
         pointer = mirror_pointer(mirror)
         if pointer is None or pointer[0] != credentials_id:
             # Only this service writes mirrors, each naming its own id: something else wrote this.
-            logger.error(
-                "integrity check failed",
-                extra={"reason": "a row read by id names another id", "credentials_id": credentials_id},
-            )
-            metrics.add_metric(name="IntegrityError", unit=MetricUnit.Count, value=1)
+            report_integrity_failure("a row read by id names another id", credentials_id)
             return None
         row = self.get_by_provider(pointer[1], pointer[2])
         if row is None or row.id != credentials_id:
